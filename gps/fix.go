@@ -1,0 +1,53 @@
+package gps
+
+import "time"
+
+// Mode is the receiver's fix mode as NMEA GSA reports it.
+type Mode int
+
+const (
+	ModeUnknown Mode = 0 // no GSA/GGA seen yet
+	ModeNoFix   Mode = 1
+	Mode2D      Mode = 2
+	Mode3D      Mode = 3
+)
+
+// Satellite is one satellite as GSV reports it.
+type Satellite struct {
+	PRN          int
+	ElevationDeg int
+	AzimuthDeg   int
+	SNRdBHz      int // -1: not tracked
+	Used         bool
+}
+
+// Fix is everything one receiver epoch said: the UTC second it names, whether
+// that time is trusted, and what the status screens show. It is a plain value.
+type Fix struct {
+	// Time is the UTC time the epoch names (the PPS edge that precedes the
+	// burst marks its start). Zero unless TimeValid.
+	Time time.Time
+	// TimeValid: the decoder trusts Time (date from RMC status A or ZDA, no
+	// disagreement, not going backwards).
+	TimeValid bool
+	// LeapSecond: the receiver named second 60 (an inserted leap second,
+	// 23:59:60). Go's time cannot express :60, so Time holds 23:59:59 (plus
+	// any fraction) of that day and LeapSecond is set: consumers must not
+	// take it for a repeat of :59.
+	LeapSecond bool
+	Mode       Mode
+	SatsUsed   int
+	SatsInView int
+	HDOP, PDOP float64
+	LatDeg     float64
+	LonDeg     float64
+	AltM       float64
+	Satellites []Satellite
+	// Receiver names the receiver model when the data tells it ("" if unknown).
+	Receiver string
+	// ArrivalNs is CLOCK_REALTIME (ns since the Unix epoch, host kernel clock)
+	// at which the first byte of the epoch's first sentence was read.
+	ArrivalNs int64
+	// Sentences is the number of sentences that made up this epoch.
+	Sentences int
+}
