@@ -1,0 +1,42 @@
+// Package discipline decides what time it is: it pairs PPS edges with the
+// UTC seconds the receiver's NMEA names, runs the servo, steers a clock
+// backend and publishes the Reference snapshot the NTP server answers from.
+//
+// Data flow (one goroutine, the daemon's discipline loop, calls the Engine):
+//
+//	pps.Edge ──▶ Engine.Edge: served time of the edge, computed at once
+//	gps.Fix  ──▶ Engine.Fix:  label the edge that started the fix's second,
+//	                          sample = served(edge) − label ──▶ Servo
+//	                          Servo ──▶ Action{StepNs, FreqPPB} ──▶ Clock
+//	Engine.Tick: loss of PPS/GPS, holdover expiry
+//	every change ──▶ atomic *Reference ──▶ ntpserve
+//
+// Signs: an offset is our served time minus UTC (positive: we are ahead).
+// A frequency correction is positive when it makes the served clock run
+// faster. Times are ns since the Unix epoch; "served" times are after the
+// clock backend's mapping, "realtime" times are the host's CLOCK_REALTIME.
+//
+// Labelling is the failure that matters most in this class of device: being
+// exactly one second off. An edge is labelled only when it is the single
+// edge in the second before the NMEA burst (20–980 ms before its first
+// byte), three consecutive pairings agree with each other, and, once the
+// clock is set, the edge's served time is within 400 ms of the label.
+// Anything else is counted (Unpaired, Mislabel) and dropped.
+//
+// State machine: Unsynchronised → (PPS configured) PPS once the servo locks
+// to labelled edges, or (no PPS) GPS once the NMEA-only servo locks; then
+// Holdover when the reference is lost (no labelled edge for 5 s, no trusted
+// fix for 10 s), keeping the last frequency while the advertised error
+// grows at the servo's 3σ frequency uncertainty plus the assumed oscillator
+// wander; Unsynchronised once that error passes MaxErrorNs. With a PPS
+// configured, NMEA time alone never makes the clock claim synchronisation.
+//
+// The servo (Servo) is pure: samples and times in, steering out. It is a
+// two-state Kalman filter (phase, frequency) that learns its measurement
+// noise from second differences of the open-loop offsets, gates outliers at
+// 5σ, and models that a PPS edge's correction is applied when its NMEA
+// arrives, not at the edge.
+//
+// Clock backends: Soft (served = CLOCK_REALTIME + a piecewise-linear
+// correction; never touches the kernel clock; used by make run and tests).
+package discipline
