@@ -1,6 +1,6 @@
 module github.com/gpsntp/gpsntp
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/adrianmo/go-nmea v1.10.0 // indirect

@@ -87,27 +87,27 @@ type Engine struct {
 	cfg   Config
 	servo *Servo // PPS servo, or NMEA servo when PPS is not configured
 
-	state     State
-	coarse    bool // NMEA-only: the clock has been set from NMEA
-	edges     [4]edgeRec
-	nEdges    int
-	lastPair  int64 // CLOCK_REALTIME of the last paired edge (0: none)
-	lastFix   int64 // CLOCK_REALTIME of the last trusted fix
-	lastUpd   int64 // served time of the last servo update
-	nmeaBad   int   // consecutive NMEA samples disagreeing by > nmeaFaultNs
-	nmeaOff   float64
+	state    State
+	coarse   bool // NMEA-only: the clock has been set from NMEA
+	edges    [4]edgeRec
+	nEdges   int
+	lastPair int64 // CLOCK_REALTIME of the last paired edge (0: none)
+	lastFix  int64 // CLOCK_REALTIME of the last trusted fix
+	lastUpd  int64 // served time of the last servo update
+	nmeaBad  int   // consecutive NMEA samples disagreeing by > nmeaFaultNs
+	nmeaOff  float64
 	// PPS labelling.
-	ppsSet     bool // the clock has been set from a certain PPS label
-	consistent int  // consecutive pairings that agree with each other
-	mislabels  int  // consecutive pairings further than coarseOKNs from the label
+	ppsSet                         bool // the clock has been set from a certain PPS label
+	consistent                     int  // consecutive pairings that agree with each other
+	mislabels                      int  // consecutive pairings further than coarseOKNs from the label
 	prevLabel, prevEdge, prevDelay int64
-	dispNs    float64 // error bound at lastUpd
-	cnt       Counters
-	fix       gps.Fix
-	ref       atomic.Pointer[Reference]
-	statusMu  sync.Mutex
-	status    Status
-	holdStart int64
+	dispNs                         float64 // error bound at lastUpd
+	cnt                            Counters
+	fix                            gps.Fix
+	ref                            atomic.Pointer[Reference]
+	statusMu                       sync.Mutex
+	status                         Status
+	holdStart                      int64
 }
 
 // NewEngine returns an engine in state Unsynchronised, with its Reference

@@ -57,11 +57,11 @@ func simLoop(t *testing.T, seed uint64, oscPPB, initThetaNs, jitterNs float64, o
 
 func TestServoLocksAndHolds(t *testing.T) {
 	cases := []struct {
-		name                       string
-		oscPPB, theta0, jitter     float64
-		outFrac, outNs             float64
-		maxLock                    int
-		maxRMS                     float64
+		name                   string
+		oscPPB, theta0, jitter float64
+		outFrac, outNs         float64
+		maxLock                int
+		maxRMS                 float64
 	}{
 		{"quiet offset 1.23s 37ppm", -37000, 1.234567e9, 1000, 0, 0, 30, 1000},
 		{"quiet small offset", 12000, 50e3, 1000, 0, 0, 30, 1000},
