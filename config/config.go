@@ -1,0 +1,344 @@
+// Package config reads gpsntpd's configuration file: ntp.conf syntax (one
+// directive per line, words separated by blanks, '#' starts a comment).
+// Directives that exist in ntpd/ntpsec keep their names and meaning
+// (driftfile, leapfile, restrict, discard, server, pool, interface); the
+// appliance's own directives are new words (gps, pps, board, clock,
+// holdover, console, metrics, ppsoffset, nmeadelay, step).
+//
+// Every error names file:line, the directive and what was expected. Unknown
+// directives are errors, never silently ignored: a typo in a time server's
+// configuration must not pass unnoticed.
+package config
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// GPS is the `gps DEVICE [baud N|auto] [receiver NAME]` directive.
+type GPS struct {
+	Device   string
+	Baud     int // 0: auto-detect
+	Receiver string
+}
+
+// PPS is the `pps` directive: `pps none`, `pps /dev/ppsN [clear]`,
+// `pps gpio PIN [chip LABEL] [falling]`, or `pps dcd` (the GPS serial
+// port's DCD line).
+type PPS struct {
+	Kind    string // "none", "kernel", "gpio", "dcd"
+	Device  string // /dev/ppsN for kernel
+	Pin     int    // BCM GPIO line for gpio
+	Chip    string // gpio chip label ("" = board default)
+	Falling bool   // capture the falling (clear) edge instead of rising
+}
+
+// Restrict is one `restrict` line, kept as words for ntpserve/restrict to
+// interpret, with its position for error messages.
+type Restrict struct {
+	Args []string
+	Pos  string // file:line
+}
+
+// Upstream is a `server` or `pool` line (sanity sources, parsed and kept).
+type Upstream struct {
+	Pool   bool
+	Host   string
+	IBurst bool
+}
+
+// Config is the whole file. The zero value plus Defaults() is a valid
+// configuration.
+type Config struct {
+	GPS         GPS
+	PPS         PPS
+	Board       string // "auto" or a board name
+	Clock       string // "soft" or "system"
+	Listen      []string
+	Restricts   []Restrict
+	Discard     []string // words after `discard`
+	DiscardPos  string
+	DriftFile   string
+	LeapFile    string
+	Upstreams   []Upstream
+	Console     string
+	Metrics     string
+	HoldoverMax time.Duration // holdover DURATION: longest holdover (0: until maxerror)
+	MaxError    time.Duration // holdover … maxerror DURATION
+	PPSOffset   time.Duration // board PPS timestamp latency (positive: late)
+	NMEADelay   time.Duration // receiver burst delay after the second
+	Step        time.Duration // step threshold once locked
+}
+
+// Defaults returns the configuration of a file with no directives.
+func Defaults() Config {
+	return Config{
+		GPS:      GPS{Device: "/dev/serial0", Baud: 9600},
+		PPS:      PPS{Kind: "none"},
+		Board:    "auto",
+		Clock:    "soft",
+		MaxError: time.Millisecond,
+		Step:     128 * time.Millisecond,
+	}
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	return Parse(path, f)
+}
+
+// Parse reads a configuration; name is used in error messages.
+func Parse(name string, r io.Reader) (Config, error) {
+	c := Defaults()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64*1024)
+	line := 0
+	var errs []string
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+		words := strings.Fields(text)
+		if len(words) == 0 {
+			continue
+		}
+		pos := fmt.Sprintf("%s:%d", name, line)
+		if err := c.directive(pos, words); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %s: %v", pos, words[0], err))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return c, fmt.Errorf("%s:%d: %w", name, line+1, err)
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return c, nil
+}
+
+func (c *Config) directive(pos string, w []string) error {
+	args := w[1:]
+	switch w[0] {
+	case "gps":
+		return c.parseGPS(args)
+	case "pps":
+		return c.parsePPS(args)
+	case "board":
+		if len(args) != 1 {
+			return fmt.Errorf("expected `board auto` or `board NAME`")
+		}
+		c.Board = args[0]
+	case "clock":
+		if len(args) != 1 || (args[0] != "soft" && args[0] != "system") {
+			return fmt.Errorf("expected `clock soft` or `clock system`")
+		}
+		c.Clock = args[0]
+	case "listen":
+		if len(args) != 1 {
+			return fmt.Errorf("expected `listen ADDR:PORT`")
+		}
+		if _, err := netip.ParseAddrPort(args[0]); err != nil && !strings.HasPrefix(args[0], ":") {
+			return fmt.Errorf("expected `listen ADDR:PORT`, got %q", args[0])
+		}
+		c.Listen = append(c.Listen, args[0])
+	case "interface":
+		// ntpd: interface listen ADDRESS (the subset that names addresses).
+		if len(args) != 2 || args[0] != "listen" {
+			return fmt.Errorf("expected `interface listen ADDRESS`")
+		}
+		a, err := netip.ParseAddr(args[1])
+		if err != nil {
+			return fmt.Errorf("expected an IP address after `interface listen`, got %q", args[1])
+		}
+		c.Listen = append(c.Listen, netip.AddrPortFrom(a, 123).String())
+	case "restrict":
+		if len(args) == 0 {
+			return fmt.Errorf("expected `restrict default|ADDR [mask M]|CIDR FLAG…`")
+		}
+		c.Restricts = append(c.Restricts, Restrict{Args: args, Pos: pos})
+	case "discard":
+		if len(args) == 0 || len(args)%2 != 0 {
+			return fmt.Errorf("expected `discard [average N] [minimum N] [monitor N]`")
+		}
+		c.Discard, c.DiscardPos = args, pos
+	case "driftfile", "leapfile", "console", "metrics":
+		if len(args) != 1 {
+			return fmt.Errorf("expected one argument")
+		}
+		switch w[0] {
+		case "driftfile":
+			c.DriftFile = args[0]
+		case "leapfile":
+			c.LeapFile = args[0]
+		case "console":
+			c.Console = args[0]
+		case "metrics":
+			if _, err := netip.ParseAddrPort(args[0]); err != nil {
+				return fmt.Errorf("expected `metrics ADDR:PORT`, got %q", args[0])
+			}
+			c.Metrics = args[0]
+		}
+	case "server", "pool":
+		if len(args) == 0 {
+			return fmt.Errorf("expected `%s HOST [iburst]`", w[0])
+		}
+		u := Upstream{Pool: w[0] == "pool", Host: args[0]}
+		for _, o := range args[1:] {
+			switch o {
+			case "iburst":
+				u.IBurst = true
+			case "burst", "prefer", "noselect":
+				// Accepted as ntpd does; no effect on a sanity source.
+			default:
+				return fmt.Errorf("unknown option %q (expected iburst)", o)
+			}
+		}
+		c.Upstreams = append(c.Upstreams, u)
+	case "holdover":
+		return c.parseHoldover(args)
+	case "ppsoffset", "nmeadelay", "step":
+		if len(args) != 1 {
+			return fmt.Errorf("expected a duration such as 11us or 120ms")
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil {
+			return fmt.Errorf("expected a duration such as 11us or 120ms, got %q", args[0])
+		}
+		switch w[0] {
+		case "ppsoffset":
+			c.PPSOffset = d
+		case "nmeadelay":
+			if d < 0 || d >= time.Second {
+				return fmt.Errorf("expected a delay between 0 and 1s, got %v", d)
+			}
+			c.NMEADelay = d
+		case "step":
+			if d <= 0 {
+				return fmt.Errorf("expected a positive duration, got %v", d)
+			}
+			c.Step = d
+		}
+	default:
+		return fmt.Errorf("unknown directive")
+	}
+	return nil
+}
+
+func (c *Config) parseGPS(args []string) error {
+	const want = "expected `gps DEVICE [baud N|auto] [receiver NAME]`"
+	if len(args) == 0 || len(args)%2 != 1 {
+		return fmt.Errorf("%s", want)
+	}
+	g := GPS{Device: args[0], Baud: 9600}
+	for i := 1; i < len(args); i += 2 {
+		k, v := args[i], args[i+1]
+		switch k {
+		case "baud":
+			if v == "auto" {
+				g.Baud = 0
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || !validBaud(n) {
+				return fmt.Errorf("expected baud 4800, 9600, 19200, 38400, 57600, 115200, 230400 or auto, got %q", v)
+			}
+			g.Baud = n
+		case "receiver":
+			g.Receiver = v
+		default:
+			return fmt.Errorf("unknown option %q; %s", k, want)
+		}
+	}
+	c.GPS = g
+	return nil
+}
+
+func validBaud(n int) bool {
+	switch n {
+	case 4800, 9600, 19200, 38400, 57600, 115200, 230400:
+		return true
+	}
+	return false
+}
+
+func (c *Config) parsePPS(args []string) error {
+	const want = "expected `pps none`, `pps /dev/ppsN [clear]`, `pps gpio PIN [chip LABEL] [falling]` or `pps dcd`"
+	if len(args) == 0 {
+		return fmt.Errorf("%s", want)
+	}
+	p := PPS{}
+	switch {
+	case args[0] == "none" && len(args) == 1:
+		p.Kind = "none"
+	case args[0] == "dcd" && len(args) == 1:
+		p.Kind = "dcd"
+	case strings.HasPrefix(args[0], "/dev/"):
+		p.Kind, p.Device = "kernel", args[0]
+		for _, o := range args[1:] {
+			if o != "clear" {
+				return fmt.Errorf("unknown option %q; %s", o, want)
+			}
+			p.Falling = true
+		}
+	case args[0] == "gpio" && len(args) >= 2:
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 0 || n > 63 {
+			return fmt.Errorf("expected a GPIO line number 0–63, got %q", args[1])
+		}
+		p.Kind, p.Pin = "gpio", n
+		for i := 2; i < len(args); i++ {
+			switch args[i] {
+			case "falling":
+				p.Falling = true
+			case "chip":
+				if i+1 >= len(args) {
+					return fmt.Errorf("expected a chip label after `chip`")
+				}
+				p.Chip = args[i+1]
+				i++
+			default:
+				return fmt.Errorf("unknown option %q; %s", args[i], want)
+			}
+		}
+	default:
+		return fmt.Errorf("%s", want)
+	}
+	c.PPS = p
+	return nil
+}
+
+func (c *Config) parseHoldover(args []string) error {
+	const want = "expected `holdover DURATION [maxerror DURATION]`, e.g. `holdover 2h maxerror 1ms`"
+	if len(args) != 1 && len(args) != 3 {
+		return fmt.Errorf("%s", want)
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%s; got %q", want, args[0])
+	}
+	c.HoldoverMax = d
+	if len(args) == 3 {
+		if args[1] != "maxerror" {
+			return fmt.Errorf("%s; got %q", want, args[1])
+		}
+		m, err := time.ParseDuration(args[2])
+		if err != nil || m <= 0 || m > 25*time.Millisecond {
+			return fmt.Errorf("expected maxerror between 0 and 25ms (the pool's limit), got %q", args[2])
+		}
+		c.MaxError = m
+	}
+	return nil
+}
