@@ -22,10 +22,6 @@ type Config struct {
 	// second to the first byte of its NMEA burst (board.Receiver), used for
 	// NMEA-only offset estimates.
 	NMEADelayNs int64
-	// PPSOffsetNs is the board's PPS timestamp latency: positive when the
-	// kernel timestamps edges late (a Pi 5: ~11 µs). It is subtracted from
-	// every edge.
-	PPSOffsetNs int64
 	// MaxErrorNs: holdover ends (unsynchronised) once the advertised error
 	// passes this (default 1 ms, well under the pool's 25 ms).
 	MaxErrorNs int64
@@ -148,7 +144,8 @@ func (e *Engine) Status() Status {
 // correction in force when it happened.
 func (e *Engine) Edge(ed pps.Edge) {
 	e.cnt.Edges++
-	r := ed.AssertNs - e.cfg.PPSOffsetNs
+	// Board latency calibration is applied by the source (pps.Compensated).
+	r := ed.AssertNs
 	copy(e.edges[1:], e.edges[:len(e.edges)-1])
 	e.edges[0] = edgeRec{realNs: r, servedNs: e.cfg.Clock.Map(r), seq: ed.Seq}
 	if e.nEdges < len(e.edges) {
@@ -370,6 +367,20 @@ func (e *Engine) publish(realNs int64) {
 	r.JitterNs = e.servo.JitterNs()
 	r.FreqPPB = e.servo.FreqPPB()
 	e.ref.Store(r)
+	if sr, ok := e.cfg.Clock.(syncReporter); ok {
+		est := int64(math.Abs(r.OffsetNs) + r.JitterNs)
+		maxErr := int64(16e9)
+		if r.Synchronised {
+			maxErr = r.RootDispersionAt(e.cfg.Clock.Map(realNs))
+		}
+		sr.ReportSync(r.Synchronised, maxErr, est)
+	}
+}
+
+// syncReporter is a clock that tells the rest of the system whether it is
+// synchronised (System: the kernel's STA_UNSYNC, maxerror, esterror).
+type syncReporter interface {
+	ReportSync(synced bool, maxErrorNs, estErrorNs int64)
 }
 
 // snapshot republishes (dispersion and reference time move with every

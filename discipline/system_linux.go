@@ -1,0 +1,101 @@
+package discipline
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// System is the clock backend of the appliance: it steers the kernel's
+// CLOCK_REALTIME with clock_adjtime(2), so every program on the board (and
+// the kernel's own timestamps) sees disciplined time. Served time is
+// CLOCK_REALTIME itself: Map is the identity.
+//
+// Never construct it outside the appliance or a VM: it changes the host's
+// clock. It needs CAP_SYS_TIME.
+//
+// Units (adjtimex(2)): freq is ppm with a 16-bit binary fraction ("scaled
+// ppm"), limited by the kernel to ±500 ppm; ADJ_SETOFFSET takes a timeval
+// whose tv_usec holds nanoseconds when ADJ_NANO is set, and must be
+// normalised (0 ≤ tv_usec < 1e9). maxerror/esterror are µs.
+type System struct {
+	mu      sync.Mutex
+	freqPPB float64
+}
+
+// OpenSystem takes over CLOCK_REALTIME: it switches off the kernel's own
+// PLL/FLL and PPS discipline (we are the discipline), keeps the current
+// frequency, and marks the clock unsynchronised until told otherwise.
+func OpenSystem() (*System, error) {
+	var tx unix.Timex
+	if _, err := unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx); err != nil {
+		return nil, fmt.Errorf("clock_adjtime(CLOCK_REALTIME, read): %w", err)
+	}
+	s := &System{freqPPB: float64(tx.Freq) * 1000 / 65536}
+	tx = unix.Timex{
+		Modes:  unix.ADJ_STATUS | unix.ADJ_MAXERROR | unix.ADJ_ESTERROR,
+		Status: unix.STA_UNSYNC,
+	}
+	// 16 s: "unknown", as the kernel itself initialises it
+	// (NTP_PHASE_LIMIT); timedatectl then says "not synchronized".
+	tx.Maxerror, tx.Esterror = 16_000_000, 16_000_000
+	if _, err := unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx); err != nil {
+		return nil, fmt.Errorf("clock_adjtime(CLOCK_REALTIME, ADJ_STATUS): %w (needs CAP_SYS_TIME)", err)
+	}
+	return s, nil
+}
+
+// Now returns CLOCK_REALTIME.
+func (s *System) Now() int64 { return time.Now().UnixNano() }
+
+// Map is the identity: kernel timestamps are already served time.
+func (s *System) Map(realtimeNs int64) int64 { return realtimeNs }
+
+// SetFrequency sets the kernel clock's frequency correction (ADJ_FREQUENCY).
+func (s *System) SetFrequency(freqPPB float64) {
+	if freqPPB > 500e3 {
+		freqPPB = 500e3
+	} else if freqPPB < -500e3 {
+		freqPPB = -500e3
+	}
+	tx := unix.Timex{Modes: unix.ADJ_FREQUENCY}
+	// Timex fields are C longs: 32 bits on arm (see clong*_linux.go).
+	tx.Freq = cLong(freqPPB * 65536 / 1000)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx); err == nil {
+		s.freqPPB = freqPPB
+	}
+}
+
+// Step moves CLOCK_REALTIME by deltaNs atomically (ADJ_SETOFFSET), without
+// the read-modify-write race of settimeofday.
+func (s *System) Step(deltaNs int64) {
+	sec, nsec := deltaNs/1e9, deltaNs%1e9
+	if nsec < 0 {
+		sec--
+		nsec += 1e9
+	}
+	tx := unix.Timex{Modes: unix.ADJ_SETOFFSET | unix.ADJ_NANO}
+	tx.Time.Sec, tx.Time.Usec = cLong(sec), cLong(nsec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx)
+}
+
+// ReportSync tells the kernel (and through it timedatectl, adjtimex and
+// every NTP-aware program) whether the clock is synchronised and how good
+// it is: STA_UNSYNC, maxerror and esterror in µs.
+func (s *System) ReportSync(synced bool, maxErrorNs, estErrorNs int64) {
+	st := int32(0)
+	if !synced {
+		st = unix.STA_UNSYNC
+	}
+	tx := unix.Timex{Modes: unix.ADJ_STATUS | unix.ADJ_MAXERROR | unix.ADJ_ESTERROR, Status: st}
+	tx.Maxerror, tx.Esterror = cLong(maxErrorNs/1000), cLong(estErrorNs/1000)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx)
+}
