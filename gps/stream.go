@@ -1,0 +1,67 @@
+package gps
+
+import "time"
+
+// StreamStats are the counters of every stage of a Stream.
+type StreamStats struct {
+	Framer    FramerStats
+	Decoder   DecoderStats
+	Assembler AssemblerStats
+}
+
+// Stream is the whole decoding pipeline the daemon runs on a serial byte
+// stream, and gpsntpctl decode runs on a capture: Framer → Decoder →
+// Assembler. It is pure (arrival times are arguments) and not goroutine-safe.
+type Stream struct {
+	fr   Framer
+	dec  *Decoder
+	asm  *Assembler
+	out  []Fix
+	emit func(Line)
+}
+
+// NewStream returns a pipeline whose two-digit years pivot at
+// PivotYear(floor) and whose dates unfold GPS week rollovers against floor
+// (zero: DefaultReferenceDate).
+func NewStream(floor time.Time) *Stream {
+	if floor.IsZero() {
+		floor = DefaultReferenceDate
+	}
+	s := &Stream{dec: NewDecoder(floor), asm: NewAssembler(floor, 0)}
+	s.emit = s.onLine
+	return s
+}
+
+func (s *Stream) onLine(l Line) {
+	sen, ok := s.dec.Decode(l)
+	if ok {
+		s.out = s.asm.Add(s.out, &sen)
+	}
+}
+
+// Feed decodes p and appends completed epochs to dst. firstByteNs is the
+// host time the first byte of p arrived and byteNs the wire time of a byte
+// (both 0 offline).
+func (s *Stream) Feed(dst []Fix, p []byte, firstByteNs, byteNs int64) []Fix {
+	s.out = dst
+	s.fr.Feed(p, firstByteNs, byteNs, s.emit)
+	dst, s.out = s.out, nil
+	return dst
+}
+
+// Flush emits the epoch in progress (end of input, or the line went quiet).
+func (s *Stream) Flush(dst []Fix) []Fix { return s.asm.Flush(dst) }
+
+// Resync drops a partial line and the epoch in progress (port reopened).
+func (s *Stream) Resync() {
+	s.fr.Reset()
+	s.asm.Reset()
+}
+
+// Stats returns all counters.
+func (s *Stream) Stats() StreamStats {
+	return StreamStats{Framer: s.fr.Stats(), Decoder: s.dec.Stats(), Assembler: s.asm.Stats()}
+}
+
+// pending reports whether an epoch is in progress.
+func (s *Stream) pending() bool { return s.asm.cur.n > 0 }
