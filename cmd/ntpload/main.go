@@ -1,0 +1,435 @@
+// Command ntpload measures an NTP server on the loopback interface: replies
+// per second at capacity, latency percentiles at a fixed rate, KoD and
+// losses, and (given the server's PID) its CPU time per reply from
+// /proc/PID/stat. It refuses non-loopback targets and is bounded in time
+// and packet count.
+//
+// It can also be the server under test: `ntpload -serve 127.0.0.1:12300`
+// runs gpsntp's ntpserve with a synchronised fixed reference and the host
+// clock as served clock (the same code path as gpsntpd, without a
+// discipline), so it can be compared with chronyd on the same machine.
+//
+//	ntpload -serve 127.0.0.1:12300 -duration 60s &
+//	ntpload -addr 127.0.0.1:12300 -pid $! -duration 5s             # capacity
+//	ntpload -addr 127.0.0.1:12300 -pid $! -duration 5s -rate 2000  # latency
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/gpsntp/gpsntp/discipline"
+	"github.com/gpsntp/gpsntp/ntpserve"
+	"github.com/gpsntp/gpsntp/ntpserve/restrict"
+)
+
+const (
+	maxDuration = 120 * time.Second
+	maxCount    = 50_000_000
+)
+
+func main() {
+	var (
+		serve        = flag.String("serve", "", "run the test server on this loopback host:port instead of loading one")
+		restrictLine = flag.String("restrict", "", `with -serve: one restrict rule for every source, e.g. "default kod limited"`)
+		workers      = flag.Int("workers", 0, "with -serve: sockets per address (0: GOMAXPROCS)")
+		addr         = flag.String("addr", "", "server to load, loopback host:port")
+		duration     = flag.Duration("duration", 5*time.Second, "how long to run (at most 2 min)")
+		rate         = flag.Int("rate", 0, "requests per second; 0: as fast as the server answers (capacity)")
+		sources      = flag.Int("sources", 8, "client sockets, each on its own 127.0.0.x source address")
+		window       = flag.Int("window", 32, "capacity mode: requests in flight per socket")
+		count        = flag.Int("count", 0, "stop after this many requests (0: duration only)")
+		pid          = flag.Int("pid", 0, "server PID, to report its CPU time per reply")
+	)
+	flag.Parse()
+	if *duration <= 0 || *duration > maxDuration {
+		fatalf("-duration must be in (0, %v]", maxDuration)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *serve != "" {
+		if err := runServer(ctx, *serve, *restrictLine, *workers, *duration); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
+	ap, err := loopback(*addr)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	if *count < 0 || *count > maxCount {
+		fatalf("-count must be in [0, %d]", maxCount)
+	}
+	if *sources < 1 || *sources > 1000 || *window < 1 || *window > 1024 {
+		fatalf("-sources must be 1..1000 and -window 1..1024")
+	}
+	r, err := load(ctx, ap, loadConfig{
+		duration: *duration, rate: *rate, sources: *sources, window: *window, count: *count, pid: *pid,
+	})
+	if err != nil {
+		fatalf("%v", err)
+	}
+	fmt.Print(r)
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "ntpload: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func loopback(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return ap, fmt.Errorf("address %q: want a loopback ip:port such as 127.0.0.1:12300", s)
+	}
+	if !ap.Addr().Unmap().IsLoopback() {
+		return ap, fmt.Errorf("address %s: refusing a non-loopback target", s)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// hostClock serves the host clock as it is: the harness measures the
+// server, not a discipline.
+type hostClock struct{}
+
+func (hostClock) Now() int64         { return time.Now().UnixNano() }
+func (hostClock) Map(rt int64) int64 { return rt }
+
+func runServer(ctx context.Context, listen, restrictLine string, workers int, d time.Duration) error {
+	ap, err := loopback(listen)
+	if err != nil {
+		return err
+	}
+	var table *restrict.Table
+	if restrictLine != "" {
+		r, err := restrict.ParseRestrict(strings.Fields(restrictLine))
+		if err != nil {
+			return fmt.Errorf("-restrict: %w", err)
+		}
+		table = restrict.NewTable([]restrict.Rule{r})
+	}
+	ref := &atomic.Pointer[discipline.Reference]{}
+	now := time.Now().UnixNano()
+	ref.Store(&discipline.Reference{
+		State: discipline.PPS, Synchronised: true, Stratum: 1, RefID: [4]byte{'P', 'P', 'S', 0},
+		RefTimeNs: now, RootDispersionNs: 1000, DispersionRateNsPerS: 15000, Precision: -20,
+	})
+	s, err := ntpserve.New(ntpserve.Config{Listen: []string{ap.String()}, Clock: hostClock{}, Ref: ref,
+		Restrict: table, Workers: workers})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("serving on %v pid %d for %v\n", s.Addrs(), os.Getpid(), d)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err = s.Serve(ctx)
+	fmt.Printf("%+v\n", s.Stats())
+	return err
+}
+
+type loadConfig struct {
+	duration time.Duration
+	rate     int
+	sources  int
+	window   int
+	count    int
+	pid      int
+}
+
+type result struct {
+	mode      string
+	elapsed   time.Duration
+	sent      int64
+	replies   int64
+	kod       int64
+	unsync    int64
+	lost      int64
+	latencies []time.Duration
+	cpu       time.Duration
+	pid       int
+}
+
+func (r *result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mode            %s\n", r.mode)
+	fmt.Fprintf(&b, "elapsed         %.2f s\n", r.elapsed.Seconds())
+	fmt.Fprintf(&b, "sent            %d\n", r.sent)
+	fmt.Fprintf(&b, "replies         %d (%.0f/s)\n", r.replies, float64(r.replies)/r.elapsed.Seconds())
+	fmt.Fprintf(&b, "kod             %d\n", r.kod)
+	fmt.Fprintf(&b, "unsynchronised  %d\n", r.unsync)
+	fmt.Fprintf(&b, "lost            %d (%.3f%%)\n", r.lost, 100*float64(r.lost)/float64(max(r.sent, 1)))
+	if len(r.latencies) > 0 {
+		slices.Sort(r.latencies)
+		p := func(q float64) time.Duration { return r.latencies[int(q*float64(len(r.latencies)-1))] }
+		fmt.Fprintf(&b, "latency         p50 %v  p99 %v  max %v\n", p(0.5), p(0.99), r.latencies[len(r.latencies)-1])
+	}
+	if r.pid != 0 {
+		fmt.Fprintf(&b, "server cpu      %.3f s (%.0f%% of one core)\n", r.cpu.Seconds(), 100*r.cpu.Seconds()/r.elapsed.Seconds())
+		if r.replies > 0 {
+			fmt.Fprintf(&b, "cpu per reply   %.2f µs\n", float64(r.cpu.Microseconds())/float64(r.replies))
+		}
+	}
+	return b.String()
+}
+
+// cpuTime returns utime+stime of pid from /proc/PID/stat.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name is in parentheses and may hold spaces: fields
+	// start after the last ')'. utime and stime are fields 14 and 15.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad utime/stime in /proc stat")
+	}
+	const clkTck = 100 // USER_HZ on every Linux architecture we run on
+	return time.Duration(ut+st) * time.Second / clkTck, nil
+}
+
+// client is one source socket, connected to the server.
+type client struct {
+	c   *net.UDPConn
+	b4  *ipv4.PacketConn
+	b6  *ipv6.PacketConn
+	out []ipv4.Message
+	in  []ipv4.Message
+}
+
+func dialFrom(i int, to netip.AddrPort, batch int) (*client, error) {
+	var local *net.UDPAddr
+	if to.Addr().Is4() {
+		local = &net.UDPAddr{IP: net.IPv4(127, 0, byte(i>>8), byte(2+i%250))}
+	}
+	c, err := net.DialUDP("udp", local, net.UDPAddrFromAddrPort(to))
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadBuffer(4 << 20)
+	cl := &client{c: c, out: make([]ipv4.Message, batch), in: make([]ipv4.Message, batch)}
+	if to.Addr().Is4() {
+		cl.b4 = ipv4.NewPacketConn(c)
+	} else {
+		cl.b6 = ipv6.NewPacketConn(c)
+	}
+	for i := range cl.out {
+		cl.out[i].Buffers = [][]byte{make([]byte, ntpserve.HeaderLen)}
+		cl.in[i].Buffers = [][]byte{make([]byte, 512)}
+	}
+	return cl, nil
+}
+
+func (cl *client) writeBatch(ms []ipv4.Message) (int, error) {
+	if cl.b4 != nil {
+		return cl.b4.WriteBatch(ms, 0)
+	}
+	return cl.b6.WriteBatch(ms, 0)
+}
+
+func (cl *client) readBatch(ms []ipv4.Message) (int, error) {
+	if cl.b4 != nil {
+		return cl.b4.ReadBatch(ms, 0)
+	}
+	return cl.b6.ReadBatch(ms, 0)
+}
+
+// stats are shared by the goroutines of one run.
+type stats struct {
+	sent, replies, kod, unsync atomic.Int64
+	mu                         sync.Mutex
+	lat                        []time.Duration
+	sampleEvery                int64
+}
+
+var epoch = time.Now()
+
+// fill writes a client request whose transmit timestamp carries the send
+// time (ns since epoch, monotonic): the server echoes it as origin.
+func fill(b []byte) {
+	clear(b)
+	b[0] = 4<<3 | ntpserve.ModeClient
+	b[2] = 6
+	binary.BigEndian.PutUint64(b[40:], uint64(time.Since(epoch)))
+}
+
+func (st *stats) reply(b []byte, keepLatency bool) {
+	if len(b) < ntpserve.HeaderLen {
+		return
+	}
+	if b[1] == 0 && string(b[12:16]) == "RATE" {
+		st.kod.Add(1)
+		return
+	}
+	st.replies.Add(1)
+	if b[0]>>6 == 3 {
+		st.unsync.Add(1)
+	}
+	if keepLatency {
+		d := time.Since(epoch) - time.Duration(binary.BigEndian.Uint64(b[24:32]))
+		st.mu.Lock()
+		if len(st.lat) < 2_000_000 {
+			st.lat = append(st.lat, d)
+		}
+		st.mu.Unlock()
+	}
+}
+
+func load(ctx context.Context, to netip.AddrPort, cfg loadConfig) (*result, error) {
+	batch := cfg.window
+	clients := make([]*client, cfg.sources)
+	for i := range clients {
+		cl, err := dialFrom(i, to, max(batch, 64))
+		if err != nil {
+			return nil, fmt.Errorf("client socket %d: %w", i, err)
+		}
+		defer cl.c.Close()
+		clients[i] = cl
+	}
+	var cpu0 time.Duration
+	if cfg.pid != 0 {
+		var err error
+		if cpu0, err = cpuTime(cfg.pid); err != nil {
+			return nil, fmt.Errorf("-pid %d: %w", cfg.pid, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
+	defer cancel()
+	st := &stats{}
+	limit := int64(cfg.count)
+	start := time.Now()
+	var wg sync.WaitGroup
+	mode := "capacity"
+	if cfg.rate > 0 {
+		mode = fmt.Sprintf("fixed rate %d/s", cfg.rate)
+		// Readers: one per socket, until the run ends plus a drain.
+		for _, cl := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					_ = cl.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+					n, err := cl.readBatch(cl.in)
+					for i := range n {
+						st.reply(cl.in[i].Buffers[0][:cl.in[i].N], true)
+					}
+					if err != nil && ctx.Err() != nil {
+						return
+					}
+				}
+			}()
+		}
+		// Pacer: every millisecond, send what is due, round robin.
+		tick := time.NewTicker(time.Millisecond)
+		due, k := 0.0, 0
+	pace:
+		for {
+			select {
+			case <-ctx.Done():
+				break pace
+			case <-tick.C:
+			}
+			due = float64(cfg.rate)*time.Since(start).Seconds() - float64(st.sent.Load())
+			for ; due >= 1; due-- {
+				if limit > 0 && st.sent.Load() >= limit {
+					break pace
+				}
+				cl := clients[k%len(clients)]
+				k++
+				fill(cl.out[0].Buffers[0])
+				if _, err := cl.c.Write(cl.out[0].Buffers[0]); err == nil {
+					st.sent.Add(1)
+				}
+			}
+		}
+		tick.Stop()
+		time.Sleep(200 * time.Millisecond) // drain
+		cancel()
+	} else {
+		// Capacity: each socket keeps `window` requests in flight; a read
+		// timeout counts the window as lost and refills it.
+		for _, cl := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				inflight := 0
+				for ctx.Err() == nil {
+					if limit > 0 && st.sent.Load() >= limit {
+						break
+					}
+					k := cfg.window - inflight
+					for i := range k {
+						fill(cl.out[i].Buffers[0])
+					}
+					if k > 0 {
+						n, _ := cl.writeBatch(cl.out[:k])
+						inflight += n
+						st.sent.Add(int64(n))
+					}
+					_ = cl.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+					n, err := cl.readBatch(cl.in[:cfg.window])
+					for i := range n {
+						st.reply(cl.in[i].Buffers[0][:cl.in[i].N], true)
+					}
+					inflight -= n
+					if err != nil {
+						inflight = 0 // timed out: the rest are lost
+					}
+				}
+				// Drain what is still in flight.
+				_ = cl.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				for inflight > 0 {
+					n, err := cl.readBatch(cl.in[:cfg.window])
+					for i := range n {
+						st.reply(cl.in[i].Buffers[0][:cl.in[i].N], true)
+					}
+					inflight -= n
+					if err != nil {
+						break
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	r := &result{
+		mode: mode, elapsed: elapsed, sent: st.sent.Load(), replies: st.replies.Load(),
+		kod: st.kod.Load(), unsync: st.unsync.Load(), latencies: st.lat, pid: cfg.pid,
+	}
+	r.lost = r.sent - r.replies - r.kod
+	if cfg.pid != 0 {
+		cpu1, err := cpuTime(cfg.pid)
+		if err != nil {
+			return nil, fmt.Errorf("-pid %d: %w", cfg.pid, err)
+		}
+		r.cpu = cpu1 - cpu0
+	}
+	return r, nil
+}

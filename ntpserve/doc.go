@@ -1,0 +1,58 @@
+// Package ntpserve is gpsntp's NTP server: the NTPv4 wire format (RFC 5905),
+// UDP sockets with kernel receive timestamps, ntpd-style access control
+// (package restrict), per-client rate limiting in fixed memory, kiss-o'-death
+// and counters. It does not decide the time: it serves what a Clock says and
+// describes it with the discipline's published Reference snapshot.
+//
+// # Packet path
+//
+// Each datagram goes through an ordered list of early returns, every exit
+// counted (see Stats):
+//
+//	parse     shorter than 48 bytes                    → drop (DroppedMalformed)
+//	access    restrict ignore                           → drop (DroppedRestrict)
+//	          version not 1..4                          → drop (DroppedVersion)
+//	mode      3 (and NTPv1 mode 0) → serve, reply mode 4
+//	          1 → nopeer? drop (DroppedPeer) : reply mode 2
+//	          6, 7 → drop (DroppedQuery): no ntpq/ntpdc service at all
+//	          others → drop (DroppedMode)
+//	          noserve, notrust, version(≠4)             → drop (DroppedRestrict)
+//	rate      `limited` and over the discard limits     → KoD RATE if `kod`
+//	                                                      and due, else drop
+//	build     header from the Reference snapshot
+//	send      transmit timestamp from Clock.Now, taken last
+//
+// Replies are always 48 bytes and requests at least 48, so no reply is
+// larger than its request; extension fields and MACs are ignored.
+//
+// # Time
+//
+// The receive timestamp is the kernel's (SO_TIMESTAMPNS, CLOCK_REALTIME)
+// mapped through Clock.Map, so a soft clock that leaves the kernel clock
+// alone serves exactly as well as a disciplined system clock. The transmit
+// timestamp is Clock.Now() read just before sendmmsg. Root dispersion is
+// Reference.RootDispersionAt(receive time): it grows in holdover.
+//
+// When the snapshot is nil or not synchronised the server answers as
+// chronyd 4.3 does (observed on the wire): LI 3, stratum 0, refid 0,
+// reference time 0, root delay and dispersion 1 s, real receive and transmit
+// times. Clients refuse such replies; the pool counts the server as
+// unsynchronised, not as dead.
+//
+// # Rate limiting and KoD
+//
+// As ntpd (ntpsec ntp_monitor.c): for addresses whose restrict rule has
+// `limited`, a leaky bucket per client with `discard average` (log2 s,
+// default 3) and `minimum` (s, default 2). The pool monitor (3 queries 2 s
+// apart) and 64 s pollers are never limited; a hammering client is. A KoD
+// RATE (LI 3, stratum 0, refid RATE, origin = receive = transmit = the
+// client's transmit timestamp) goes out only with `kod`, and at most once
+// per bucket overflow. The client table has a fixed size (Config.Clients)
+// and a set-associative layout: O(1) per packet, no allocation.
+//
+// # Speed
+//
+// One socket and goroutine per core and listen address (SO_REUSEPORT),
+// recvmmsg/sendmmsg in batches, buffers allocated once: the steady state
+// allocates nothing (tested with testing.AllocsPerRun).
+package ntpserve

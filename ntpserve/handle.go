@@ -1,0 +1,202 @@
+package ntpserve
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/gpsntp/gpsntp/discipline"
+	"github.com/gpsntp/gpsntp/ntpserve/restrict"
+)
+
+// Clock is what the server needs from a clock backend (discipline.Clock
+// satisfies it): served time now, and the mapping of a kernel
+// CLOCK_REALTIME receive timestamp to served time. Both in ns since the Unix
+// epoch; both must be safe for concurrent use and allocation-free.
+type Clock interface {
+	Now() int64
+	Map(realtimeNs int64) int64
+}
+
+// outcome is what happened to one received packet; each has a counter.
+type outcome uint8
+
+const (
+	outReply         outcome = iota // mode 4 (or 2) reply, synchronised
+	outReplyUnsync                  // reply saying LI 3 / stratum 0, as chronyd does unsynchronised
+	outKoD                          // kiss-o'-death RATE sent
+	outDropMalformed                // shorter than a header
+	outDropVersion                  // version 0 or 5..7
+	outDropMode                     // modes 2, 4, 5 (and 0 unless NTPv1)
+	outDropQuery                    // modes 6 and 7: no ntpq/ntpdc service
+	outDropRestrict                 // ignore, noserve, notrust, version
+	outDropPeer                     // mode 1 from an address with nopeer
+	outDropRate                     // over the rate limit, no KoD
+	numOutcomes
+)
+
+// replies reports whether the outcome produces a packet.
+func (o outcome) replies() bool { return o <= outKoD }
+
+// stampsTransmit reports whether the reply's transmit timestamp must be set
+// from the clock just before sending (not for KoD, which echoes the
+// client's timestamp and reveals nothing).
+func (o outcome) stampsTransmit() bool { return o == outReply || o == outReplyUnsync }
+
+// defaultPrecision (log2 s, about 1 µs) is advertised when there is no
+// reference snapshot yet to take the measured precision from.
+const defaultPrecision = -20
+
+// unsyncRoot is 1 s in the short format: chronyd 4.3 puts it in both root
+// delay and root dispersion when unsynchronised (checked on the wire).
+const unsyncRoot Short = 1 << 16
+
+var kissRATE = [4]byte{'R', 'A', 'T', 'E'}
+
+// handler is the packet path without sockets: a pure function of the
+// request, its source, its kernel receive time, the clock and the published
+// reference snapshot.
+type handler struct {
+	clock Clock
+	ref   *atomic.Pointer[discipline.Reference]
+	table *restrict.Table
+	lim   *limiter
+}
+
+// handle decides what to do with one request and, if it is to be answered,
+// encodes the reply into resp (len ≥ HeaderLen) and returns its length. The
+// transmit timestamp is left for the caller to stamp last (see
+// outcome.stampsTransmit). The path is an ordered list of early returns:
+// parse, access, mode, rate, build; the caller sends.
+func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int, outcome) {
+	// Parse. Only the first byte and a few fields are needed; anything after
+	// the header (extension fields, MAC) is ignored, so an authenticated or
+	// NTS request gets a plain, shorter, unauthenticated reply.
+	if len(req) < HeaderLen {
+		return 0, outDropMalformed
+	}
+	vn := req[0] >> 3 & 7
+	mode := req[0] & 7
+
+	// Access. `ignore` drops before anything else is looked at.
+	flags := h.table.Lookup(src)
+	if flags&restrict.Ignore != 0 {
+		return 0, outDropRestrict
+	}
+	if vn < 1 || vn > 4 {
+		return 0, outDropVersion
+	}
+
+	// Mode.
+	replyMode := uint8(ModeServer)
+	switch mode {
+	case ModeClient:
+	case ModeReserved:
+		// NTPv1 had no mode field; ntpd treats v1 mode 0 as a client.
+		if vn != 1 {
+			return 0, outDropMode
+		}
+	case ModeSymActive:
+		if flags&(restrict.NoPeer|restrict.NoEPeer) != 0 {
+			return 0, outDropPeer
+		}
+		replyMode = ModeSymPassive // as chronyd answers an unknown peer
+	case ModeControl, ModePrivate:
+		// No mode 6/7 service at all, whatever noquery says: the classic
+		// amplification vectors (monlist) have nothing to answer with.
+		return 0, outDropQuery
+	default:
+		return 0, outDropMode
+	}
+	if flags&(restrict.NoServe|restrict.NoTrust) != 0 {
+		return 0, outDropRestrict
+	}
+	if flags&restrict.Version != 0 && vn != 4 {
+		return 0, outDropRestrict
+	}
+
+	// Rate.
+	if flags&restrict.Limited != 0 && h.lim != nil {
+		switch h.lim.check(src, rxRealNs) {
+		case limitDrop:
+			return 0, outDropRate
+		case limitKoD:
+			if flags&restrict.KoD == 0 {
+				return 0, outDropRate
+			}
+			return h.buildKoD(req, resp, vn, replyMode), outKoD
+		}
+	}
+
+	// Build.
+	return h.build(req, resp, vn, replyMode, rxRealNs)
+}
+
+func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (int, outcome) {
+	ref := h.ref.Load()
+	rxNs := h.clock.Map(rxRealNs)
+	hd := Header{
+		Version:  vn,
+		Mode:     replyMode,
+		Poll:     int8(req[2]), // echoed, as chronyd does
+		Origin:   Timestamp(binary.BigEndian.Uint64(req[40:48])),
+		Receive:  TimestampFromUnixNs(rxNs),
+		Transmit: 0, // stamped by the caller just before sending
+	}
+	out := outReply
+	if ref == nil || !ref.Synchronised || ref.Leap == discipline.LeapAlarm ||
+		ref.Stratum == 0 || ref.Stratum >= 16 {
+		// What chronyd 4.3 sends with no synchronised source (observed on
+		// the wire): LI 3, stratum 0, refid 0, reference time 0, root delay
+		// and dispersion 1 s, real receive and transmit times. Clients
+		// (beevik Validate, chronyd, ntpd) refuse it; the pool scores it
+		// as unsynchronised rather than as unreachable.
+		out = outReplyUnsync
+		hd.Leap = discipline.LeapAlarm
+		hd.Precision = defaultPrecision
+		if ref != nil {
+			hd.Precision = ref.Precision
+		}
+		hd.RootDelay = unsyncRoot
+		hd.RootDispersion = unsyncRoot
+	} else {
+		hd.Leap = ref.Leap
+		hd.Stratum = ref.Stratum
+		hd.Precision = ref.Precision
+		hd.RootDelay = ShortFromNs(ref.RootDelayNs)
+		// Root dispersion at the moment of the reply: the bound at the
+		// last update grown since (RFC 5905 section 11.2), so holdover is
+		// honest on the wire.
+		hd.RootDispersion = ShortFromNs(ref.RootDispersionAt(rxNs))
+		hd.RefID = ref.RefID
+		hd.RefTime = TimestampFromUnixNs(ref.RefTimeNs)
+	}
+	n := hd.Encode(resp)
+	if n == 0 || n > len(req) {
+		// Cannot happen (requests are at least a header long); kept as
+		// the last line of defence against amplification.
+		return 0, outDropMalformed
+	}
+	return n, out
+}
+
+// buildKoD encodes a kiss-o'-death RATE (RFC 5905 section 7.4) as ntpd
+// does: LI 3, stratum 0, refid "RATE", poll at least the discard average,
+// the client's precision, and the client's transmit timestamp in origin,
+// receive and transmit, so it reveals nothing about our clock.
+func (h *handler) buildKoD(req, resp []byte, vn, replyMode uint8) int {
+	xmt := Timestamp(binary.BigEndian.Uint64(req[40:48]))
+	hd := Header{
+		Leap:      discipline.LeapAlarm,
+		Version:   vn,
+		Mode:      replyMode,
+		Stratum:   0,
+		Poll:      max(int8(req[2]), h.lim.minpollLog2),
+		Precision: int8(req[3]),
+		RefID:     kissRATE,
+		Origin:    xmt,
+		Receive:   xmt,
+		Transmit:  xmt,
+	}
+	return hd.Encode(resp)
+}

@@ -1,0 +1,178 @@
+package ntpserve
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+
+	"github.com/gpsntp/gpsntp/ntpserve/restrict"
+)
+
+// limitDecision is what the rate limiter says about one packet.
+type limitDecision uint8
+
+const (
+	limitPass limitDecision = iota // serve it
+	limitDrop                      // over the limit: drop
+	limitKoD                       // over the limit: drop, or send a KoD RATE if `kod`
+)
+
+// limiter is ntpd's per-client rate limiter (ntpsec ntpd/ntp_monitor.c,
+// ntp_monitor()) in fixed memory: a set-associative table of waysPerSet
+// entries per set, a seeded hash of the source address choosing the set.
+// Each entry keeps a leaky bucket in seconds: every packet adds the average
+// headway (2^average s), time drains it at 1 s per s, and a packet arriving
+// while the bucket is above 8 headways (ntpd's NTP_SHIFT) or sooner than the
+// minimum spacing after the previous one is limited. Like ntpd it grants a
+// 1 s grace on the minimum and 2 s on the headway, so the pool monitor's 3
+// queries 2 s apart and any sane poller pass untouched, and a KoD is due
+// only when a client first crosses the limit, which rate limits KoDs to one
+// per average headway.
+//
+// Memory is fixed at construction and a lookup touches one set under its
+// own lock: O(1), no allocation. When a set is full the entry evicted is the
+// one whose bucket has drained most (oldest first among equals): a
+// forgotten client restarts with an empty bucket, which is what a drained
+// entry holds anyway, so a flood of one-packet addresses (spoofed or just
+// many clients) cannot flush out the state of the clients that are actually
+// hammering.
+type limiter struct {
+	sets        []limSet
+	mask        uint64
+	k0, k1      uint64
+	headS       int64 // 2^average s
+	limitS      int64 // 8 headways
+	minS        int64 // minimum spacing, s
+	minpollLog2 int8  // poll field of KoD replies (ntpd: max(ppoll, minpoll))
+}
+
+const waysPerSet = 4
+
+type limSet struct {
+	mu sync.Mutex
+	e  [waysPerSet]limEntry
+}
+
+type limEntry struct {
+	hi, lo uint64 // source address as 16 bytes (IPv4 mapped)
+	lastNs int64  // receive time of the last packet, ns (CLOCK_REALTIME)
+	leakS  int64  // bucket level, s
+	used   bool
+}
+
+// newLimiter returns a limiter with room for at least entries clients
+// (rounded up to a power of two of sets).
+func newLimiter(entries int, d restrict.Discard) *limiter {
+	if entries < waysPerSet {
+		entries = waysPerSet
+	}
+	nsets := 1
+	for nsets*waysPerSet < entries {
+		nsets <<= 1
+	}
+	return &limiter{
+		sets:        make([]limSet, nsets),
+		mask:        uint64(nsets - 1),
+		k0:          rand.Uint64(),
+		k1:          rand.Uint64(),
+		headS:       1 << d.AverageLog2,
+		limitS:      8 << d.AverageLog2,
+		minS:        int64(d.MinimumS),
+		minpollLog2: int8(d.AverageLog2),
+	}
+}
+
+// capacity returns the number of clients the table holds.
+func (l *limiter) capacity() int { return len(l.sets) * waysPerSet }
+
+func mix64(x uint64) uint64 {
+	// murmur3 fmix64: good avalanche, a few cycles.
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+// check records a packet from src received at nowNs (ns, any clock that
+// does not jump much; the server passes the kernel receive time) and
+// decides its fate.
+func (l *limiter) check(src netip.Addr, nowNs int64) limitDecision {
+	a := src.As16()
+	hi := uint64(a[0])<<56 | uint64(a[1])<<48 | uint64(a[2])<<40 | uint64(a[3])<<32 |
+		uint64(a[4])<<24 | uint64(a[5])<<16 | uint64(a[6])<<8 | uint64(a[7])
+	lo := uint64(a[8])<<56 | uint64(a[9])<<48 | uint64(a[10])<<40 | uint64(a[11])<<32 |
+		uint64(a[12])<<24 | uint64(a[13])<<16 | uint64(a[14])<<8 | uint64(a[15])
+	s := &l.sets[(mix64(hi^l.k0)+mix64(lo^l.k1))&l.mask]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	victim := -1
+	var victimLeak, victimLast int64
+	for i := range s.e {
+		e := &s.e[i]
+		if e.used && e.hi == hi && e.lo == lo {
+			return l.update(e, nowNs)
+		}
+		if !e.used {
+			if victim < 0 || victimLeak >= 0 {
+				victim, victimLeak = i, -1
+			}
+			continue
+		}
+		lk := drained(e, nowNs)
+		if victim < 0 || lk < victimLeak || lk == victimLeak && e.lastNs < victimLast {
+			victim, victimLeak, victimLast = i, lk, e.lastNs
+		}
+	}
+	s.e[victim] = limEntry{hi: hi, lo: lo, lastNs: nowNs, used: true}
+	return limitPass
+}
+
+// drained returns the bucket level of e at nowNs.
+func drained(e *limEntry, nowNs int64) int64 {
+	lk := e.leakS - intervalS(e.lastNs, nowNs)
+	if lk < 0 {
+		return 0
+	}
+	return lk
+}
+
+// intervalS is ntpd's interval: whole seconds, rounded to nearest, never
+// negative (a stepped clock must not fill buckets).
+func intervalS(lastNs, nowNs int64) int64 {
+	d := nowNs - lastNs
+	if d < 0 {
+		return 0
+	}
+	return (d + nsPerSecond/2) / nsPerSecond
+}
+
+// update is ntp_monitor()'s decision for a known client.
+func (l *limiter) update(e *limEntry, nowNs int64) limitDecision {
+	if nowNs < e.lastNs {
+		// Our clock stepped back: the interval is unknown, start afresh
+		// rather than limit a client for our own step.
+		e.lastNs, e.leakS = nowNs, 0
+		return limitPass
+	}
+	iv := intervalS(e.lastNs, nowNs)
+	e.lastNs = nowNs
+	e.leakS -= iv
+	if e.leakS < 0 {
+		e.leakS = 0
+	}
+	leak := e.leakS + l.headS
+	switch {
+	case iv+1 >= l.minS && leak < l.limitS:
+		e.leakS = max(leak-2, 0)
+		return limitPass
+	case e.leakS < l.limitS:
+		// First packet over the limit: the bucket jumps past the limit so
+		// the next KoD waits for it to drain.
+		e.leakS = l.limitS + l.headS
+		return limitKoD
+	default:
+		return limitDrop
+	}
+}

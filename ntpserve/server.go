@@ -1,0 +1,230 @@
+package ntpserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gpsntp/gpsntp/discipline"
+	"github.com/gpsntp/gpsntp/ntpserve/restrict"
+)
+
+// Config configures a Server. The zero values of the optional fields mean
+// the defaults.
+type Config struct {
+	// Listen is a list of host:port to serve on, IPv4 or IPv6 literals
+	// ("0.0.0.0:123", "[::]:123", "127.0.0.1:0"). ":P" means both
+	// "0.0.0.0:P" and "[::]:P". Host names are not resolved.
+	Listen []string
+	// Clock gives served time (required).
+	Clock Clock
+	// Ref is where the discipline publishes its snapshot (required). A nil
+	// snapshot is served as unsynchronised.
+	Ref *atomic.Pointer[discipline.Reference]
+	// Restrict is the access table; nil serves everyone, unlimited (as
+	// ntpd does with no restrict lines).
+	Restrict *restrict.Table
+	// Discard sets the rate limits for addresses whose rule has
+	// `limited`; nil means ntpd's defaults (average 3, minimum 2).
+	Discard *restrict.Discard
+	// Clients is the capacity of the rate limiter's client table (fixed
+	// memory, about 32 bytes per client); 0 means 32768.
+	Clients int
+	// Workers is the number of sockets (SO_REUSEPORT) and goroutines per
+	// listen address; 0 means GOMAXPROCS.
+	Workers int
+	// Batch is the number of packets per recvmmsg/sendmmsg; 0 means 32.
+	Batch int
+	// SocketBuffer is SO_RCVBUF/SO_SNDBUF in bytes; 0 means 4 MiB (the
+	// kernel caps it at net.core.rmem_max unless we may force it).
+	SocketBuffer int
+}
+
+const (
+	defaultClients      = 32768
+	defaultBatch        = 32
+	defaultSocketBuffer = 4 << 20
+)
+
+// Stats are the server's counters since New. Every received packet lands in
+// exactly one of the outcome counters.
+type Stats struct {
+	Received         uint64 // packets read from the sockets
+	Replied          uint64 // served synchronised time
+	RepliedUnsync    uint64 // answered "unsynchronised" (LI 3, stratum 0)
+	KoD              uint64 // kiss-o'-death RATE sent
+	DroppedMalformed uint64 // shorter than a 48-byte header
+	DroppedVersion   uint64 // version 0 or above 4
+	DroppedMode      uint64 // modes 0 (except NTPv1), 2, 4, 5
+	DroppedQuery     uint64 // modes 6 and 7 (ntpq/ntpdc): never answered
+	DroppedRestrict  uint64 // restrict ignore/noserve/notrust/version
+	DroppedPeer      uint64 // mode 1 from a nopeer address
+	DroppedRate      uint64 // over the discard limits, no KoD
+	SendErrors       uint64 // replies the kernel refused
+	RecvErrors       uint64 // failed reads
+}
+
+// counters are one worker's; summed by Stats. Each worker owns its own
+// allocation, so workers do not share cache lines.
+type counters struct {
+	received   atomic.Uint64
+	out        [numOutcomes]atomic.Uint64
+	sendErrors atomic.Uint64
+	recvErrors atomic.Uint64
+	_          [64]byte
+}
+
+func (c *counters) addTo(s *Stats) {
+	s.Received += c.received.Load()
+	s.Replied += c.out[outReply].Load()
+	s.RepliedUnsync += c.out[outReplyUnsync].Load()
+	s.KoD += c.out[outKoD].Load()
+	s.DroppedMalformed += c.out[outDropMalformed].Load()
+	s.DroppedVersion += c.out[outDropVersion].Load()
+	s.DroppedMode += c.out[outDropMode].Load()
+	s.DroppedQuery += c.out[outDropQuery].Load()
+	s.DroppedRestrict += c.out[outDropRestrict].Load()
+	s.DroppedPeer += c.out[outDropPeer].Load()
+	s.DroppedRate += c.out[outDropRate].Load()
+	s.SendErrors += c.sendErrors.Load()
+	s.RecvErrors += c.recvErrors.Load()
+}
+
+// Server answers NTP requests. Create it with New, run it with Serve.
+type Server struct {
+	h        handler
+	conns    []*net.UDPConn
+	addrs    []netip.AddrPort
+	workers  []*worker
+	started  atomic.Bool
+	closeOne sync.Once
+	batch    int
+}
+
+// New validates cfg and opens the sockets (so Addrs is known before Serve;
+// binding port 0 is how tests get a free port).
+func New(cfg Config) (*Server, error) {
+	if cfg.Clock == nil {
+		return nil, errors.New("ntpserve: Config.Clock is nil")
+	}
+	if cfg.Ref == nil {
+		return nil, errors.New("ntpserve: Config.Ref is nil")
+	}
+	if len(cfg.Listen) == 0 {
+		return nil, errors.New("ntpserve: Config.Listen is empty")
+	}
+	d := restrict.DefaultDiscard
+	if cfg.Discard != nil {
+		d = *cfg.Discard
+	}
+	if d.AverageLog2 < 0 || d.AverageLog2 > 16 || d.MinimumS < 0 {
+		return nil, fmt.Errorf("ntpserve: bad discard average %d minimum %d", d.AverageLog2, d.MinimumS)
+	}
+	clients := cfg.Clients
+	if clients <= 0 {
+		clients = defaultClients
+	}
+	s := &Server{
+		h: handler{
+			clock: cfg.Clock,
+			ref:   cfg.Ref,
+			table: cfg.Restrict,
+			lim:   newLimiter(clients, d),
+		},
+		batch: cfg.Batch,
+	}
+	if s.batch <= 0 {
+		s.batch = defaultBatch
+	}
+	if err := s.open(cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addrs returns the bound addresses, one per listen address (ports
+// resolved).
+func (s *Server) Addrs() []netip.AddrPort { return append([]netip.AddrPort(nil), s.addrs...) }
+
+// Stats returns the counters summed over all workers.
+func (s *Server) Stats() Stats {
+	var st Stats
+	for _, w := range s.workers {
+		w.c.addTo(&st)
+	}
+	return st
+}
+
+// Close closes the sockets. Serve returns once they are closed; calling
+// Close without Serve releases the sockets of an unused Server.
+func (s *Server) Close() error {
+	var first error
+	s.closeOne.Do(func() {
+		for _, c := range s.conns {
+			if err := c.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	})
+	return first
+}
+
+// Serve answers requests until ctx is done or a socket fails, then closes
+// the sockets. It returns nil when stopped by ctx.
+func (s *Server) Serve(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("ntpserve: Serve called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(s.workers))
+	for _, w := range s.workers {
+		go func() { errc <- w.run() }()
+	}
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	// Workers return nil when their socket is closed; the first real error
+	// stops the others.
+	var first error
+	for range s.workers {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// splitListen expands ":P" into IPv4 and IPv6 wildcards and parses the rest.
+func splitListen(listen []string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, l := range listen {
+		host, port, err := net.SplitHostPort(l)
+		if err != nil {
+			return nil, fmt.Errorf("ntpserve: listen %q: want host:port", l)
+		}
+		p, err := net.LookupPort("udp", port)
+		if err != nil {
+			return nil, fmt.Errorf("ntpserve: listen %q: bad port", l)
+		}
+		if host == "" {
+			out = append(out,
+				netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p)),
+				netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(p)))
+			continue
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("ntpserve: listen %q: want an IPv4 or IPv6 address literal", l)
+		}
+		out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(p)))
+	}
+	return out, nil
+}

@@ -1,0 +1,521 @@
+//go:build linux
+
+package ntpserve
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/beevik/ntp"
+
+	"github.com/gpsntp/gpsntp/discipline"
+	"github.com/gpsntp/gpsntp/ntpserve/restrict"
+)
+
+// servedOffset is how far the fake clock's served time is ahead of the host
+// clock: a client that reports this offset got its time from Clock, not
+// from the kernel clock.
+const servedOffset = 1500 * time.Millisecond
+
+type testServer struct {
+	*Server
+	clk  *fakeClock
+	ref  *atomic.Pointer[discipline.Reference]
+	port uint16
+}
+
+func startServer(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	clk := &fakeClock{offsetNs: int64(servedOffset)}
+	if cfg.Clock == nil {
+		cfg.Clock = clk
+	}
+	if cfg.Ref == nil {
+		cfg.Ref = refPtr(syncedRef(time.Now().UnixNano() + int64(servedOffset) - 3*sec))
+	}
+	if cfg.Listen == nil {
+		cfg.Listen = []string{"127.0.0.1:0"}
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Serve did not return after cancel")
+		}
+	})
+	return &testServer{Server: s, clk: clk, ref: cfg.Ref, port: s.Addrs()[0].Port()}
+}
+
+func TestBeevikQuery(t *testing.T) {
+	s := startServer(t, Config{Listen: []string{"127.0.0.1:0", "[::1]:0"}, Workers: 2})
+	for _, ap := range s.Addrs() {
+		before := time.Now().UnixNano()
+		resp, err := ntp.QueryWithOptions(ap.Addr().String(), ntp.QueryOptions{Port: int(ap.Port()), Timeout: 2 * time.Second})
+		after := time.Now().UnixNano()
+		if err != nil {
+			t.Fatalf("Query %s: %v", ap, err)
+		}
+		if err := resp.Validate(); err != nil {
+			t.Errorf("Query %s: Validate() = %v, want nil", ap, err)
+		}
+		if d := resp.ClockOffset - servedOffset; d.Abs() > 20*time.Millisecond {
+			t.Errorf("Query %s: ClockOffset = %v, want %v (served = realtime + offset)", ap, resp.ClockOffset, servedOffset)
+		}
+		if resp.Stratum != 1 || resp.ReferenceString() != ".PPS." || resp.Leap != ntp.LeapNoWarning {
+			t.Errorf("Query %s: stratum %d refid %q leap %d, want 1 PPS 0", ap, resp.Stratum, resp.ReferenceString(), resp.Leap)
+		}
+		if resp.RTT < 0 || resp.RTT > 50*time.Millisecond {
+			t.Errorf("Query %s: RTT = %v", ap, resp.RTT)
+		}
+		// The receive timestamp came from the kernel, through Map.
+		if m := s.clk.lastMap.Load(); m < before || m > after {
+			t.Errorf("Query %s: Clock.Map(%d), want a kernel receive time within [%d, %d]", ap, m, before, after)
+		}
+		// Root dispersion honest: 2 µs + ~3 s × 15 ppm ≈ 47 µs.
+		if rd := resp.RootDispersion; rd < 40*time.Microsecond || rd > 200*time.Microsecond {
+			t.Errorf("Query %s: RootDispersion = %v, want ≈ 47 µs", ap, rd)
+		}
+	}
+	st := s.Stats()
+	if st.Received != 2 || st.Replied != 2 {
+		t.Errorf("Stats = %+v, want 2 received, 2 replied", st)
+	}
+}
+
+func TestBeevikRefusesUnsynchronised(t *testing.T) {
+	unsync := syncedRef(time.Now().UnixNano())
+	unsync.Synchronised, unsync.State, unsync.Leap = false, discipline.Unsynchronised, discipline.LeapAlarm
+	for _, tc := range []struct {
+		name string
+		ref  *discipline.Reference
+	}{{"nil reference", nil}, {"unsynchronised", unsync}} {
+		p := refPtr(tc.ref)
+		s := startServer(t, Config{Ref: p})
+		resp, err := ntp.QueryWithOptions("127.0.0.1", ntp.QueryOptions{Port: int(s.port), Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatalf("%s: Query: %v", tc.name, err)
+		}
+		if err := resp.Validate(); err == nil {
+			t.Errorf("%s: Validate() = nil, want an error (LI %d stratum %d)", tc.name, resp.Leap, resp.Stratum)
+		}
+		if resp.Leap != ntp.LeapNotInSync || resp.Stratum != 0 {
+			t.Errorf("%s: leap %d stratum %d, want 3 and 0", tc.name, resp.Leap, resp.Stratum)
+		}
+		// Synchronising later is picked up at the next packet (one atomic load).
+		p.Store(syncedRef(time.Now().UnixNano()))
+		resp, err = ntp.QueryWithOptions("127.0.0.1", ntp.QueryOptions{Port: int(s.port), Timeout: 2 * time.Second})
+		if err != nil || resp.Validate() != nil {
+			t.Errorf("%s, then synchronised: Query err %v, Validate %v", tc.name, err, resp.Validate())
+		}
+		if st := s.Stats(); st.RepliedUnsync != 1 || st.Replied != 1 {
+			t.Errorf("%s: Stats = %+v, want 1 unsync reply and 1 reply", tc.name, st)
+		}
+	}
+}
+
+// exchange sends req from c to the server and returns the reply, or nil on
+// timeout.
+func exchange(t *testing.T, c *net.UDPConn, to netip.AddrPort, req []byte, wait time.Duration) []byte {
+	t.Helper()
+	if _, err := c.WriteToUDPAddrPort(req, to); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	buf := make([]byte, 1024)
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		t.Fatalf("read: %v", err)
+	}
+	return buf[:n]
+}
+
+func TestServerDropsAndCounts(t *testing.T) {
+	rules := []restrict.Rule{}
+	for _, l := range []string{"default kod limited nopeer noquery", "127.0.0.2 ignore"} {
+		r, err := restrict.ParseRestrict(strings.Fields(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, r)
+	}
+	s := startServer(t, Config{Restrict: restrict.NewTable(rules)})
+	to := s.Addrs()[0]
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	drops := []struct {
+		name string
+		req  []byte
+	}{
+		{"empty", []byte{}},
+		{"short", make([]byte, 47)},
+		{"mode 6", request(2, ModeControl, 0, 1)},
+		{"mode 7 monlist", append(request(2, ModePrivate, 0, 1), make([]byte, 100)...)},
+		{"version 5", request(5, ModeClient, 0, 1)},
+		{"mode 1, nopeer", request(4, ModeSymActive, 0, 1)},
+		{"mode 5", request(4, ModeBroadcast, 0, 1)},
+	}
+	for _, d := range drops {
+		if r := exchange(t, c, to, d.req, 100*time.Millisecond); r != nil {
+			t.Errorf("%s: got a %d-byte reply, want none", d.name, len(r))
+		}
+	}
+	// A request with a MAC: answered, with a plain 48-byte reply.
+	if r := exchange(t, c, to, append(request(4, ModeClient, 6, 7), make([]byte, 24)...), time.Second); len(r) != HeaderLen {
+		t.Errorf("request with MAC: reply %d bytes, want 48", len(r))
+	}
+	// An ignored source gets nothing.
+	c2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if r := exchange(t, c2, to, request(4, ModeClient, 6, 7), 100*time.Millisecond); r != nil {
+		t.Errorf("ignored source: got a reply")
+	}
+	st := s.Stats()
+	want := Stats{Received: 9, Replied: 1, DroppedMalformed: 2, DroppedQuery: 2, DroppedVersion: 1,
+		DroppedPeer: 1, DroppedMode: 1, DroppedRestrict: 1}
+	if st != want {
+		t.Errorf("Stats = %+v\nwant    %+v", st, want)
+	}
+}
+
+// TestServerAllocs proves the steady-state serving path allocates nothing:
+// AllocsPerRun counts every goroutine's allocations, the server's included.
+func TestServerAllocs(t *testing.T) {
+	s := startServer(t, Config{Workers: 1})
+	to := s.Addrs()[0]
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := request(4, ModeClient, 6, 1)
+	buf := make([]byte, 512)
+	exch := func() {
+		if _, err := c.WriteToUDPAddrPort(req, to); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for range 100 {
+		exch() // warm up
+	}
+	if a := testing.AllocsPerRun(2000, exch); a != 0 {
+		t.Errorf("allocations per request/reply = %v, want 0", a)
+	}
+	if st := s.Stats(); st.Replied != 2101 {
+		t.Errorf("Replied = %d, want 2101", st.Replied)
+	}
+}
+
+// TestThousandSources: 1,000 distinct 127.x addresses each poll like a
+// pool monitor (3 queries 2 s apart, compressed to no wait since the first
+// three always pass) through `limited kod`, plus a hammering client: every
+// source is answered, the hammerer is cut off with one KoD.
+func TestThousandSources(t *testing.T) {
+	r, err := restrict.ParseRestrict(strings.Fields("default kod limited nomodify notrap nopeer noquery"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, Config{Restrict: restrict.NewTable([]restrict.Rule{r}), Workers: 2})
+	to := s.Addrs()[0]
+	const n = 1000
+	conns := make([]*net.UDPConn, n)
+	for i := range conns {
+		ip := net.IPv4(127, 1, byte(i>>8), byte(i))
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+		if err != nil {
+			t.Fatalf("bind %v: %v", ip, err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	got := 0
+	buf := make([]byte, 512)
+	for i, c := range conns {
+		if _, err := c.WriteToUDPAddrPort(request(4, ModeClient, 6, Timestamp(i+1)), to); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 || i == n-1 { // collect in windows to stay within socket buffers
+			for _, c := range conns[i-i%50 : i+1] {
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				m, _, err := c.ReadFromUDPAddrPort(buf)
+				if err == nil && m == HeaderLen && buf[1] == 1 {
+					got++
+				}
+			}
+		}
+	}
+	if got != n {
+		t.Errorf("%d of %d sources answered", got, n)
+	}
+	// The hammerer: 300 back-to-back queries.
+	h := conns[0]
+	kod, replies := 0, 0
+	for i := range 300 {
+		if _, err := h.WriteToUDPAddrPort(request(4, ModeClient, 0, Timestamp(1000+i)), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = h.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	for {
+		m, _, err := h.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			break
+		}
+		var hd Header
+		_ = hd.Decode(buf[:m])
+		if hd.Stratum == 0 && string(hd.RefID[:]) == "RATE" {
+			kod++
+		} else {
+			replies++
+		}
+	}
+	if kod != 1 || replies > 2 {
+		t.Errorf("hammerer: %d replies, %d KoD; want ≤ 2 replies and exactly 1 KoD", replies, kod)
+	}
+	st := s.Stats()
+	if st.Replied+st.KoD+st.DroppedRate != st.Received || st.DroppedRate < 290 {
+		t.Errorf("Stats = %+v: outcomes do not add up or hammerer not dropped", st)
+	}
+}
+
+// findTool returns the path of a client binary or skips.
+func findTool(t *testing.T, name string, alts ...string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, a := range alts {
+		if _, err := os.Stat(a); err == nil {
+			return a
+		}
+	}
+	t.Skipf("%s not found on PATH or in %v: skipping the real-client test", name, alts)
+	return ""
+}
+
+// noClockCaps runs a real client with CAP_SYS_TIME removed from its bounding
+// and inheritable sets: whatever it tries, it cannot change this machine's
+// clock.
+func noClockCaps(t *testing.T, ctx context.Context, argv ...string) *exec.Cmd {
+	t.Helper()
+	setpriv := findTool(t, "setpriv")
+	args := append([]string{"--bounding-set", "-sys_time", "--inh-caps", "-sys_time"}, argv...)
+	return exec.CommandContext(ctx, setpriv, args...)
+}
+
+// chronydArgs returns chronyd's arguments for a measure-only run (-Q: never
+// set the clock) against our server on port, giving up after timeoutS.
+// Running as root, chronyd would switch to its own user, which a build
+// machine may not have: stay root (and without CAP_SYS_TIME).
+func chronydArgs(chronyd string, port uint16, timeoutS int) []string {
+	args := []string{chronyd, "-Q", "-f", "/dev/null", "-t", strconv.Itoa(timeoutS)}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root")
+	}
+	return append(args, fmt.Sprintf("server 127.0.0.1 port %d iburst maxsamples 1", port))
+}
+
+func TestChronydAcceptsOffset(t *testing.T) {
+	chronyd := findTool(t, "chronyd", "/tmp/chrony/usr/sbin/chronyd")
+	s := startServer(t, Config{Listen: []string{"127.0.0.1:0"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// -Q: measure only, never set the clock; -f /dev/null: no config file;
+	// -t 10: give up after 10 s.
+	cmd := noClockCaps(t, ctx, chronydArgs(chronyd, s.port, 10)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chronyd -Q: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`System clock wrong by (-?[0-9.]+) seconds`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("chronyd -Q did not report an offset:\n%s", out)
+	}
+	wrong, _ := strconv.ParseFloat(string(m[1]), 64)
+	// chronyd reports how far the local clock is behind the server: our
+	// served time is realtime + 1.5 s, so "wrong by 1.5".
+	if math.Abs(wrong-servedOffset.Seconds()) > 0.02 {
+		t.Errorf("chronyd: System clock wrong by %v s, want %v", wrong, servedOffset.Seconds())
+	}
+	t.Logf("chronyd -Q: %s", bytes.TrimSpace(m[0]))
+}
+
+func TestChronydRefusesUnsynchronised(t *testing.T) {
+	chronyd := findTool(t, "chronyd", "/tmp/chrony/usr/sbin/chronyd")
+	s := startServer(t, Config{Ref: refPtr(nil)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := noClockCaps(t, ctx, chronydArgs(chronyd, s.port, 4)...)
+	out, _ := cmd.CombinedOutput()
+	if bytes.Contains(out, []byte("System clock wrong by")) {
+		t.Errorf("chronyd accepted an unsynchronised server:\n%s", out)
+	}
+	if st := s.Stats(); st.RepliedUnsync == 0 {
+		t.Errorf("chronyd sent nothing (Stats %+v): the test proves nothing", st)
+	}
+}
+
+func TestRdate(t *testing.T) {
+	rdate := findTool(t, "rdate")
+	s := startServer(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// -p: print only, never set.
+	out, err := noClockCaps(t, ctx, rdate, "-n", "-p", "-o", strconv.Itoa(int(s.port)), "127.0.0.1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rdate: %v\n%s", err, out)
+	}
+	// "Thu Nov 26 01:46:35 UTC 2026" (ctime with the zone), possibly
+	// after a "rdate: [host]\t" prefix.
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	var got time.Time
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.LastIndex(line, "\t"); i >= 0 {
+			line = line[i+1:]
+		}
+		for _, layout := range []string{"Mon Jan _2 15:04:05 MST 2006", "Mon Jan _2 15:04:05 2006"} {
+			if tm, err := time.ParseInLocation(layout, strings.TrimSpace(line), time.Local); err == nil {
+				got = tm
+			}
+		}
+	}
+	if got.IsZero() {
+		t.Fatalf("rdate output not understood:\n%s", out)
+	}
+	// rdate prints whole seconds (truncated): got is in (want-1 s, want].
+	want := time.Now().Add(servedOffset)
+	if d := got.Sub(want); d < -1100*time.Millisecond || d > 100*time.Millisecond {
+		t.Errorf("rdate printed %v, want %v truncated to the second", got, want)
+	}
+	if st := s.Stats(); st.Replied != 1 {
+		t.Errorf("Stats = %+v, want 1 reply", st)
+	}
+}
+
+// TestHelperServe is not a test: TestNtpdig runs the test binary again
+// inside a new network namespace with GPSNTP_TEST_SERVE set, to serve on
+// port 123, which ntpdig insists on.
+func TestHelperServe(t *testing.T) {
+	addr := os.Getenv("GPSNTP_TEST_SERVE")
+	if addr == "" {
+		t.Skip("helper process for TestNtpdig")
+	}
+	clk := &fakeClock{offsetNs: int64(servedOffset)}
+	s, err := New(Config{Listen: []string{addr}, Clock: clk,
+		Ref: refPtr(syncedRef(time.Now().UnixNano() + int64(servedOffset)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.Serve(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNtpdig(t *testing.T) {
+	ntpdig := findTool(t, "ntpdig")
+	unshare := findTool(t, "unshare")
+	findTool(t, "ip", "/usr/sbin/ip", "/sbin/ip")
+	ns := []string{"--net"}
+	if os.Geteuid() != 0 {
+		ns = []string{"--user", "--map-root-user", "--net"}
+	}
+	// In a private network namespace (our own loopback, nothing else):
+	// bring lo up, serve on 127.0.0.1:123, ask ntpdig (without
+	// CAP_SYS_TIME; it only prints anyway) until the server is up.
+	script := `ip link set lo up || exit 97
+GPSNTP_TEST_SERVE=127.0.0.1:123 "$0" -test.run='^TestHelperServe$' >/dev/null 2>&1 &
+pid=$!
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	if out=$(setpriv --bounding-set -sys_time --inh-caps -sys_time "$1" -j -t 1 127.0.0.1 2>&1); then
+		echo "$out"; kill $pid; exit 0
+	fi
+	sleep 0.3
+done
+echo "$out"; kill $pid; exit 1`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := append(ns, "sh", "-c", script, os.Args[0], ntpdig)
+	out, err := exec.CommandContext(ctx, unshare, args...).CombinedOutput()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 97 || bytes.Contains(out, []byte("Operation not permitted")) {
+			t.Skipf("cannot set up a network namespace here: %s", out)
+		}
+		t.Fatalf("ntpdig in a network namespace: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`"offset":\s*(-?[0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("ntpdig output has no offset:\n%s", out)
+	}
+	off, _ := strconv.ParseFloat(string(m[1]), 64)
+	if math.Abs(off-servedOffset.Seconds()) > 0.02 {
+		t.Errorf("ntpdig offset = %v s, want %v", off, servedOffset.Seconds())
+	}
+	if !bytes.Contains(out, []byte(`"stratum":1`)) {
+		t.Errorf("ntpdig: want stratum 1 in %s", out)
+	}
+	t.Logf("ntpdig: %s", bytes.TrimSpace(out))
+}
+
+// TestWildcardRepliesFromDestination: on a wildcard socket the reply must
+// leave from the address the client asked, or a connected client (beevik,
+// chronyd) never sees it. On loopback, routing alone would answer a query
+// to 127.0.0.2 from 127.0.0.1.
+func TestWildcardRepliesFromDestination(t *testing.T) {
+	s := startServer(t, Config{Listen: []string{"0.0.0.0:0", "[::]:0"}})
+	for _, ap := range []netip.AddrPort{
+		netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), s.Addrs()[0].Port()),
+		netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), s.Addrs()[0].Port()),
+		netip.AddrPortFrom(netip.MustParseAddr("::1"), s.Addrs()[1].Port()),
+	} {
+		resp, err := ntp.QueryWithOptions(ap.Addr().String(), ntp.QueryOptions{Port: int(ap.Port()), Timeout: time.Second,
+			LocalAddress: map[bool]string{true: "127.0.0.1", false: "::1"}[ap.Addr().Is4()]})
+		if err != nil {
+			t.Errorf("Query %s: %v", ap, err)
+			continue
+		}
+		if err := resp.Validate(); err != nil {
+			t.Errorf("Query %s: Validate() = %v", ap, err)
+		}
+	}
+}
