@@ -1,0 +1,20 @@
+// Command gpsntpd is the gpsntp appliance daemon: it reads NMEA from a GPS
+// receiver and PPS edges, disciplines a clock to them and serves NTP.
+//
+// With -sim it runs the whole appliance without hardware: a simulated u-blox
+// receiver writes NMEA into a pty at real baud timing, a simulated PPS source
+// produces edges at the simulated GPS second boundaries (seen on the host
+// clock, with Gaussian jitter -sim-jitter), and the Soft clock backend serves
+// CLOCK_REALTIME plus a disciplined correction, never touching the kernel
+// clock. The simulated GPS time differs from the host clock by -sim-offset,
+// changing at -sim-freq-ppm, so a client can tell that the daemon really
+// steered: it should see server − host = offset + freq·elapsed.
+//
+// Flags (other tools rely on these names): -config FILE, -sim, -sim-offset
+// DURATION, -sim-freq-ppm FLOAT, -sim-jitter DURATION, -listen ADDR
+// (repeatable; default 127.0.0.1:12300 with -sim, :123 otherwise).
+//
+// It prints a one-line status each second on stdout; logs go to stderr.
+// SIGINT and SIGTERM stop it with exit status 0; a configuration or device
+// error exits with status 2 (bad configuration) or 1 (runtime failure).
+package main
