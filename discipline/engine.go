@@ -306,13 +306,11 @@ func (e *Engine) Tick(realNs int64) {
 	switch e.state {
 	case PPS:
 		if realNs-e.lastPair > ppsLostNs {
-			e.holdStart = realNs
-			e.setState(Holdover, realNs)
+			e.enterHoldover(realNs)
 		}
 	case GPS:
 		if realNs-e.lastFix > gpsLostNs {
-			e.holdStart = realNs
-			e.setState(Holdover, realNs)
+			e.enterHoldover(realNs)
 		}
 	case Holdover:
 		if e.errorAt(e.cfg.Clock.Map(realNs)) > float64(e.cfg.MaxErrorNs) {
@@ -321,6 +319,14 @@ func (e *Engine) Tick(realNs int64) {
 		}
 	}
 	e.snapshot(realNs)
+}
+
+// enterHoldover keeps the frequency estimate and drops the phase slew,
+// which would otherwise be a frequency error for the whole holdover.
+func (e *Engine) enterHoldover(realNs int64) {
+	e.holdStart = realNs
+	e.cfg.Clock.SetFrequency(e.servo.Hold())
+	e.setState(Holdover, realNs)
 }
 
 // rateNsPerS is how fast the error bound grows without updates: the

@@ -1,6 +1,9 @@
 package discipline
 
-import "math"
+import (
+	"math"
+	"sort"
+)
 
 // ServoConfig tunes the servo. The zero value means defaults.
 type ServoConfig struct {
@@ -37,7 +40,7 @@ func (c ServoConfig) withDefaults() ServoConfig {
 		c.MaxFreqPPB = 500e3
 	}
 	if c.SlewTimeConstantS == 0 {
-		c.SlewTimeConstantS = 4
+		c.SlewTimeConstantS = 2
 	}
 	return c
 }
@@ -98,14 +101,31 @@ type Servo struct {
 	nu2Samples int     // second differences seen
 	uN         int     // open-loop offsets since (re)start
 	prevAtNs   int64   // time of the previous sample
-	cfgAcquire float64 // AcquireStepNs as configured
+	everLocked bool    // locked at some time since NewServo: re-acquire by slewing
+	afterGap   bool    // the next sample follows a long gap: do not gate it
+
+	// Wander estimate (see learnWander): open-loop offsets at whole-second
+	// spacing, and the mean square of their second differences per lag.
+	hist     [wanderHist]float64
+	histAt   [wanderHist]int64
+	histN    int
+	lagScale [len(wanderLags)]medianTracker
+	lagN     [len(wanderLags)]int
+	// noiseScale tracks |second difference| of open-loop offsets.
+	noiseScale medianTracker
+	qLearned   bool
 }
+
+// Lags (s) at which frequency wander is measured, and the history kept
+// for them (a power of two above twice the largest lag).
+var wanderLags = [...]int{16, 64, 256, 1024}
+
+const wanderHist = 4096
 
 // NewServo returns a servo in its initial (unlocked) state.
 func NewServo(cfg ServoConfig) *Servo {
 	s := &Servo{cfg: cfg.withDefaults()}
 	s.freqPPB = s.cfg.InitialFreqPPB
-	s.cfgAcquire = s.cfg.AcquireStepNs
 	return s
 }
 
@@ -132,8 +152,10 @@ func (s *Servo) LastOffsetNs() float64 { return s.lastOffset }
 func (s *Servo) Reset() {
 	f := s.freqPPB
 	sig := math.Max(math.Sqrt(math.Max(s.p11, 0)), 1e3)
-	r, nr := s.rNs2, s.nu2Samples
-	*s = Servo{cfg: s.cfg, freqPPB: f, rNs2: r, nu2Samples: nr, cfgAcquire: s.cfgAcquire}
+	old := *s
+	*s = Servo{cfg: s.cfg, freqPPB: f, rNs2: old.rNs2, nu2Samples: old.nu2Samples,
+		everLocked: old.everLocked, lagScale: old.lagScale, lagN: old.lagN, qLearned: old.qLearned, qPhi: old.qPhi,
+		noiseScale: old.noiseScale}
 	s.cfg.InitialFreqSigmaPPB = sig
 }
 
@@ -150,10 +172,17 @@ func (s *Servo) Sample(offsetNs float64, atNs, nowNs int64) Action {
 		return s.start(offsetNs, atNs, nowNs)
 	}
 	dt := float64(atNs-s.lastAtNs) * 1e-9
-	if dt <= 0 || dt > 600 {
-		// Time went backwards or a long gap: the model no longer applies.
+	if dt <= 0 || (dt > 600 && !s.locked) {
+		// Time went backwards, or a long gap before we ever knew the
+		// frequency: the model no longer applies.
 		s.Reset()
 		return s.start(offsetNs, atNs, nowNs)
+	}
+	if dt > 600 {
+		// Back from holdover: the prediction carries the frequency we
+		// held; its covariance has grown with the gap, so the first
+		// sample is taken whatever it says (no gate).
+		s.afterGap = true
 	}
 	s.learnNoise(offsetNs, atNs)
 	s.predict(dt)
@@ -162,29 +191,37 @@ func (s *Servo) Sample(offsetNs float64, atNs, nowNs int64) Action {
 	S := s.p00 + s.rNs2
 
 	// Gate outliers once we know what normal looks like.
-	if s.n >= 4 && nu*nu > 25*S {
+	gap := s.afterGap
+	s.afterGap = false
+	if s.n >= 4 && !gap && nu*nu > 25*S {
+		if s.rejects > 0 && (nu > 0) != (s.rejectSum > 0) {
+			s.rejects, s.rejectSum = 0, 0 // sign changed: isolated outliers
+		}
 		s.rejects++
 		s.rejectSum += nu
-		if s.rejects >= 10 {
-			// Not outliers: the reference moved (or we did). Step if it is
-			// large or we never locked, otherwise re-acquire by slewing.
-			mean := s.rejectSum / float64(s.rejects)
-			locked := s.locked
+		switch {
+		case s.rejects >= 3 && (!s.locked || math.Abs(s.rejectSum/float64(s.rejects)) > s.cfg.StepThresholdNs):
+			// The reference jumped (or we never locked): start again,
+			// stepping if the jump is past the threshold.
 			s.Reset()
-			if !locked || math.Abs(mean) > s.cfg.StepThresholdNs {
-				return s.start(offsetNs, atNs, nowNs)
-			}
-			s.cfg.AcquireStepNs = math.Inf(1) // slew, never step
-			a := s.start(offsetNs, atNs, nowNs)
-			s.cfg.AcquireStepNs = s.cfgAcquire
-			s.locked = true
-			a.Locked = true
-			return a
+			return s.start(offsetNs, atNs, nowNs)
+		case s.rejects >= 3:
+			// Three in a row on the same side are not interrupt-latency
+			// outliers (those are rare and independent) but the model
+			// changing: a temperature step in the crystal's frequency.
+			// Open the covariance so the filter follows, keeping what it
+			// knows, and take this sample.
+			s.p00 += nu * nu
+			s.p11 += sq(nu / 2) // a phase error built up over ~2 s
+			S = s.p00 + s.rNs2
+			s.rejects, s.rejectSum = 0, 0
+		default:
+			// Keep the prediction (time passes) without the measurement.
+			return s.control(atNs, nowNs, false)
 		}
-		// Keep the prediction (time passes) without the measurement.
-		return s.control(atNs, nowNs, false)
+	} else {
+		s.rejects, s.rejectSum = 0, 0
 	}
-	s.rejects, s.rejectSum = 0, 0
 
 	// Update.
 	k0, k1 := s.p00/S, s.p01/S
@@ -197,9 +234,7 @@ func (s *Servo) Sample(offsetNs float64, atNs, nowNs int64) Action {
 	s.n++
 	w := 1 / math.Min(float64(s.n)+1, 64)
 	s.jitterNs = math.Sqrt((1-w)*s.jitterNs*s.jitterNs + w*math.Min(nu*nu, 9*S))
-	// Frequency wander scaled to the noise: a noisy source cannot resolve
-	// fine wander anyway, a clean one tracks temperature faster.
-	s.qPhi = math.Max(s.rNs2*1e-6, 1e-4)
+	s.learnWander(atNs)
 
 	// Locked once the frequency is known as well as one second of input
 	// noise allows (and at least to 1 ppm), and the phase has settled: the
@@ -208,6 +243,7 @@ func (s *Servo) Sample(offsetNs float64, atNs, nowNs int64) Action {
 	if !s.locked && s.n >= 4 && math.Sqrt(s.p11) < math.Max(1000, noise) &&
 		math.Abs(s.thetaNs) < 3*noise && nu*nu < 9*S {
 		s.locked = true
+		s.everLocked = true
 	}
 	return s.control(atNs, nowNs, true)
 }
@@ -235,20 +271,104 @@ func (s *Servo) learnNoise(offsetNs float64, atNs int64) {
 		return
 	}
 	d2 := u - 2*s.u1 + s.u2
-	v := d2 * d2 / 6
-	if s.nu2Samples >= 8 {
-		v = math.Min(v, 9*s.rNs2)
-	}
 	s.nu2Samples++
-	if s.nu2Samples == 1 {
-		s.rNs2 = v
-	} else {
-		w := 1 / math.Min(float64(s.nu2Samples), 64)
-		s.rNs2 = (1-w)*s.rNs2 + w*v
+	// Robust: a median of |d2|, so interrupt-latency outliers (each in
+	// three second differences) barely move it. σ(d2)² = 6R.
+	s.noiseScale.add(math.Abs(d2))
+	s.rNs2 = math.Max(sq(s.noiseScale.sigma())/6, 100) // ≥ (10 ns)²: below any real PPS timestamp's noise
+}
+
+func sq(x float64) float64 { return x * x }
+
+// medianTracker follows the median of |x| of a stream, robust to a few per
+// cent of outliers, in O(1) memory: the exact median of the first 15
+// values, then stochastic approximation with steps shrinking to 1/512 of
+// the current value. sigma converts it to a Gaussian standard deviation
+// (median |x| = 0.6745σ).
+type medianTracker struct {
+	med   float64
+	n     int
+	first [15]float64
+}
+
+func (m *medianTracker) add(x float64) {
+	if m.n < len(m.first) {
+		m.first[m.n] = x
+		m.n++
+		v := append([]float64(nil), m.first[:m.n]...)
+		sort.Float64s(v)
+		m.med = v[len(v)/2]
+		return
 	}
-	if s.rNs2 < 100 { // 10 ns: below any real PPS timestamp's noise
-		s.rNs2 = 100
+	m.n++
+	step := m.med * math.Max(2/float64(m.n), 1.0/512)
+	if x > m.med {
+		m.med += step
+	} else if x < m.med {
+		m.med -= math.Min(step, m.med)
 	}
+}
+
+func (m *medianTracker) sigma() float64 { return m.med / 0.6745 }
+
+// learnWander estimates the oscillator's frequency wander q (ppb²/s) the
+// way an Allan deviation does: for random-walk frequency noise the second
+// difference of phase at lag m has mean square (2/3)·q·m³, on top of 6R
+// from the timestamp noise. The largest lag with enough data whose excess
+// over 6R is significant gives q, a lag where it is not gives an upper
+// bound, and the least of them is taken; until the first lag has data, q
+// follows the noise. Temperature steps show up as wander here, which is
+// what lets the filter follow them.
+func (s *Servo) learnWander(atNs int64) {
+	u := s.u1 // this sample's open-loop offset (learnNoise ran first)
+	// Slots by whole second, so missing and gated samples leave holes
+	// instead of shifting the lags.
+	sec := (atNs + 5e8) / 1e9
+	i := int(uint64(sec) % wanderHist)
+	s.hist[i], s.histAt[i] = u, sec
+	s.histN++
+	q := math.NaN()
+	for li, m := range wanderLags {
+		j, k := int(uint64(sec-int64(m))%wanderHist), int(uint64(sec-2*int64(m))%wanderHist)
+		if s.histAt[j] != sec-int64(m) || s.histAt[k] != sec-2*int64(m) {
+			continue
+		}
+		d := u - 2*s.hist[j] + s.hist[k]
+		s.lagN[li]++
+		s.lagScale[li].add(math.Abs(d))
+		if s.lagN[li] < 2*m {
+			continue
+		}
+		// Each lag gives an estimate of q where the excess over the white
+		// noise is significant and an upper bound where it is not; for
+		// random-walk frequency they agree, so the least is the tightest.
+		excess := math.Max(sq(s.lagScale[li].sigma())-6*s.rNs2, 0.5*s.rNs2)
+		if e := excess / (2.0 / 3.0 * float64(m*m*m)); math.IsNaN(q) || e < q {
+			q = e
+		}
+	}
+	if !math.IsNaN(q) {
+		s.qPhi = math.Max(q, 1e-6)
+		s.qLearned = true
+	} else if !s.qLearned {
+		s.qPhi = math.Max(s.rNs2*1e-6, 1e-4)
+	}
+}
+
+// HoldFrequencyPPB is the frequency to hold when the reference is lost:
+// the correction in force without the part that is slewing the current
+// phase error away (that part would otherwise persist for the whole
+// holdover as a frequency error).
+func (s *Servo) HoldFrequencyPPB() float64 {
+	return clamp(s.freqPPB-s.phiPPB, s.cfg.MaxFreqPPB)
+}
+
+// Hold applies HoldFrequencyPPB to the servo's own model and returns it.
+func (s *Servo) Hold() float64 {
+	f := s.HoldFrequencyPPB()
+	s.phiPPB += f - s.freqPPB
+	s.freqPPB = f
+	return f
 }
 
 // start (re)initialises on a first sample: steps the offset away when it
@@ -260,7 +380,9 @@ func (s *Servo) start(offsetNs float64, atNs, nowNs int64) Action {
 	if s.nu2Samples == 0 {
 		s.rNs2 = 1e8 // (10 µs)² until learned
 	}
-	s.qPhi = math.Max(s.rNs2*1e-6, 1e-4)
+	if !s.qLearned {
+		s.qPhi = math.Max(s.rNs2*1e-6, 1e-4)
+	}
 	s.p00 = s.rNs2
 	s.p01 = 0
 	s.phiPPB = 0
@@ -269,7 +391,13 @@ func (s *Servo) start(offsetNs float64, atNs, nowNs int64) Action {
 	s.corrNs, s.u1, s.u2, s.dt1, s.uN, s.prevAtNs = 0, offsetNs, 0, 0, 1, atNs
 	s.lastAtNs = atNs
 	a := Action{FreqPPB: s.freqPPB, Accepted: true}
-	if math.Abs(offsetNs) > s.cfg.AcquireStepNs {
+	stepAt := s.cfg.AcquireStepNs
+	if s.everLocked {
+		// We were locked before: only a jump past the step threshold is
+		// stepped; anything less is slewed (clients prefer that).
+		stepAt = math.Max(stepAt, s.cfg.StepThresholdNs)
+	}
+	if math.Abs(offsetNs) > stepAt {
 		a.StepNs = -int64(math.Round(offsetNs))
 		s.thetaNs = 0
 		s.corrNs = float64(a.StepNs)
