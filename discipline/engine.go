@@ -33,6 +33,11 @@ type Config struct {
 	Servo ServoConfig
 	// Precision is log2 s of the clock's read precision (default -24).
 	Precision int8
+	// Leaps is the leap second table (leapfile); nil: no announcements.
+	Leaps *LeapTable
+	// HoldoverMaxNs ends holdover after this long even if the error bound
+	// allows more (`holdover DURATION`); 0: only the error bound counts.
+	HoldoverMaxNs int64
 }
 
 // Pairing window: the first byte of an epoch's NMEA burst must arrive
@@ -313,7 +318,8 @@ func (e *Engine) Tick(realNs int64) {
 			e.enterHoldover(realNs)
 		}
 	case Holdover:
-		if e.errorAt(e.cfg.Clock.Map(realNs)) > float64(e.cfg.MaxErrorNs) {
+		tooLong := e.cfg.HoldoverMaxNs > 0 && realNs-e.holdStart > e.cfg.HoldoverMaxNs
+		if tooLong || e.errorAt(e.cfg.Clock.Map(realNs)) > float64(e.cfg.MaxErrorNs) {
 			e.servo.Reset()
 			e.setState(Unsynchronised, realNs)
 		}
@@ -366,6 +372,13 @@ func (e *Engine) publish(realNs int64) {
 		r.RefTimeNs = e.lastUpd
 		r.RootDispersionNs = int64(e.dispNs)
 		r.DispersionRateNsPerS = e.rateNsPerS()
+		if e.cfg.Leaps != nil {
+			li, ev := e.cfg.Leaps.Announce(e.cfg.Clock.Map(realNs))
+			r.Leap = li
+			if ls, ok := e.cfg.Clock.(leapScheduler); ok && li != LeapNone {
+				ls.ScheduleLeap(ev)
+			}
+		}
 	default:
 		r.Leap = LeapAlarm
 	}

@@ -23,12 +23,26 @@ type Soft struct {
 	params atomic.Pointer[softParams]
 	// now reads CLOCK_REALTIME in ns; replaced in tests.
 	now func() int64
+	// leapScheduled is the AtNs of the last leap event scheduled, so the
+	// announcement that goes on until the event (and, in served time, for
+	// the repeated second after it) cannot schedule it twice.
+	leapScheduled int64
 }
 
 type softParams struct {
 	r0Ns    int64   // anchor, CLOCK_REALTIME ns
 	c0Ns    int64   // correction at the anchor, ns
 	freqPPB float64 // correction rate, ns per s of realtime
+	// A scheduled leap second: once the continuous served time reaches
+	// leapFromNs, leapDeltaNs is added (−1 s for an insertion, so the
+	// second 23:59:59 is served twice, as the kernel does; +1 s for a
+	// deletion, skipping 23:59:59). 0: none.
+	leapFromNs, leapDeltaNs int64
+}
+
+// continuous is served time without a pending leap.
+func (p *softParams) continuous(realtimeNs int64) int64 {
+	return realtimeNs + p.c0Ns + int64(p.freqPPB*float64(realtimeNs-p.r0Ns)*1e-9)
 }
 
 // NewSoft returns a soft clock with zero correction that reads
@@ -45,7 +59,44 @@ func NewSoft(now func() int64) *Soft {
 // Map returns the served time for CLOCK_REALTIME timestamp realtimeNs.
 func (s *Soft) Map(realtimeNs int64) int64 {
 	p := s.params.Load()
-	return realtimeNs + p.c0Ns + int64(p.freqPPB*float64(realtimeNs-p.r0Ns)*1e-9)
+	v := p.continuous(realtimeNs)
+	if p.leapDeltaNs != 0 && v >= p.leapFromNs {
+		v += p.leapDeltaNs
+	}
+	return v
+}
+
+// settled returns the parameters in force with a leap that has happened
+// by realtime r folded into the correction, for writers to build on.
+func (s *Soft) settled(r int64) softParams {
+	p := *s.params.Load()
+	if p.leapDeltaNs != 0 && p.continuous(r) >= p.leapFromNs {
+		c := p.continuous(r) - r + p.leapDeltaNs
+		p = softParams{r0Ns: r, c0Ns: c, freqPPB: p.freqPPB}
+	}
+	return p
+}
+
+// ScheduleLeap makes the clock insert (or delete) the leap second that ends
+// just before e.AtNs, a UTC midnight. Scheduling the same event again is a
+// no-op.
+func (s *Soft) ScheduleLeap(e LeapEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.AtNs == s.leapScheduled {
+		return
+	}
+	p := s.settled(s.now())
+	from, delta := e.AtNs, int64(-1e9)
+	if !e.Insert {
+		from, delta = e.AtNs-1e9, 1e9
+	}
+	if p.continuous(s.now()) >= from {
+		return // already past it
+	}
+	p.leapFromNs, p.leapDeltaNs = from, delta
+	s.leapScheduled = e.AtNs
+	s.params.Store(&p)
 }
 
 // Now returns the served time now.
@@ -57,15 +108,16 @@ func (s *Soft) SetFrequency(freqPPB float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.now()
-	c := s.Map(r) - r
-	s.params.Store(&softParams{r0Ns: r, c0Ns: c, freqPPB: freqPPB})
+	p := s.settled(r)
+	c := p.continuous(r) - r
+	s.params.Store(&softParams{r0Ns: r, c0Ns: c, freqPPB: freqPPB, leapFromNs: p.leapFromNs, leapDeltaNs: p.leapDeltaNs})
 }
 
 // Step moves served time by deltaNs at once.
 func (s *Soft) Step(deltaNs int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := *s.params.Load()
+	p := s.settled(s.now())
 	p.c0Ns += deltaNs
 	s.params.Store(&p)
 }

@@ -21,8 +21,10 @@ import (
 // whose tv_usec holds nanoseconds when ADJ_NANO is set, and must be
 // normalised (0 ≤ tv_usec < 1e9). maxerror/esterror are µs.
 type System struct {
-	mu      sync.Mutex
-	freqPPB float64
+	mu       sync.Mutex
+	freqPPB  float64
+	leapBits int32 // STA_INS or STA_DEL while a leap is scheduled today
+	leapAtNs int64
 }
 
 // OpenSystem takes over CLOCK_REALTIME: it switches off the kernel's own
@@ -85,13 +87,36 @@ func (s *System) Step(deltaNs int64) {
 	unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx)
 }
 
+// ScheduleLeap arms the kernel's leap second (STA_INS or STA_DEL, see
+// adjtimex(2)): the kernel inserts 23:59:60 (or skips 23:59:59) at the
+// next UTC midnight, so it is armed only during the last day before
+// e.AtNs; ReportSync keeps the bit set until then.
+func (s *System) ScheduleLeap(e LeapEvent) {
+	now := time.Now().UnixNano()
+	if e.AtNs <= now || e.AtNs-now > 86400e9 {
+		return
+	}
+	bits := int32(unix.STA_INS)
+	if !e.Insert {
+		bits = unix.STA_DEL
+	}
+	s.mu.Lock()
+	s.leapBits, s.leapAtNs = bits, e.AtNs
+	s.mu.Unlock()
+}
+
 // ReportSync tells the kernel (and through it timedatectl, adjtimex and
 // every NTP-aware program) whether the clock is synchronised and how good
 // it is: STA_UNSYNC, maxerror and esterror in µs.
 func (s *System) ReportSync(synced bool, maxErrorNs, estErrorNs int64) {
-	st := int32(0)
+	s.mu.Lock()
+	if s.leapAtNs != 0 && time.Now().UnixNano() >= s.leapAtNs {
+		s.leapBits, s.leapAtNs = 0, 0 // the kernel has done it
+	}
+	st := s.leapBits
+	s.mu.Unlock()
 	if !synced {
-		st = unix.STA_UNSYNC
+		st |= unix.STA_UNSYNC
 	}
 	tx := unix.Timex{Modes: unix.ADJ_STATUS | unix.ADJ_MAXERROR | unix.ADJ_ESTERROR, Status: st}
 	tx.Maxerror, tx.Esterror = cLong(maxErrorNs/1000), cLong(estErrorNs/1000)
