@@ -109,6 +109,7 @@ type Engine struct {
 	statusMu                       sync.Mutex
 	status                         Status
 	holdStart                      int64
+	holdStartErr                   float64 // error bound (ns) when holdover began
 }
 
 // NewEngine returns an engine in state Unsynchronised, with its Reference
@@ -319,7 +320,11 @@ func (e *Engine) Tick(realNs int64) {
 		}
 	case Holdover:
 		tooLong := e.cfg.HoldoverMaxNs > 0 && realNs-e.holdStart > e.cfg.HoldoverMaxNs
-		if tooLong || e.errorAt(e.cfg.Clock.Map(realNs)) > float64(e.cfg.MaxErrorNs) {
+		// The bound is maxerror, or twice the error at the start of the
+		// holdover when that was already larger (NMEA-only time is good to
+		// milliseconds: it may hold over, but not claim what it never had).
+		limit := math.Max(float64(e.cfg.MaxErrorNs), 2*e.holdStartErr)
+		if tooLong || e.errorAt(e.cfg.Clock.Map(realNs)) > limit {
 			e.servo.Reset()
 			e.setState(Unsynchronised, realNs)
 		}
@@ -331,6 +336,7 @@ func (e *Engine) Tick(realNs int64) {
 // which would otherwise be a frequency error for the whole holdover.
 func (e *Engine) enterHoldover(realNs int64) {
 	e.holdStart = realNs
+	e.holdStartErr = e.errorAt(e.cfg.Clock.Map(realNs))
 	e.cfg.Clock.SetFrequency(e.servo.Hold())
 	e.setState(Holdover, realNs)
 }

@@ -238,10 +238,12 @@ func (s *Servo) Sample(offsetNs float64, atNs, nowNs int64) Action {
 
 	// Locked once the frequency is known as well as one second of input
 	// noise allows (and at least to 1 ppm), and the phase has settled: the
-	// residual error and the latest innovation within three times the noise.
+	// residual error within three times the noise (or 1 µs, for a source
+	// so clean that would take minutes) and the latest innovation within
+	// three times its expected size.
 	noise := math.Sqrt(s.rNs2)
 	if !s.locked && s.n >= 4 && math.Sqrt(s.p11) < math.Max(1000, noise) &&
-		math.Abs(s.thetaNs) < 3*noise && nu*nu < 9*S {
+		math.Abs(s.thetaNs) < math.Max(3*noise, 1000) && nu*nu < 9*S {
 		s.locked = true
 		s.everLocked = true
 	}
