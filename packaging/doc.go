@@ -1,0 +1,17 @@
+// Package packaging holds the Raspberry Pi OS packaging of gpsntp and its
+// test; it has no Go API.
+//
+// `make deb` cross-builds ./cmd/... for arm64 and armhf (GOARM=6, so the
+// package runs on every Pi including the Zero and 1) and packs them with nfpm
+// (pinned in packaging/tools/go.mod) using nfpm.yaml: the binaries, the
+// systemd unit (unprivileged user gpsntp with CAP_SYS_TIME and
+// CAP_NET_BIND_SERVICE, Restart=always), /etc/gpsntp/ntp.conf and
+// /etc/default/gpsntp as conffiles, a udev rule giving the gpsntp group the
+// PPS and GPIO devices, and Provides/Conflicts/Replaces: time-daemon.
+//
+// The maintainer scripts under scripts/ are POSIX sh. postinst writes one
+// managed block into config.txt (enable_uart=1, dtoverlay=disable-bt,
+// dtoverlay=pps-gpio,gpiopin=N from /etc/default/gpsntp) and removes the
+// serial console from cmdline.txt; both idempotently. All their paths are
+// under $DPKG_ROOT, which the test points at a fake root.
+package packaging

@@ -1,0 +1,300 @@
+package vmtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/beevik/ntp"
+
+	"github.com/gpsntp/gpsntp/gps/sim"
+	"github.com/gpsntp/gpsntp/internal/simtime"
+)
+
+const (
+	// simOffset is simulated GPS time minus host time: a guest that served
+	// the host's time (or its own unsteered clock) is off by this much.
+	simOffset = 5 * time.Second
+	// tolerance is how far from simulated GPS time the guest may serve.
+	tolerance = 50 * time.Millisecond
+	// simDelay is the simulated receiver's burst delay after the second;
+	// image/gpsntp-vm/ntp.conf says `nmeadelay 120ms`.
+	simDelay = 120 * time.Millisecond
+	// hostPort is forwarded to the guest's UDP port 123 (inside the
+	// private network namespace, so any free number will do).
+	hostPort = 12300
+	// bootLimit bounds the wait for the guest's Linux; replyLimit the wait
+	// from then for a synchronised reply.
+	bootLimit  = 150 * time.Second
+	replyLimit = 120 * time.Second
+	// goodReplies synchronised replies, one a second, must all pass.
+	goodReplies = 5
+)
+
+// linuxUp is what the guest kernel prints on ttyS0 when it starts init: from
+// then on, bytes on ttyS1 reach Linux, not the UEFI menu.
+const linuxUp = "Run /gokrazy/init as init process"
+
+const (
+	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+func TestVM(t *testing.T) {
+	if os.Getenv("GPSNTP_VMTEST_INNER") == "1" {
+		inner(t)
+		return
+	}
+	if os.Getenv("GPSNTP_VMTEST") != "1" {
+		t.Skip("the qemu boot test runs with `make test-vm` (GPSNTP_VMTEST=1); about two minutes")
+	}
+	os.Setenv("PATH", os.Getenv("PATH")+":/sbin:/usr/sbin")
+	for tool, pkg := range map[string]string{
+		"qemu-system-x86_64": "qemu-system-x86",
+		"unshare":            "util-linux",
+		"ip":                 "iproute2",
+		"mkfs.ext4":          "e2fsprogs",
+		"partx":              "util-linux",
+	} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (apt-get install %s): cannot boot the appliance under qemu", tool, pkg)
+		}
+	}
+	for _, f := range []string{ovmfCode, ovmfVars} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("%s missing (apt-get install ovmf): cannot boot the appliance under qemu", f)
+		}
+	}
+
+	work := t.TempDir()
+	img := os.Getenv("GPSNTP_VM_IMAGE")
+	if img == "" {
+		img = filepath.Join(work, "gpsntp-vm.img")
+		root, err := filepath.Abs("..")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		cmd := exec.Command(filepath.Join(root, "image/build.sh"), "gpsntp-vm", img)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("image/build.sh gpsntp-vm: %v\n%s", err, out)
+		}
+		t.Logf("BENCH vm-image-build %.1fs", time.Since(start).Seconds())
+	}
+
+	// Everything else runs in a new network namespace with only lo: this
+	// test binary again, as the namespace's first process.
+	ctx, cancel := context.WithTimeout(context.Background(), bootLimit+replyLimit+60*time.Second)
+	defer cancel()
+	args := []string{"--net", "--"}
+	if os.Geteuid() != 0 {
+		args = []string{"--map-root-user", "--net", "--"}
+	}
+	args = append(args, os.Args[0], "-test.run=^TestVM$", "-test.v", "-test.count=1")
+	cmd := exec.CommandContext(ctx, "unshare", args...)
+	cmd.Env = append(os.Environ(), "GPSNTP_VMTEST_INNER=1", "GPSNTP_VM_IMAGE="+img, "GPSNTP_VMTEST_WORK="+work)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			// The inner run's own PASS/FAIL lines are indented so that
+			// they are not taken for this run's.
+			t.Log("  " + sc.Text())
+		}
+	}()
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	if err != nil {
+		t.Fatalf("boot test in a private network namespace: %v (guest console: %s)", err, filepath.Join(work, "console.log"))
+	}
+}
+
+// inner runs inside the private network namespace.
+func inner(t *testing.T) {
+	work, img := os.Getenv("GPSNTP_VMTEST_WORK"), os.Getenv("GPSNTP_VM_IMAGE")
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command("ip", "-o", "link").Output(); bytes.Count(bytes.TrimSpace(out), []byte("\n")) != 0 {
+		t.Fatalf("network namespace has more than lo:\n%s", out)
+	}
+
+	vars := filepath.Join(work, "OVMF_VARS.fd")
+	if b, err := os.ReadFile(ovmfVars); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(vars, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	console := filepath.Join(work, "console.log")
+	sock := filepath.Join(work, "ttyS1.sock")
+
+	ctx, cancel := context.WithTimeout(context.Background(), bootLimit+replyLimit+30*time.Second)
+	defer cancel()
+	qemu := exec.CommandContext(ctx, "qemu-system-x86_64",
+		"-name", "gpsntp-vm",
+		"-accel", "tcg,thread=single", // software emulation: the guest's clock is its own
+		"-smp", "1", "-m", "512",
+		"-display", "none", "-monitor", "none", "-no-reboot",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+		"-drive", "file="+img+",format=raw",
+		"-snapshot", // writes (to /perm) go to a temporary overlay
+		"-device", "e1000,netdev=net0",
+		"-netdev", fmt.Sprintf("user,id=net0,hostfwd=udp:127.0.0.1:%d-:123", hostPort),
+		"-serial", "file:"+console, // ttyS0: kernel and gokrazy console
+		"-serial", "unix:"+sock+",server=on,wait=off", // ttyS1: the GPS
+		// A Pi has no RTC and boots in 1970; so does the guest.
+		"-rtc", "base=1970-01-01T00:00:00",
+	)
+	qemu.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var qemuOut bytes.Buffer
+	qemu.Stdout, qemu.Stderr = &qemuOut, &qemuOut
+	bootStart := time.Now()
+	if err := qemu.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- qemu.Wait() }()
+	defer func() {
+		qemu.Process.Kill()
+		<-exited
+		if t.Failed() {
+			b, _ := os.ReadFile(console)
+			t.Logf("qemu output:\n%s\nguest console (last 6 KiB):\n%s", qemuOut.Bytes(), tail(b, 6<<10))
+		}
+	}()
+
+	// Wait for Linux, then play the receiver into ttyS1.
+	for {
+		b, _ := os.ReadFile(console)
+		if bytes.Contains(b, []byte(linuxUp)) {
+			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("qemu exited before Linux was up: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Since(bootStart) > bootLimit {
+			t.Fatalf("guest Linux not up after %v", bootLimit)
+		}
+	}
+	linuxAt := time.Since(bootStart)
+	t.Logf("BENCH vm-linux-up %.1fs", linuxAt.Seconds())
+
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatalf("connect to the guest's ttyS1: %v", err)
+	}
+	defer conn.Close()
+	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(simOffset)}
+	rx, err := sim.New(sim.Config{Timeline: tl, Baud: 9600, Delay: simDelay, Seed: 1}, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rxErr := make(chan error, 1)
+	go func() { rxErr <- rx.Run(ctx) }()
+
+	addr := fmt.Sprintf("127.0.0.1:%d", hostPort)
+	var firstAny, firstSync time.Duration
+	good := 0
+	deadline := time.Now().Add(replyLimit)
+	for good < goodReplies {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %d good replies within %v of Linux being up (first reply at %v, first synchronised at %v)", goodReplies, replyLimit, firstAny, firstSync)
+		}
+		select {
+		case err := <-rxErr:
+			t.Fatalf("simulated receiver stopped: %v", err)
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("qemu exited: %v", err)
+		default:
+		}
+		next := time.Now().Add(time.Second)
+		r, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: 800 * time.Millisecond})
+		switch {
+		case err != nil:
+			// Not serving yet (or the guest's network is not up).
+		case firstAny == 0:
+			firstAny = time.Since(bootStart)
+			t.Logf("first reply after %.1fs: stratum %d refid %q leap %d offset %v", firstAny.Seconds(), r.Stratum, refID(r), r.Leap, r.ClockOffset)
+			fallthrough
+		default:
+			if !synchronised(r) {
+				break
+			}
+			if firstSync == 0 {
+				firstSync = time.Since(bootStart)
+				t.Logf("BENCH vm-boot-to-first-sync-reply %.1fs (Linux up at %.1fs, receiver started then)", firstSync.Seconds(), linuxAt.Seconds())
+			}
+			if err := checkReply(r, simOffset, tolerance); err != nil {
+				t.Fatalf("synchronised reply %d: %v", good+1, err)
+			}
+			good++
+			t.Logf("reply %d: stratum %d refid %s, served − simulated GPS time = %+.3fms (rtt %.3fms)",
+				good, r.Stratum, refID(r), float64(r.ClockOffset-simOffset)/1e6, float64(r.RTT)/1e6)
+		}
+		time.Sleep(time.Until(next))
+	}
+	st := rx.Stats()
+	t.Logf("simulated receiver: %d bursts, %d late", st.Bursts, st.Late)
+}
+
+// synchronised says whether the reply claims the server is synchronised
+// (leap indicator not alarm, stratum not 0 or 16).
+func synchronised(r *ntp.Response) bool {
+	return r.Leap != ntp.LeapNotInSync && r.Stratum > 0 && r.Stratum < 16
+}
+
+// checkReply returns why r is not a stratum-1 GPS reply within tol of
+// simulated GPS time (host time + wantOffset), or nil.
+func checkReply(r *ntp.Response, wantOffset, tol time.Duration) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("Validate() = %v", err)
+	}
+	if r.Leap == ntp.LeapNotInSync {
+		return fmt.Errorf("leap indicator = alarm (unsynchronised)")
+	}
+	if r.Stratum != 1 {
+		return fmt.Errorf("stratum = %d, want 1", r.Stratum)
+	}
+	if id := refID(r); id != "GPS" {
+		return fmt.Errorf("refid = %q, want \"GPS\"", id)
+	}
+	if d := r.ClockOffset - wantOffset; d > tol || d < -tol {
+		return fmt.Errorf("served time − simulated GPS time = %v (server − host = %v, want %v ± %v)", d, r.ClockOffset, wantOffset, tol)
+	}
+	return nil
+}
+
+// refID is a stratum-1 reference ID as text.
+func refID(r *ntp.Response) string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], r.ReferenceID)
+	return strings.TrimRight(string(b[:]), "\x00")
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
