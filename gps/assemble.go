@@ -167,10 +167,8 @@ func (e *epoch) add(s *Sentence) {
 		e.setCommon(s)
 	case KindGNS:
 		e.gnsSeen = true
-		for i := 0; i < len(s.GNSMode); i++ {
-			if s.GNSMode[i] != 'N' {
-				e.gnsFix = true
-			}
+		if s.GNSFix {
+			e.gnsFix = true
 		}
 		e.setCommon(s)
 	case KindGLL:
@@ -261,6 +259,12 @@ type Assembler struct {
 	floor    time.Time
 	burstGap int64
 	cur      epoch
+	// model names the receiver (Decoder.Model) in every Fix.
+	model string
+	// damaged: lines were lost to garbage during the epoch in progress (or
+	// just before it): its last sentence may not be the cycle's last, so
+	// it does not teach the cycle-ending sentence.
+	damaged bool
 
 	ender     sentenceKey
 	enderOrd  int
@@ -269,7 +273,6 @@ type Assembler struct {
 	lastFlushedTOD  int64
 	lastFlushedLeap bool
 	haveFlushed     bool
-	lastEndNs       int64
 
 	// prev: the last dated epoch that passed every check but the
 	// monotonicity check (for that check).
@@ -304,16 +307,19 @@ func (a *Assembler) Stats() AssemblerStats { return a.stats }
 
 // Add adds one decoded sentence and appends any completed epochs to dst.
 func (a *Assembler) Add(dst []Fix, s *Sentence) []Fix {
-	if a.cur.n > 0 && s.ArrivalNs != 0 && a.lastEndNs != 0 && s.ArrivalNs-a.lastEndNs > a.burstGap {
+	if a.cur.n > 0 && s.QuietNs > a.burstGap {
 		if a.cur.hasTOD {
 			a.stats.GapFlush++
 			dst = a.flush(dst)
 		} else {
+			// Untimed sentences after an epoch was emitted, in the same
+			// burst: the learnt ender came too early (garbage ate the real
+			// one twice in a row). Learn the cycle again.
 			a.stats.Orphans += uint64(a.cur.n)
 			a.cur.reset()
+			a.enderSeen = 0
 		}
 	}
-	a.lastEndNs = s.EndNs
 	if s.HasTOD {
 		switch {
 		case a.cur.hasTOD && (s.TODNs != a.cur.todNs || s.Leap != a.cur.leap):
@@ -351,9 +357,9 @@ func (a *Assembler) Flush(dst []Fix) []Fix {
 // was lost), keeping the date memory.
 func (a *Assembler) Reset() {
 	a.cur.reset()
+	a.damaged = false
 	a.enderSeen = 0
 	a.haveFlushed = false
-	a.lastEndNs = 0
 }
 
 func (a *Assembler) flush(dst []Fix) []Fix {
@@ -361,14 +367,20 @@ func (a *Assembler) flush(dst []Fix) []Fix {
 	if e.n == 0 {
 		return dst
 	}
-	if e.last == a.ender && e.lastOrd == a.enderOrd {
+	switch {
+	case a.damaged:
+		// Learn nothing: two epochs in a row cut short by garbage would
+		// otherwise teach a wrong ender, and cut the next clean epoch short.
+		a.damaged = false
+	case e.last == a.ender && e.lastOrd == a.enderOrd:
 		a.enderSeen++
-	} else {
+	default:
 		a.ender, a.enderOrd, a.enderSeen = e.last, e.lastOrd, 1
 	}
 	f := Fix{
 		ArrivalNs: e.arrivalNs,
 		Sentences: e.n,
+		Receiver:  a.model,
 		Mode:      e.mode(),
 		HDOP:      e.hdop,
 		PDOP:      e.pdop,

@@ -2,7 +2,6 @@ package gps
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -104,7 +103,7 @@ func daysIn(y int, m time.Month) int {
 // midnight, keeping up to 9 fractional digits (go-nmea keeps milliseconds
 // only). Second 60 is accepted only at 23:59 (an inserted leap second, the
 // only place UTC allows it); leap reports it. Empty → ok=false.
-func parseTOD(s string) (todNs int64, leap, ok bool) {
+func parseTOD(s []byte) (todNs int64, leap, ok bool) {
 	if len(s) < 6 {
 		return 0, false, false
 	}
@@ -147,7 +146,7 @@ func parseTOD(s string) (todNs int64, leap, ok bool) {
 }
 
 // parseDDMMYY parses an RMC date field; the year is expanded with ExpandYear.
-func parseDDMMYY(s string, pivotYear int) (civilDate, bool) {
+func parseDDMMYY(s []byte, pivotYear int) (civilDate, bool) {
 	if len(s) != 6 {
 		return civilDate{}, false
 	}
@@ -164,26 +163,55 @@ func parseDDMMYY(s string, pivotYear int) (civilDate, bool) {
 	return d, d.valid()
 }
 
-// parseInt parses a decimal integer field; empty or malformed → ok=false.
-func parseInt(s string) (int, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// parseInt parses a decimal integer field (optional sign, surrounding
+// spaces); empty, malformed or beyond ±999999999 → ok=false.
+func parseInt(b []byte) (int, bool) {
+	b = trimSpace(b)
+	neg := false
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 9 {
 		return 0, false
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, false
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if neg {
+		n = -n
 	}
 	return n, true
 }
 
-// parseFloat parses a decimal field; empty or malformed → ok=false.
-func parseFloat(s string) (float64, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+// parseFloat parses a finite decimal field; empty or malformed → ok=false.
+// (string(b) passed straight to strconv does not allocate unless the field
+// is malformed.)
+func parseFloat(b []byte) (float64, bool) {
+	b = trimSpace(b)
+	if len(b) == 0 {
 		return 0, false
 	}
-	f, err := strconv.ParseFloat(s, 64)
+	for _, c := range b { // no "Inf", "NaN", hex or '_' forms
+		if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
+			return 0, false
+		}
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		return 0, false
 	}
@@ -192,7 +220,7 @@ func parseFloat(s string) (float64, bool) {
 
 // parseLatLon parses an NMEA (d)ddmm.mmmm coordinate with its hemisphere
 // letter into signed degrees (north and east positive).
-func parseLatLon(v, hemi string, max float64) (float64, bool) {
+func parseLatLon(v, hemi []byte, max float64) (float64, bool) {
 	f, ok := parseFloat(v)
 	if !ok || f < 0 {
 		return 0, false
@@ -203,7 +231,7 @@ func parseLatLon(v, hemi string, max float64) (float64, bool) {
 		return 0, false
 	}
 	x := deg + minutes/60
-	switch hemi {
+	switch string(hemi) {
 	case "N", "E":
 	case "S", "W":
 		x = -x

@@ -1,7 +1,6 @@
 package gps
 
 import (
-	"errors"
 	"time"
 
 	nmea "github.com/adrianmo/go-nmea"
@@ -51,8 +50,8 @@ type Sentence struct {
 	Status  byte // RMC/GLL status 'A' (valid) or 'V' (invalid); 0 if absent
 	FAAMode byte // RMC/GLL FAA mode indicator (NMEA 2.3+), 0 if absent
 	Quality int  // GGA fix quality; -1 if absent
-	GNSMode string
-	FixType int // GSA: 1 no fix, 2, 3; 0 if absent
+	GNSFix  bool // GNS: a mode letter other than N (no fix)
+	FixType int  // GSA: 1 no fix, 2, 3; 0 if absent
 
 	PRNs  [32]int // GSA satellites used
 	NPRNs int
@@ -72,53 +71,60 @@ type Sentence struct {
 	HasInView       bool
 	GSV             [4]Satellite
 	NGSV            int
-	Recovered       bool // go-nmea rejected it; the fields were parsed by hand
+	Recovered       bool // a field was malformed or out of place; the others were used
 	ChecksumMissing bool
 	// ArrivalNs, EndNs: host times of the line's first byte and terminator
 	// (Line.ArrivalNs/EndNs; 0 offline).
 	ArrivalNs, EndNs int64
+	// QuietNs: silence on the line before this sentence (Line.QuietNs).
+	QuietNs int64
 }
 
 // DecoderStats counts decoder outcomes per framed line.
 type DecoderStats struct {
 	Used        uint64 // RMC/GGA/GSA/GSV/ZDA/GNS/GLL decoded (including Recovered)
-	Recovered   uint64 // go-nmea returned an error; fields hand-parsed (traps in doc.go)
+	Recovered   uint64 // of Used: a field was malformed or misplaced and ignored (traps in doc.go)
 	Unused      uint64 // standard sentences we do not need (VTG, TXT, GST, GBS, RTE, …)
 	Proprietary uint64 // $P… sentences
 	Unknown     uint64 // sentence types nobody knows (invalid talkers, $GYOACC…)
-	Rejected    uint64 // needed sentence that could not be used (no checksum and not clean, broken address)
+	Rejected    uint64 // needed sentence that could not be used (no checksum and not clean)
 }
 
-// Decoder decodes framed lines with its own go-nmea SentenceParser (go-nmea
-// parsers are not goroutine-safe, so every reader owns one).
+// Decoder decodes framed lines. The sentences epoch assembly needs are
+// parsed here, field by field, straight from the line bytes (no allocation
+// per sentence): go-nmea allocates ~8 times per sentence and rejects a whole
+// sentence for one odd field, and we have to parse the time, date and
+// GSA/GSV fields ourselves anyway. go-nmea (one SentenceParser per Decoder:
+// its parsers are not goroutine-safe) is the strict gate for lines without a
+// checksum, where nothing else vouches for the line.
 type Decoder struct {
 	p         nmea.SentenceParser
-	base      nmea.BaseSentence
-	haveBase  bool
+	fields    [][]byte // the current line's fields, address first (reused)
 	pivotYear int
+	bad       bool // a field of the current sentence was malformed
+	model     string
+	modelRank int
 	stats     DecoderStats
 }
 
 // NewDecoder returns a decoder whose two-digit years are expanded with
 // PivotYear(reference).
 func NewDecoder(reference time.Time) *Decoder {
-	d := &Decoder{pivotYear: PivotYear(reference)}
-	// The framer has verified the checksum (or found none): go-nmea must not
-	// reject lines without one.
+	d := &Decoder{pivotYear: PivotYear(reference), fields: make([][]byte, 0, 32)}
+	// Only lines without a checksum reach go-nmea.
 	d.p.CheckCRC = func(nmea.BaseSentence, string) error { return nil }
-	d.p.OnBaseSentence = func(s *nmea.BaseSentence) error {
-		d.base = *s
-		d.haveBase = true
-		return nil
-	}
 	return d
 }
 
 // Stats returns the counters.
 func (d *Decoder) Stats() DecoderStats { return d.stats }
 
-func kindOf(typ string) Kind {
-	switch typ {
+// Model names the receiver as far as the data so far tells it ("" unknown;
+// see identify).
+func (d *Decoder) Model() string { return d.model }
+
+func kindOf(typ []byte) Kind {
+	switch string(typ) {
 	case "RMC":
 		return KindRMC
 	case "GGA":
@@ -137,129 +143,154 @@ func kindOf(typ string) Kind {
 	return KindOther
 }
 
+// talkerString returns the talker ID as a string without allocating for the
+// talkers receivers use (the assembler keeps it across sentences).
+func talkerString(t []byte) string {
+	switch string(t) {
+	case "GP":
+		return "GP"
+	case "GN":
+		return "GN"
+	case "GL":
+		return "GL"
+	case "GA":
+		return "GA"
+	case "GB":
+		return "GB"
+	case "BD":
+		return "BD"
+	case "GQ":
+		return "GQ"
+	case "QZ":
+		return "QZ"
+	case "GI":
+		return "GI"
+	case "PQ":
+		return "PQ"
+	}
+	return string(t)
+}
+
+// split cuts text ("$" address "," fields ["*" checksum]) into d.fields, as
+// go-nmea does: the fields end at the first '*', trailing spaces trimmed.
+func (d *Decoder) split(text []byte) {
+	body := text[1:]
+	for i, c := range body {
+		if c == '*' {
+			body = body[:i]
+			break
+		}
+	}
+	for len(body) > 0 && body[len(body)-1] == ' ' {
+		body = body[:len(body)-1]
+	}
+	d.fields = d.fields[:0]
+	for {
+		i := 0
+		for i < len(body) && body[i] != ',' {
+			i++
+		}
+		d.fields = append(d.fields, body[:i])
+		if i == len(body) {
+			return
+		}
+		body = body[i+1:]
+	}
+}
+
 // Decode decodes one framed line. ok is false for lines the assembler does
-// not need or cannot use; each such line is counted.
+// not need or cannot use; each such line is counted. Lines that name the
+// receiver (Model) are looked at whatever their kind.
 func (d *Decoder) Decode(l Line) (s Sentence, ok bool) {
-	d.haveBase = false
-	parsed, err := d.p.Parse(string(l.Text))
-	if !d.haveBase {
+	if len(l.Text) < 2 {
 		d.stats.Rejected++
 		return s, false
 	}
-	b := &d.base
-	s.Talker, s.Type = b.Talker, b.Type
-	s.Kind = kindOf(b.Type)
-	s.Quality = -1
-	s.ChecksumMissing = l.Checksum == ChecksumMissing
-	s.ArrivalNs, s.EndNs = l.ArrivalNs, l.EndNs
-	if b.Talker == "P" || (b.Talker == "" && len(b.Type) > 0 && b.Type[0] == 'P') {
+	d.split(l.Text)
+	addr, f := d.fields[0], d.fields[1:]
+	if len(addr) == 0 {
+		d.stats.Rejected++
+		return s, false
+	}
+	d.identify(addr, f)
+	if addr[0] == 'P' { // go-nmea's rule: P + any length is proprietary
 		d.stats.Proprietary++
 		return s, false
 	}
-	if s.Kind == KindOther {
-		var ns *nmea.NotSupportedError
-		if err == nil || !errors.As(err, &ns) || b.Talker != "" {
-			d.stats.Unused++
-		} else {
-			d.stats.Unknown++
-		}
-		return s, false
-	}
-	if b.Talker == "" { // "$GYOACC": go-nmea's catch-all for a non-5-letter address
+	if len(addr) != 5 { // "$GYOACC": not talker + type
 		d.stats.Unknown++
 		return s, false
 	}
-	if err != nil {
-		// A needed sentence go-nmea rejected. Without a checksum there is no
-		// evidence the line is intact: refuse rather than guess.
-		if s.ChecksumMissing {
+	s.Kind = kindOf(addr[2:])
+	if s.Kind == KindOther {
+		d.stats.Unused++
+		return s, false
+	}
+	s.Talker, s.Type = talkerString(addr[:2]), s.Kind.String()
+	s.Quality = -1
+	s.ChecksumMissing = l.Checksum == ChecksumMissing
+	s.ArrivalNs, s.EndNs, s.QuietNs = l.ArrivalNs, l.EndNs, l.QuietNs
+	if s.ChecksumMissing {
+		// Without a checksum nothing vouches for the line: accept it only
+		// if go-nmea's strict parse agrees every field is well formed.
+		if _, err := d.p.Parse(string(l.Text)); err != nil {
 			d.stats.Rejected++
 			return s, false
 		}
+	}
+	d.bad = false
+	d.fromFields(&s, f)
+	if d.bad {
 		s.Recovered = true
 		d.stats.Recovered++
-		d.fromFields(&s, b.Fields)
-	} else {
-		d.fromNMEA(&s, parsed, b.Fields)
 	}
 	d.stats.Used++
 	return s, true
 }
 
-func field(f []string, i int) string {
+func field(f [][]byte, i int) []byte {
 	if i < len(f) {
 		return f[i]
 	}
-	return ""
+	return nil
+}
+
+// int parses an integer field; a malformed non-empty one marks the sentence.
+func (d *Decoder) int(f [][]byte, i int) (int, bool) {
+	b := field(f, i)
+	n, ok := parseInt(b)
+	if !ok && len(trimSpace(b)) > 0 {
+		d.bad = true
+	}
+	return n, ok
+}
+
+// float parses a decimal field; a malformed non-empty one marks the sentence.
+func (d *Decoder) float(f [][]byte, i int) (float64, bool) {
+	b := field(f, i)
+	x, ok := parseFloat(b)
+	if !ok && len(trimSpace(b)) > 0 {
+		d.bad = true
+	}
+	return x, ok
 }
 
 // setTOD hand-parses the time field: go-nmea keeps only milliseconds and
 // rejects second 60.
-func (s *Sentence) setTOD(v string) {
-	s.TODNs, s.Leap, s.HasTOD = parseTOD(v)
+func (d *Decoder) setTOD(s *Sentence, b []byte) {
+	s.TODNs, s.Leap, s.HasTOD = parseTOD(b)
+	if !s.HasTOD && len(b) > 0 {
+		d.bad = true
+	}
 }
 
-func (d *Decoder) fromNMEA(s *Sentence, parsed nmea.Sentence, f []string) {
-	switch v := parsed.(type) {
-	case nmea.RMC:
-		s.setTOD(field(f, 0))
-		s.Status = firstByte(v.Validity)
-		s.LatDeg, s.LonDeg, s.HasPos = v.Latitude, v.Longitude, field(f, 2) != "" && field(f, 4) != ""
-		if dt, ok := parseDDMMYY(field(f, 8), d.pivotYear); ok {
-			s.Date = dt
-		}
-		s.FAAMode = firstByte(v.FFAMode)
-	case nmea.GGA:
-		s.setTOD(field(f, 0))
-		s.LatDeg, s.LonDeg, s.HasPos = v.Latitude, v.Longitude, field(f, 1) != "" && field(f, 3) != ""
-		s.Quality, _ = parseInt(v.FixQuality)
-		if v.FixQuality == "" {
-			s.Quality = -1
-		}
-		s.Sats, s.HasSats = int(v.NumSatellites), field(f, 6) != ""
-		s.HDOP, s.HasHDOP = v.HDOP, field(f, 7) != ""
-		s.AltM, s.HasAlt = v.Altitude, field(f, 8) != ""
-	case nmea.GSA:
-		s.FixType, _ = parseInt(v.FixType)
-		for _, sv := range v.SV {
-			if n, ok := parseInt(sv); ok && s.NPRNs < len(s.PRNs) {
-				s.PRNs[s.NPRNs] = n
-				s.NPRNs++
-			}
-		}
-		d.gsaDOP(s, f)
-	case nmea.GSV:
-		s.GSVTotal, s.GSVNum = int(v.TotalMessages), int(v.MessageNumber)
-		s.InView, s.HasInView = int(v.NumberSVsInView), field(f, 2) != ""
-		for i, in := range v.Info {
-			if i >= len(s.GSV) || in.SVPRNNumber == 0 {
-				continue
-			}
-			snr := int(in.SNR)
-			if field(f, 6+4*i) == "" {
-				snr = -1
-			}
-			s.GSV[s.NGSV] = Satellite{PRN: int(in.SVPRNNumber), ElevationDeg: int(in.Elevation), AzimuthDeg: int(in.Azimuth), SNRdBHz: snr}
-			s.NGSV++
-		}
-	case nmea.ZDA:
-		s.setTOD(field(f, 0))
-		s.Date = d.zdaDate(int(v.Year), int(v.Month), int(v.Day), field(f, 3))
-	case nmea.GNS:
-		s.setTOD(field(f, 0))
-		s.LatDeg, s.LonDeg, s.HasPos = v.Latitude, v.Longitude, field(f, 1) != "" && field(f, 3) != ""
-		s.GNSMode = field(f, 5)
-		s.Sats, s.HasSats = int(v.SVs), field(f, 6) != ""
-		s.HDOP, s.HasHDOP = v.HDOP, field(f, 7) != ""
-		s.AltM, s.HasAlt = v.Altitude, field(f, 8) != ""
-	case nmea.GLL:
-		s.setTOD(field(f, 4))
-		s.Status = firstByte(v.Validity)
-		s.LatDeg, s.LonDeg, s.HasPos = v.Latitude, v.Longitude, field(f, 0) != "" && field(f, 2) != ""
-		s.FAAMode = firstByte(v.FFAMode)
-	default:
-		d.fromFields(s, f)
+// status returns an A/V status letter; anything else marks the sentence.
+func (d *Decoder) status(b []byte) byte {
+	c := firstByte(b)
+	if c != 0 && c != 'A' && c != 'V' || len(b) > 1 {
+		d.bad = true
 	}
+	return c
 }
 
 // gsaDOPIndex is the index of PDOP in a GSA with n data fields (-1: none).
@@ -276,82 +307,95 @@ func gsaDOPIndex(n int) int {
 	return -1
 }
 
-func (d *Decoder) gsaDOP(s *Sentence, f []string) {
-	i := gsaDOPIndex(len(f))
-	if i < 0 {
-		return
-	}
-	s.PDOP, s.HasPDOP = parseFloat(f[i])
-	s.HDOP, s.HasHDOP = parseFloat(f[i+1])
-}
-
-func (d *Decoder) zdaDate(y, m, day int, rawYear string) civilDate {
-	if y == 0 && rawYear == "" {
-		return civilDate{}
-	}
-	if len(rawYear) == 2 {
+// zdaDate checks a ZDA date. A four-digit year may be early (a GPS week
+// rollover or a receiver default: UnfoldRollover and the GPS epoch check
+// judge it) but not beyond the end of the window two-digit years are
+// expanded into (PivotYear+99): a receiver naming year 2150 or 200000 is
+// broken.
+func (d *Decoder) zdaDate(y, m, day int, rawYear []byte) civilDate {
+	switch len(trimSpace(rawYear)) {
+	case 2:
 		y = ExpandYear(y, d.pivotYear)
+	case 4:
+		if y > d.pivotYear+99 {
+			d.bad = true
+			return civilDate{}
+		}
+	default:
+		d.bad = true
+		return civilDate{}
 	}
 	dt := civilDate{Year: y, Month: m, Day: day}
 	if !dt.valid() {
+		d.bad = true
 		return civilDate{}
 	}
 	return dt
 }
 
-// fromFields parses a needed sentence by hand, field by field, so one bad
-// field (a mode letter where the variation direction goes, an empty
-// coordinate, a GPSDO's lock flag for GGA quality) cannot discard the time
-// and date that the sentence carries.
-func (d *Decoder) fromFields(s *Sentence, f []string) {
+// fromFields parses a needed sentence field by field, so one bad field (a
+// mode letter where the variation direction goes, an empty coordinate, a
+// GPSDO's lock flag for GGA quality) cannot discard the time and date that
+// the sentence carries; such a sentence is marked Recovered.
+func (d *Decoder) fromFields(s *Sentence, f [][]byte) {
 	switch s.Kind {
 	case KindRMC:
-		s.setTOD(field(f, 0))
-		s.Status = firstByte(field(f, 1))
-		s.setPos(f, 2)
+		d.setTOD(s, field(f, 0))
+		s.Status = d.status(field(f, 1))
+		d.setPos(s, f, 2)
 		if dt, ok := parseDDMMYY(field(f, 8), d.pivotYear); ok {
 			s.Date = dt
+		} else if len(field(f, 8)) > 0 {
+			d.bad = true
 		}
 		if len(f) > 11 {
 			s.FAAMode = firstByte(f[11])
-		} else if len(f) == 11 && f[10] != "E" && f[10] != "W" {
-			// 11 data fields: the mode sits where the variation direction goes.
+		} else if len(f) == 11 && !isVarDir(f[10]) {
+			// 11 data fields: the mode sits where the variation direction
+			// goes (old SiRF, Motorola T805, Saab).
 			s.FAAMode = firstByte(f[10])
+			d.bad = true
 		}
 	case KindGGA:
-		s.setTOD(field(f, 0))
-		s.setPos(f, 1)
-		if q, ok := parseInt(field(f, 5)); ok {
+		d.setTOD(s, field(f, 0))
+		d.setPos(s, f, 1)
+		if q, ok := d.int(f, 5); ok {
 			s.Quality = q
+			if q < 0 || q > 8 { // NMEA 0183 4.1 defines 0–8
+				d.bad = true
+			}
 		}
-		s.Sats, s.HasSats = parseInt(field(f, 6))
-		s.HDOP, s.HasHDOP = parseFloat(field(f, 7))
-		s.AltM, s.HasAlt = parseFloat(field(f, 8))
+		s.Sats, s.HasSats = d.int(f, 6)
+		s.HDOP, s.HasHDOP = d.float(f, 7)
+		s.AltM, s.HasAlt = d.float(f, 8)
 	case KindGSA:
-		s.FixType, _ = parseInt(field(f, 1))
+		s.FixType, _ = d.int(f, 1)
 		end := gsaDOPIndex(len(f))
 		if end < 0 {
 			end = len(f)
 		}
 		for i := 2; i < end && i < len(f); i++ {
-			if n, ok := parseInt(f[i]); ok && s.NPRNs < len(s.PRNs) {
+			if n, ok := d.int(f, i); ok && s.NPRNs < len(s.PRNs) {
 				s.PRNs[s.NPRNs] = n
 				s.NPRNs++
 			}
 		}
-		d.gsaDOP(s, f)
+		if i := gsaDOPIndex(len(f)); i >= 0 {
+			s.PDOP, s.HasPDOP = d.float(f, i)
+			s.HDOP, s.HasHDOP = d.float(f, i+1)
+		}
 	case KindGSV:
-		s.GSVTotal, _ = parseInt(field(f, 0))
-		s.GSVNum, _ = parseInt(field(f, 1))
-		s.InView, s.HasInView = parseInt(field(f, 2))
+		s.GSVTotal, _ = d.int(f, 0)
+		s.GSVNum, _ = d.int(f, 1)
+		s.InView, s.HasInView = d.int(f, 2)
 		for i := 0; i < 4 && 3+4*i < len(f); i++ {
-			prn, ok := parseInt(f[3+4*i])
+			prn, ok := d.int(f, 3+4*i)
 			if !ok || prn == 0 {
 				continue
 			}
-			el, _ := parseInt(field(f, 4+4*i))
-			az, _ := parseInt(field(f, 5+4*i))
-			snr, ok := parseInt(field(f, 6+4*i))
+			el, _ := d.int(f, 4+4*i)
+			az, _ := d.int(f, 5+4*i)
+			snr, ok := d.int(f, 6+4*i)
 			if !ok {
 				snr = -1
 			}
@@ -359,39 +403,49 @@ func (d *Decoder) fromFields(s *Sentence, f []string) {
 			s.NGSV++
 		}
 	case KindZDA:
-		s.setTOD(field(f, 0))
-		day, ok1 := parseInt(field(f, 1))
-		m, ok2 := parseInt(field(f, 2))
-		y, ok3 := parseInt(field(f, 3))
+		d.setTOD(s, field(f, 0))
+		day, ok1 := d.int(f, 1)
+		m, ok2 := d.int(f, 2)
+		y, ok3 := d.int(f, 3)
 		if ok1 && ok2 && ok3 {
 			s.Date = d.zdaDate(y, m, day, field(f, 3))
 		}
 	case KindGNS:
-		s.setTOD(field(f, 0))
-		s.setPos(f, 1)
-		s.GNSMode = field(f, 5)
-		s.Sats, s.HasSats = parseInt(field(f, 6))
-		s.HDOP, s.HasHDOP = parseFloat(field(f, 7))
-		s.AltM, s.HasAlt = parseFloat(field(f, 8))
+		d.setTOD(s, field(f, 0))
+		d.setPos(s, f, 1)
+		for _, c := range field(f, 5) {
+			if c != 'N' {
+				s.GNSFix = true
+			}
+		}
+		s.Sats, s.HasSats = d.int(f, 6)
+		s.HDOP, s.HasHDOP = d.float(f, 7)
+		s.AltM, s.HasAlt = d.float(f, 8)
 	case KindGLL:
-		s.setPos(f, 0)
-		s.setTOD(field(f, 4))
-		s.Status = firstByte(field(f, 5))
+		d.setPos(s, f, 0)
+		d.setTOD(s, field(f, 4))
+		s.Status = d.status(field(f, 5))
 		s.FAAMode = firstByte(field(f, 6))
 	}
 }
 
-func (s *Sentence) setPos(f []string, i int) {
+func isVarDir(b []byte) bool {
+	return len(b) == 0 || len(b) == 1 && (b[0] == 'E' || b[0] == 'W')
+}
+
+func (d *Decoder) setPos(s *Sentence, f [][]byte, i int) {
 	lat, ok1 := parseLatLon(field(f, i), field(f, i+1), 90)
 	lon, ok2 := parseLatLon(field(f, i+2), field(f, i+3), 180)
 	if ok1 && ok2 {
 		s.LatDeg, s.LonDeg, s.HasPos = lat, lon, true
+	} else if len(field(f, i)) > 0 || len(field(f, i+2)) > 0 {
+		d.bad = true
 	}
 }
 
-func firstByte(s string) byte {
-	if s == "" {
+func firstByte(b []byte) byte {
+	if len(b) == 0 {
 		return 0
 	}
-	return s[0]
+	return b[0]
 }

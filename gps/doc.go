@@ -10,8 +10,10 @@
 //	Framer          bytes → lines: resync at '$'/'!', CR/LF/CRLF, length cap,
 //	  │             checksum; every outcome counted (FramerStats)
 //	  ▼
-//	Decoder         lines → Sentence (github.com/adrianmo/go-nmea, one
-//	  │             SentenceParser per reader, hand-parsed fallbacks)
+//	Decoder         lines → Sentence (fields parsed from the line bytes, no
+//	  │             allocation; go-nmea, one SentenceParser per reader, as
+//	  │             the strict gate for lines without a checksum); the
+//	  │             receiver model (Fix.Receiver) from TXT/proprietary lines
 //	  ▼
 //	Assembler       sentences → epochs → Fix (dates, century, rollover,
 //	                leap second, trust)
@@ -58,9 +60,27 @@
 // An epoch (one burst, 1–10 Hz) ends when the learnt cycle-ending sentence
 // arrives (the last sentence of the two previous epochs, counting repeats
 // and only the last part of a GSV group), when a sentence names another
-// time, when the line is quiet for DefaultBurstGap, or at Flush. A timed
-// sentence for an epoch already emitted is dropped (AssemblerStats.Late)
-// rather than start a duplicate.
+// time, when the line was silent for DefaultBurstGap before a sentence
+// (no byte at all: a line lost to junk is not silence, Line.QuietNs), or at
+// Flush. A timed sentence for an epoch already emitted is dropped
+// (AssemblerStats.Late) rather than start a duplicate. An epoch during which
+// lines were lost to junk teaches nothing about the cycle (two cut-short
+// epochs in a row would otherwise teach a wrong ender and cut the next
+// clean epoch short), and untimed leftovers at a burst gap unlearn it.
+//
+// # Receiver model
+//
+// Fix.Receiver names the receiver once its data tells: u-blox start-up
+// $GxTXT (MOD=, HW UBX-…, PROTVER, "u-blox"), CASIC $GPTXT (IC=, MA=CASIC,
+// ANTENNA OK), $PMTK705, $PGRMT, $PDTINFO, and the proprietary prefixes of
+// other vendors ($PUBX, $PMTK, $PQ…, $PSRF, $PGRM…, $PERD…, $PTNL…, …).
+// A more specific name replaces a vendor name, never the reverse.
+//
+// # Init commands
+//
+// Config.Init (the daemon passes board.Receiver.InitCommands) is written
+// after every open, once the rate is known, concurrently with reading and
+// paced: each command's wire time plus Config.InitGap before the next.
 //
 // # Known traps (and what we do)
 //
@@ -69,9 +89,11 @@
 //   - go-nmea rejects a whole RMC when an old receiver puts the FAA mode
 //     where the variation direction goes (11 data fields, Motorola T805,
 //     testdata/nmea/motorola-t805.log), and any sentence with one bad field
-//     (GPSDO lock flag in GGA quality, jl-micro-jlt.log): the fields are then
-//     parsed by hand so a valid time and date survive (DecoderStats.Recovered).
-//     Without a checksum nothing vouches for such a line: it is refused.
+//     (GPSDO lock flag in GGA quality, jl-micro-jlt.log), and allocates ~8
+//     times per sentence: the sentences we need are parsed field by field,
+//     so a valid time and date survive a bad field (counted in
+//     DecoderStats.Recovered). Without a checksum nothing vouches for a line:
+//     it must pass go-nmea's strict parse or it is refused.
 //   - go-nmea does not resync on a second '$' inside a line: the Framer cuts
 //     at the last one (triton400.log).
 //   - go-nmea parsers are not goroutine-safe: each Decoder owns one.

@@ -24,6 +24,12 @@ type Line struct {
 	// same for the line terminator: EndNs-ArrivalNs is the wire time.
 	ArrivalNs int64
 	EndNs     int64
+	// QuietNs is the longest silence on the line (no byte at all, junk
+	// included) between the end of the previous line passed on and this
+	// line's start (0 offline). A line lost to junk is not silence: the
+	// assembler splits receiver bursts on QuietNs, not on the time since
+	// the last good sentence.
+	QuietNs int64
 }
 
 // FramerStats counts what the framer did with its input. Every byte that
@@ -60,7 +66,11 @@ type Framer struct {
 	inLine   bool
 	overlong bool
 	startNs  int64
-	stats    FramerStats
+	// lastNs: arrival time of the last byte fed (0: none yet or offline);
+	// quietNs: longest silence since the last line was passed on;
+	// lineQuietNs: quietNs when the current line started.
+	lastNs, quietNs, lineQuietNs int64
+	stats                        FramerStats
 }
 
 // Reset drops any partial line and hunts for the next '$' (used after
@@ -69,6 +79,7 @@ func (f *Framer) Reset() {
 	f.n = 0
 	f.inLine = false
 	f.overlong = false
+	f.lastNs, f.quietNs, f.lineQuietNs = 0, 0, 0
 }
 
 // Stats returns the counters.
@@ -79,6 +90,15 @@ func (f *Framer) Stats() FramerStats { return f.stats }
 // accepted line, in order.
 func (f *Framer) Feed(p []byte, firstByteNs, byteNs int64, emit func(Line)) {
 	f.stats.Bytes += uint64(len(p))
+	if len(p) == 0 {
+		return
+	}
+	if firstByteNs != 0 && f.lastNs != 0 {
+		f.quietNs = max(f.quietNs, firstByteNs-f.lastNs-byteNs)
+	}
+	if firstByteNs != 0 {
+		f.lastNs = firstByteNs + int64(len(p)-1)*byteNs
+	}
 	for i, b := range p {
 		switch {
 		case b == '$' || b == '!':
@@ -94,6 +114,7 @@ func (f *Framer) Feed(p []byte, firstByteNs, byteNs int64, emit func(Line)) {
 			f.buf[0] = b
 			f.n = 1
 			f.startNs = firstByteNs + int64(i)*byteNs
+			f.lineQuietNs = f.quietNs
 		case b == '\r' || b == '\n':
 			if f.inLine {
 				f.finish(emit, firstByteNs+int64(i)*byteNs)
@@ -158,7 +179,9 @@ func (f *Framer) finish(emit func(Line), endNs int64) {
 		f.stats.NoChecksum++
 	}
 	f.stats.Lines++
-	emit(Line{Text: line, Checksum: st, ArrivalNs: f.startNs, EndNs: endNs})
+	q := f.lineQuietNs
+	f.quietNs, f.lineQuietNs = 0, 0
+	emit(Line{Text: line, Checksum: st, ArrivalNs: f.startNs, EndNs: endNs, QuietNs: q})
 }
 
 func isAlnum(c byte) bool {

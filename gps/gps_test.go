@@ -165,7 +165,7 @@ func TestParseTOD(t *testing.T) {
 		{"", 0, false, false},
 	}
 	for _, tc := range tests {
-		ns, leap, ok := parseTOD(tc.in)
+		ns, leap, ok := parseTOD([]byte(tc.in))
 		if ns != tc.ns || leap != tc.leap || ok != tc.ok {
 			t.Errorf("parseTOD(%q) = %d, %v, %v, want %d, %v, %v", tc.in, ns, leap, ok, tc.ns, tc.leap, tc.ok)
 		}

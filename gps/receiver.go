@@ -53,12 +53,24 @@ type Config struct {
 	ReadTimeout time.Duration
 	// IdleFlush: an epoch in progress is emitted once the line has been quiet
 	// this long (default DefaultBurstGap), in case its cycle-ending sentence
-	// has not been learnt yet.
+	// has not been learnt yet; a silence this long before a sentence also
+	// separates two bursts (the assembler's burst gap).
 	IdleFlush time.Duration
 	// ReopenMin, ReopenMax bound the reopen backoff (defaults 100 ms, 5 s).
 	ReopenMin, ReopenMax time.Duration
 	// AutoBaudWindow is how long each rate is listened to (default 2.5 s).
 	AutoBaudWindow time.Duration
+	// Init are written to the receiver after every open (after the baud
+	// rate is known, and again after each reopen: a USB receiver that was
+	// unplugged has lost its settings), in order, each a complete frame
+	// with its checksum: board.Receiver.InitCommands. They are written
+	// while the port is already being read, paced: after each command the
+	// next waits until the command has left the wire (10 bits a byte at the
+	// line rate) plus InitGap, so a receiver's command parser is never fed
+	// faster than it can take (MTK modules drop back-to-back PMTK commands).
+	Init [][]byte
+	// InitGap is the pause after each init command (default 100 ms).
+	InitGap time.Duration
 }
 
 // Stats is a snapshot of a Receiver.
@@ -70,6 +82,8 @@ type Stats struct {
 	Losses    uint64 // device lost after being open
 	BytesRead uint64
 	Fixes     uint64 // fixes delivered
+	InitSent  uint64 // init commands written (Config.Init, after each open)
+	InitErr   string // last init write error ("" none)
 	Dropped   uint64 // fixes dropped because out was full
 	Stream    StreamStats
 }
@@ -111,7 +125,18 @@ func Open(cfg Config) (*Receiver, error) {
 	if cfg.AutoBaudWindow <= 0 {
 		cfg.AutoBaudWindow = 2500 * time.Millisecond
 	}
-	return &Receiver{cfg: cfg, stream: NewStream(cfg.ReferenceDate)}, nil
+	if cfg.InitGap <= 0 {
+		cfg.InitGap = 100 * time.Millisecond
+	}
+	cmds := make([][]byte, 0, len(cfg.Init))
+	for i, c := range cfg.Init {
+		if len(c) == 0 {
+			return nil, fmt.Errorf("gps: %s: init command %d is empty", cfg.Device, i)
+		}
+		cmds = append(cmds, append([]byte(nil), c...))
+	}
+	cfg.Init = cmds
+	return &Receiver{cfg: cfg, stream: newStream(cfg.ReferenceDate, cfg.IdleFlush)}, nil
 }
 
 // Stats returns a snapshot (safe to call from any goroutine).
@@ -156,7 +181,21 @@ func (r *Receiver) Run(ctx context.Context, out chan<- Fix) error {
 		r.stats.Device, r.stats.DeviceErr, r.stats.Baud = DeviceOpen, "", baud
 		r.stats.Opens++
 		r.mu.Unlock()
+		initCtx, stopInit := context.WithCancel(ctx)
+		initDone := make(chan struct{})
+		go func() {
+			defer close(initDone)
+			r.writeInit(initCtx, port, baud)
+		}()
 		err = r.read(ctx, port, baud, out)
+		stopInit()
+		// Close only once the writer is out of Write (a write racing Close
+		// could hit a reused descriptor), but do not hang on a writer stuck
+		// behind a full output queue (nobody reading the far side).
+		select {
+		case <-initDone:
+		case <-time.After(time.Second):
+		}
 		port.Close()
 		if ctx.Err() != nil {
 			break
@@ -253,6 +292,31 @@ func (r *Receiver) probe(ctx context.Context, p serial.Port) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// writeInit writes Config.Init, paced (see Config.Init), until done or ctx
+// is cancelled (the port was lost or Run is stopping).
+func (r *Receiver) writeInit(ctx context.Context, p serial.Port, baud int) {
+	bt := byteNs(baud)
+	for i, cmd := range r.cfg.Init {
+		if ctx.Err() != nil {
+			return
+		}
+		for b := cmd; len(b) > 0; {
+			n, err := p.Write(b)
+			if err != nil {
+				r.mu.Lock()
+				r.stats.InitErr = fmt.Sprintf("write %s: init command %d: %v", r.cfg.Device, i, err)
+				r.mu.Unlock()
+				return
+			}
+			b = b[n:]
+		}
+		r.mu.Lock()
+		r.stats.InitSent++
+		r.mu.Unlock()
+		sleepCtx(ctx, time.Duration(int64(len(cmd))*bt)+r.cfg.InitGap)
+	}
 }
 
 // read is the read loop for one open port. Each chunk is timestamped when

@@ -18,23 +18,38 @@ type Stream struct {
 	asm  *Assembler
 	out  []Fix
 	emit func(Line)
+	// rejected is the count of damaged lines (framer and decoder
+	// rejections) already reported to the assembler.
+	rejected uint64
+	// quietNs: the longest Line.QuietNs since the last sentence the
+	// assembler got.
+	quietNs int64
 }
 
 // NewStream returns a pipeline whose two-digit years pivot at
 // PivotYear(floor) and whose dates unfold GPS week rollovers against floor
 // (zero: DefaultReferenceDate).
-func NewStream(floor time.Time) *Stream {
+func NewStream(floor time.Time) *Stream { return newStream(floor, 0) }
+
+// newStream is NewStream splitting bursts at burstGap (0: DefaultBurstGap).
+func newStream(floor time.Time, burstGap time.Duration) *Stream {
 	if floor.IsZero() {
 		floor = DefaultReferenceDate
 	}
-	s := &Stream{dec: NewDecoder(floor), asm: NewAssembler(floor, 0)}
+	s := &Stream{dec: NewDecoder(floor), asm: NewAssembler(floor, burstGap)}
 	s.emit = s.onLine
 	return s
 }
 
 func (s *Stream) onLine(l Line) {
 	sen, ok := s.dec.Decode(l)
+	s.asm.model = s.dec.model
+	s.noteDamage()
+	// Silence before a line the assembler does not get (proprietary, VTG)
+	// is silence before the next one it does.
+	s.quietNs = max(s.quietNs, l.QuietNs)
 	if ok {
+		sen.QuietNs, s.quietNs = s.quietNs, 0
 		s.out = s.asm.Add(s.out, &sen)
 	}
 }
@@ -50,11 +65,26 @@ func (s *Stream) Feed(dst []Fix, p []byte, firstByteNs, byteNs int64) []Fix {
 }
 
 // Flush emits the epoch in progress (end of input, or the line went quiet).
-func (s *Stream) Flush(dst []Fix) []Fix { return s.asm.Flush(dst) }
+func (s *Stream) Flush(dst []Fix) []Fix {
+	s.noteDamage()
+	return s.asm.Flush(dst)
+}
+
+// noteDamage tells the assembler when lines were lost to garbage since the
+// last call: the epoch they belonged to must not teach the cycle.
+func (s *Stream) noteDamage() {
+	f := &s.fr.stats
+	n := f.BadChecksum + f.Overlong + f.Binary + f.Spliced + f.Malformed + s.dec.stats.Rejected
+	if n != s.rejected {
+		s.rejected = n
+		s.asm.damaged = true
+	}
+}
 
 // Resync drops a partial line and the epoch in progress (port reopened).
 func (s *Stream) Resync() {
 	s.fr.Reset()
+	s.quietNs = 0
 	s.asm.Reset()
 }
 

@@ -11,3 +11,8 @@ import (
 func OpenPTY() (master *os.File, slavePath string, err error) {
 	return nil, "", errors.New("sim: OpenPTY is Linux-only")
 }
+
+// LineRate is implemented on Linux only.
+func LineRate(master *os.File) (int, error) {
+	return 0, errors.New("sim: LineRate is Linux-only")
+}
