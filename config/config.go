@@ -3,7 +3,7 @@
 // Directives that exist in ntpd/ntpsec keep their names and meaning
 // (driftfile, leapfile, restrict, discard, server, pool, interface); the
 // appliance's own directives are new words (gps, pps, board, clock,
-// holdover, console, metrics, ppsoffset, nmeadelay, step).
+// holdover, console, control, metrics, user, ppsoffset, nmeadelay, step).
 //
 // Every error names file:line, the directive and what was expected. Unknown
 // directives are errors, never silently ignored: a typo in a time server's
@@ -53,6 +53,14 @@ type Upstream struct {
 	IBurst bool
 }
 
+// Console is the `console DEVICE [baud N]` directive: the terminal showing
+// the live status screen and taking commands. Device "-" is gpsntpd's own
+// terminal (stdin/stdout).
+type Console struct {
+	Device string // "": no console (the one-line status on stdout)
+	Baud   int    // line speed set on a serial device (default 115200)
+}
+
 // Config is the whole file. The zero value plus Defaults() is a valid
 // configuration.
 type Config struct {
@@ -67,14 +75,25 @@ type Config struct {
 	DriftFile   string
 	LeapFile    string
 	Upstreams   []Upstream
-	Console     string
-	Metrics     string
+	Console     Console
+	Control     string        // control socket path ("": the default; "none": off)
+	Metrics     string        // ADDR:PORT of the Prometheus endpoint ("": off)
+	User        string        // user to run as after opening devices and sockets
 	HoldoverMax time.Duration // holdover DURATION: longest holdover (0: until maxerror)
 	MaxError    time.Duration // holdover … maxerror DURATION
 	PPSOffset   time.Duration // board PPS timestamp latency (positive: late)
 	NMEADelay   time.Duration // receiver burst delay after the second
 	Step        time.Duration // step threshold once locked
+	// Pos is where each directive was last given (directive → file:line),
+	// for errors found after parsing (unknown board, receiver).
+	Pos map[string]string
 }
+
+// Directives are the directive names the parser knows (the example
+// configuration must show each).
+var Directives = []string{"gps", "pps", "board", "clock", "listen", "interface", "restrict", "discard",
+	"driftfile", "leapfile", "server", "pool", "console", "control", "metrics", "user", "holdover",
+	"ppsoffset", "nmeadelay", "step"}
 
 // Defaults returns the configuration of a file with no directives.
 func Defaults() Config {
@@ -116,6 +135,10 @@ func Parse(name string, r io.Reader) (Config, error) {
 			continue
 		}
 		pos := fmt.Sprintf("%s:%d", name, line)
+		if c.Pos == nil {
+			c.Pos = map[string]string{}
+		}
+		c.Pos[words[0]] = pos
 		if err := c.directive(pos, words); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %s: %v", pos, words[0], err))
 		}
@@ -174,7 +197,19 @@ func (c *Config) directive(pos string, w []string) error {
 			return fmt.Errorf("expected `discard [average N] [minimum N] [monitor N]`")
 		}
 		c.Discard, c.DiscardPos = args, pos
-	case "driftfile", "leapfile", "console", "metrics":
+	case "console":
+		return c.parseConsole(args)
+	case "control":
+		if len(args) != 1 || !(args[0] == "none" || strings.HasPrefix(args[0], "/")) {
+			return fmt.Errorf("expected `control /ABSOLUTE/PATH.sock` or `control none`")
+		}
+		c.Control = args[0]
+	case "user":
+		if len(args) != 1 || !validUser(args[0]) {
+			return fmt.Errorf("expected `user NAME` (a user name or numeric uid)")
+		}
+		c.User = args[0]
+	case "driftfile", "leapfile", "metrics":
 		if len(args) != 1 {
 			return fmt.Errorf("expected one argument")
 		}
@@ -183,11 +218,10 @@ func (c *Config) directive(pos string, w []string) error {
 			c.DriftFile = args[0]
 		case "leapfile":
 			c.LeapFile = args[0]
-		case "console":
-			c.Console = args[0]
 		case "metrics":
-			if _, err := netip.ParseAddrPort(args[0]); err != nil {
-				return fmt.Errorf("expected `metrics ADDR:PORT`, got %q", args[0])
+			ap, err := netip.ParseAddrPort(args[0])
+			if err != nil || ap.Port() == 0 {
+				return fmt.Errorf("expected `metrics ADDR:PORT` with an IP address literal, e.g. 127.0.0.1:9123, got %q", args[0])
 			}
 			c.Metrics = args[0]
 		}
@@ -341,4 +375,37 @@ func (c *Config) parseHoldover(args []string) error {
 		c.MaxError = m
 	}
 	return nil
+}
+
+func (c *Config) parseConsole(args []string) error {
+	const want = "expected `console DEVICE [baud N]` (a terminal such as /dev/ttyAMA0 or /dev/tty1, or - for gpsntpd's own)"
+	if len(args) != 1 && len(args) != 3 {
+		return fmt.Errorf("%s", want)
+	}
+	if args[0] != "-" && !strings.HasPrefix(args[0], "/dev/") {
+		return fmt.Errorf("%s, got %q", want, args[0])
+	}
+	con := Console{Device: args[0], Baud: 115200}
+	if len(args) == 3 {
+		n, err := strconv.Atoi(args[2])
+		if args[1] != "baud" || err != nil || !validBaud(n) {
+			return fmt.Errorf("expected `baud 9600|19200|38400|57600|115200|230400` after the console device")
+		}
+		con.Baud = n
+	}
+	c.Console = con
+	return nil
+}
+
+// validUser accepts what useradd(8) accepts, or a numeric uid.
+func validUser(s string) bool {
+	if s == "" || len(s) > 32 || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -80,3 +80,101 @@ func TestParseReportsEveryBadLine(t *testing.T) {
 		t.Errorf("Parse error = %v, want both x.conf:1 and x.conf:3", err)
 	}
 }
+
+func TestParseEveryDirective(t *testing.T) {
+	for _, c := range []struct {
+		line  string
+		check func(c Config) bool
+	}{
+		{"gps /dev/ttyUSB0 baud auto", func(c Config) bool { return c.GPS == GPS{Device: "/dev/ttyUSB0"} }},
+		{"gps /dev/serial0 receiver mtk3339 baud 38400", func(c Config) bool {
+			return c.GPS == GPS{Device: "/dev/serial0", Baud: 38400, Receiver: "mtk3339"}
+		}},
+		{"pps none", func(c Config) bool { return c.PPS.Kind == "none" }},
+		{"pps /dev/pps0 clear", func(c Config) bool { return c.PPS == PPS{Kind: "kernel", Device: "/dev/pps0", Falling: true} }},
+		{"pps gpio 18 chip pinctrl-rp1 falling", func(c Config) bool {
+			return c.PPS == PPS{Kind: "gpio", Pin: 18, Chip: "pinctrl-rp1", Falling: true}
+		}},
+		{"pps dcd", func(c Config) bool { return c.PPS.Kind == "dcd" }},
+		{"board pi5", func(c Config) bool { return c.Board == "pi5" }},
+		{"clock system", func(c Config) bool { return c.Clock == "system" }},
+		{"listen :123", func(c Config) bool { return len(c.Listen) == 1 && c.Listen[0] == ":123" }},
+		{"interface listen 192.0.2.1", func(c Config) bool { return c.Listen[0] == "192.0.2.1:123" }},
+		{"restrict default kod limited", func(c Config) bool { return len(c.Restricts) == 1 && c.Restricts[0].Pos == "t.conf:1" }},
+		{"discard average 4 minimum 1", func(c Config) bool { return len(c.Discard) == 4 && c.DiscardPos == "t.conf:1" }},
+		{"driftfile /var/lib/gpsntp/drift", func(c Config) bool { return c.DriftFile == "/var/lib/gpsntp/drift" }},
+		{"leapfile /etc/leap-seconds.list", func(c Config) bool { return c.LeapFile == "/etc/leap-seconds.list" }},
+		{"pool 2.pool.ntp.org iburst", func(c Config) bool {
+			return c.Upstreams[0] == Upstream{Pool: true, Host: "2.pool.ntp.org", IBurst: true}
+		}},
+		{"server a.example prefer", func(c Config) bool { return c.Upstreams[0] == Upstream{Host: "a.example"} }},
+		{"console /dev/ttyAMA0", func(c Config) bool { return c.Console == Console{Device: "/dev/ttyAMA0", Baud: 115200} }},
+		{"console /dev/ttyS0 baud 9600", func(c Config) bool { return c.Console == Console{Device: "/dev/ttyS0", Baud: 9600} }},
+		{"console -", func(c Config) bool { return c.Console.Device == "-" }},
+		{"control /run/x.sock", func(c Config) bool { return c.Control == "/run/x.sock" }},
+		{"control none", func(c Config) bool { return c.Control == "none" }},
+		{"metrics [::1]:9123", func(c Config) bool { return c.Metrics == "[::1]:9123" }},
+		{"user gpsntp", func(c Config) bool { return c.User == "gpsntp" }},
+		{"holdover 30m", func(c Config) bool { return c.HoldoverMax == 30*time.Minute && c.MaxError == time.Millisecond }},
+		{"ppsoffset -5us", func(c Config) bool { return c.PPSOffset == -5*time.Microsecond }},
+		{"nmeadelay 0s", func(c Config) bool { return c.NMEADelay == 0 }},
+		{"step 1s", func(c Config) bool { return c.Step == time.Second }},
+	} {
+		cfg, err := Parse("t.conf", strings.NewReader(c.line))
+		if err != nil {
+			t.Errorf("Parse(%q) = %v", c.line, err)
+			continue
+		}
+		if !c.check(cfg) {
+			t.Errorf("Parse(%q) = %+v: not what the line says", c.line, cfg)
+		}
+		if cfg.Pos[strings.Fields(c.line)[0]] != "t.conf:1" {
+			t.Errorf("Parse(%q).Pos = %v, want t.conf:1", c.line, cfg.Pos)
+		}
+	}
+}
+
+func TestParseNewDirectiveErrors(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"console", "x.conf:1: console: expected `console DEVICE [baud N]`"},
+		{"console ttyAMA0", "x.conf:1: console: expected `console DEVICE [baud N]`"},
+		{"console /dev/ttyAMA0 baud 1", "x.conf:1: console: expected `baud 9600|"},
+		{"control relative.sock", "x.conf:1: control: expected `control /ABSOLUTE/PATH.sock` or `control none`"},
+		{"user", "x.conf:1: user: expected `user NAME`"},
+		{"user a;b", "x.conf:1: user: expected `user NAME`"},
+		{"metrics 127.0.0.1:0", "x.conf:1: metrics: expected `metrics ADDR:PORT`"},
+		{"driftfile", "x.conf:1: driftfile: expected one argument"},
+		{"step -1s", "x.conf:1: step: expected a positive duration"},
+		{"ppsoffset fast", "x.conf:1: ppsoffset: expected a duration"},
+		{"interface listen eth0", "x.conf:1: interface: expected an IP address"},
+		{"listen nowhere", "x.conf:1: listen: expected `listen ADDR:PORT`"},
+		{"board", "x.conf:1: board: expected `board auto`"},
+	} {
+		_, err := Parse("x.conf", strings.NewReader(c.src))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%q) error = %v, want containing %q", c.src, err, c.want)
+		}
+	}
+}
+
+// The example shipped in the repository parses, and uses every directive.
+func TestExampleConfig(t *testing.T) {
+	c, err := Load("../examples/gpsntp.conf")
+	if err != nil {
+		t.Fatalf("Load(examples/gpsntp.conf) = %v", err)
+	}
+	for _, d := range Directives {
+		if _, ok := c.Pos[d]; !ok {
+			t.Errorf("examples/gpsntp.conf does not show directive %q", d)
+		}
+	}
+}
+
+func TestDirectivesAreKnown(t *testing.T) {
+	for _, d := range Directives {
+		_, err := Parse("x.conf", strings.NewReader(d))
+		if err != nil && strings.Contains(err.Error(), "unknown directive") {
+			t.Errorf("Parse(%q) = %v: listed in Directives but unknown to the parser", d, err)
+		}
+	}
+}

@@ -1,9 +1,12 @@
 // Command gpsntpctl is the gpsntp operator's tool.
 //
 //	gpsntpctl decode [-date YYYY-MM-DD] FILE...
+//	gpsntpctl status|sats|sources|clients|log [-json] [-socket PATH]
 //
-// Further subcommands (status, simulate, probe) are added to the table in
-// main.go.
+// The views come from a running gpsntpd over its control socket (default
+// /run/gpsntp/ctl.sock, or $XDG_RUNTIME_DIR/gpsntp/ctl.sock for gpsntpd
+// -sim) and look as on the daemon's console. Further subcommands (simulate,
+// probe) are added to the table in main.go.
 package main
 
 import (
@@ -21,7 +24,12 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"decode": {"decode NMEA captures offline with the daemon's decoder", runDecode},
+	"decode":  {"decode NMEA captures offline with the daemon's decoder", runDecode},
+	"status":  {"the daemon's status summary [-json] [-socket PATH]", viewCommand("status")},
+	"sats":    {"satellites in view: PRN, elevation, azimuth, SNR, used", viewCommand("sats")},
+	"sources": {"ntpq -p style billboard of GPS, PPS and configured servers", viewCommand("sources")},
+	"clients": {"NTP server counters by outcome and rates", viewCommand("clients")},
+	"log":     {"recent events of the daemon", viewCommand("log")},
 }
 
 func usage(w io.Writer) {

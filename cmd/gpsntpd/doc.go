@@ -14,7 +14,15 @@
 // DURATION, -sim-freq-ppm FLOAT, -sim-jitter DURATION, -listen ADDR
 // (repeatable; default 127.0.0.1:12300 with -sim, :123 otherwise).
 //
-// It prints a one-line status each second on stdout; logs go to stderr.
+// -console DEV (or `console DEV` in the configuration) shows the live status
+// screen and takes commands on a terminal ("-": gpsntpd's own); -control
+// PATH sets the control socket gpsntpctl reads (default /run/gpsntp/ctl.sock,
+// with -sim a per-user runtime path; "none": off). `metrics ADDR:PORT`
+// serves Prometheus /metrics. SIGHUP re-reads the configuration: console
+// changes apply, other changes are reported as needing a restart.
+//
+// Without a console it prints a one-line status each second on stdout; logs
+// (log/slog, repeats within a minute throttled) go to stderr.
 // SIGINT and SIGTERM stop it with exit status 0; a configuration or device
 // error exits with status 2 (bad configuration) or 1 (runtime failure).
 package main

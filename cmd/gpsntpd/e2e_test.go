@@ -68,6 +68,29 @@ type daemon struct {
 	startNs int64 // the simulation timeline's start, from the daemon's log
 	mu      sync.Mutex
 	log     strings.Builder
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// stop signals the daemon and waits up to 10 s for exit status 0; only the
+// first call signals, later ones return its result.
+func (d *daemon) stop(sig os.Signal) error {
+	d.stopOnce.Do(func() {
+		d.cmd.Process.Signal(sig)
+		done := make(chan error, 1)
+		go func() { done <- d.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				d.stopErr = fmt.Errorf("daemon exit after %v: %v, want status 0", sig, err)
+			}
+		case <-time.After(10 * time.Second):
+			d.cmd.Process.Kill()
+			d.stopErr = fmt.Errorf("daemon did not exit within 10 s of %v", sig)
+		}
+	})
+	return d.stopErr
 }
 
 var startRE = regexp.MustCompile(`timeline_start_ns=(\d+)`)
@@ -83,17 +106,8 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		d.cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- d.cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon exit after SIGINT: %v, want status 0", err)
-			}
-		case <-time.After(10 * time.Second):
-			d.cmd.Process.Kill()
-			t.Error("daemon did not exit within 10 s of SIGINT")
+		if err := d.stop(os.Interrupt); err != nil {
+			t.Error(err)
 		}
 		if t.Failed() {
 			d.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,7 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gpsntp/gpsntp/board"
 	"github.com/gpsntp/gpsntp/config"
+	"github.com/gpsntp/gpsntp/internal/ctl"
 )
 
 // listFlag is a repeatable string flag.
@@ -31,6 +34,8 @@ type options struct {
 	simSeed     int64
 	listen      listFlag
 	statusEvery time.Duration
+	console     string
+	control     string
 }
 
 func main() {
@@ -44,9 +49,18 @@ func main() {
 	flag.Int64Var(&o.simSeed, "sim-seed", 1, "seed of the simulated PPS jitter")
 	flag.Var(&o.listen, "listen", "serve NTP on `ADDR` (repeatable; default 127.0.0.1:12300 with -sim, :123 otherwise)")
 	flag.DurationVar(&o.statusEvery, "status-interval", time.Second, "status line interval (0: none)")
+	flag.StringVar(&o.console, "console", "", "live status screen and commands on terminal `DEV` (- : this terminal; overrides `console`)")
+	flag.StringVar(&o.control, "control", "", "control socket `PATH` for gpsntpctl (none: off; overrides `control`)")
 	flag.Parse()
+	if o.checkConfig && o.configPath == "" && flag.NArg() == 1 {
+		// gpsntpd -check-config FILE
+		o.configPath = flag.Arg(0)
+	}
+	if flag.NArg() > 0 && !(o.checkConfig && flag.NArg() == 1) {
+		fmt.Fprintf(os.Stderr, "gpsntpd: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg := config.Defaults()
 	if o.configPath != "" {
 		c, err := config.Load(o.configPath)
@@ -56,20 +70,61 @@ func main() {
 		}
 		cfg = c
 	}
+	if err := validate(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	if o.checkConfig {
-		if _, _, err := accessRules(cfg); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
 		fmt.Printf("%s: ok\n", o.configPath)
 		return
 	}
 
+	// Logs: stderr, through the event ring (the console's and gpsntpctl's
+	// log view), repeats within a minute throttled. On the terminal's own
+	// console the screen shows the events; stderr lines would tear it.
+	var out io.Writer = os.Stderr
+	if consoleConfig(o, cfg).Device == "-" && ctl.IsTerminal(2) {
+		out = io.Discard
+	}
+	events := ctl.NewEventLog(slog.NewTextHandler(out, nil), 64, time.Minute)
+	log := slog.New(events)
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, o, cfg, log)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	err := run(ctx, o, cfg, log, daemonEnv{events: events, hup: hup})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}
+}
+
+// validate checks what the parser leaves to the daemon's packages: restrict
+// and discard lines (ntpserve/restrict), board and receiver names. Errors
+// name file:line where the directive has one.
+func validate(cfg config.Config) error {
+	var errs []error
+	if _, _, err := accessRules(cfg); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Board != "auto" {
+		if _, ok := board.ByName(cfg.Board); !ok {
+			errs = append(errs, fmt.Errorf("%s: board %s: unknown board (known: auto, %s)", cfg.Pos["board"], cfg.Board, boardNames()))
+		}
+	}
+	if r := cfg.GPS.Receiver; r != "" {
+		if _, ok := board.ReceiverByName(r); !ok {
+			errs = append(errs, fmt.Errorf("%s: gps: unknown receiver %q (known: %s)", cfg.Pos["gps"], r, receiverNames()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func receiverNames() string {
+	var n []string
+	for _, r := range board.Receivers() {
+		n = append(n, r.Name)
+	}
+	return strings.Join(n, ", ")
 }

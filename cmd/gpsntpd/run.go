@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/gpsntp/gpsntp/discipline"
 	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/gps/sim"
+	"github.com/gpsntp/gpsntp/internal/ctl"
 	"github.com/gpsntp/gpsntp/internal/simtime"
 	"github.com/gpsntp/gpsntp/ntpserve"
 	"github.com/gpsntp/gpsntp/ntpserve/restrict"
@@ -29,7 +31,14 @@ type appliance struct {
 	server   *ntpserve.Server
 }
 
-func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger) error {
+// daemonEnv is what main gives run beyond options and config: the event
+// ring behind the logger, and the reload signal.
+type daemonEnv struct {
+	events *ctl.EventLog
+	hup    <-chan os.Signal
+}
+
+func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, env daemonEnv) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -57,14 +66,23 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger) er
 		}
 	}
 
+	col := newCollector(time.Now())
+	col.clockName = "soft"
+	if env.events != nil {
+		col.events = env.events.Events
+	}
 	a := &appliance{clock: discipline.NewSoft(nil)}
 	if cfg.Clock == "system" && !o.sim {
+		if err := checkClockCapability(); err != nil {
+			return err
+		}
 		// The appliance: we own CLOCK_REALTIME. Needs CAP_SYS_TIME.
 		sys, err := discipline.OpenSystem()
 		if err != nil {
 			return err
 		}
 		a.clock = sys
+		col.clockName = "system"
 		log.Info("clock backend", "backend", "system")
 	}
 	nmeaDelay := cfg.NMEADelay
@@ -105,6 +123,10 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger) er
 		a.ppsSrc = src
 	}
 
+	col.ppsSource = ppsDescription(cfg.PPS, o.sim)
+	col.gpsDevice = gpsDev
+	col.nmeaDelayNs = int64(nmeaDelay)
+	col.upstreams = cfg.Upstreams
 	a.engine = discipline.NewEngine(discipline.Config{
 		Clock:       a.clock,
 		PPS:         a.ppsSrc != nil,
@@ -130,8 +152,38 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger) er
 	a.server = srv
 	for _, ad := range srv.Addrs() {
 		log.Info("serving NTP", "addr", ad.String())
+		col.listen = append(col.listen, ad.String())
 	}
 	goRun("ntp server", func() error { return srv.Serve(ctx) })
+
+	// Operator interfaces: control socket, metrics, console. Opened before
+	// privileges are dropped (the socket lives in /run, the console may be
+	// root's); each failing only costs itself, never the time service.
+	ctlPath := controlPath(o, cfg)
+	if ctlPath != "" {
+		ln, err := ctl.Listen(ctlPath)
+		if err != nil {
+			log.Warn("gpsntpctl disabled", "err", err)
+		} else {
+			log.Info("control socket", "path", ctlPath)
+			goRun("control socket", func() error { return ctl.Serve(ctx, ln, col.get) })
+		}
+	}
+	if cfg.Metrics != "" {
+		ml, err := listenMetrics(cfg.Metrics)
+		if err != nil {
+			return err
+		}
+		log.Info("serving metrics", "url", "http://"+ml.Addr().String()+"/metrics")
+		goRun("metrics", func() error { return serveMetrics(ctx, ml, col.get) })
+	}
+	con := consoleConfig(o, cfg)
+	cons := startConsole(ctx, con, col.get, log)
+	defer func() { cons.stop() }()
+
+	if err := dropPrivileges(cfg, o.sim, ctlPath, log); err != nil {
+		return err
+	}
 
 	fixes := make(chan gps.Fix, 16)
 	edges := make(chan pps.Edge, 16)
@@ -157,12 +209,14 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger) er
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var status <-chan time.Time
-	if o.statusEvery > 0 {
+	if o.statusEvery > 0 && con.Device != "-" {
 		st := time.NewTicker(o.statusEvery)
 		defer st.Stop()
 		status = st.C
 	}
 	lastState := discipline.Unsynchronised
+	devState := gps.DeviceConnecting
+	col.tick(time.Now().UnixNano(), a)
 	for {
 		select {
 		case <-ctx.Done():
@@ -170,15 +224,21 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger) er
 		case err := <-errc:
 			return err
 		case e := <-edges:
+			col.edge(e)
 			a.engine.Edge(e)
 		case f := <-fixes:
+			col.fix(f, a.clock)
 			a.engine.Fix(f)
+		case <-env.hup:
+			cons = reload(ctx, o, &cfg, cons, col.get, log)
 		case now := <-tick.C:
 			a.engine.Tick(now.UnixNano())
 			if s := a.engine.Ref().Load().State; s != lastState {
 				log.Info("state change", "from", lastState.String(), "to", s.String())
 				lastState = s
 			}
+			devState = logDevice(log, gpsDev, a.receiver.Stats(), devState)
+			col.tick(now.UnixNano(), a)
 		case <-status:
 			fmt.Fprintln(os.Stdout, a.statusLine())
 		}
@@ -220,12 +280,17 @@ func buildDate() time.Time {
 // server's table (nil: no restrict lines, serve everyone, as ntpd).
 func accessRules(cfg config.Config) (*restrict.Table, *restrict.Discard, error) {
 	var rules []restrict.Rule
+	var errs []error
 	for _, r := range cfg.Restricts {
 		rule, err := restrict.ParseRestrict(r.Args)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", r.Pos, err)
+			errs = append(errs, fmt.Errorf("%s: restrict: %w", r.Pos, err))
+			continue
 		}
 		rules = append(rules, rule)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
 	}
 	var table *restrict.Table
 	if len(rules) > 0 {

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"github.com/gpsntp/gpsntp/config"
+	"golang.org/x/sys/unix"
+)
+
+// Capabilities the daemon keeps after dropping root (capability(7) bits).
+const (
+	capSysTime         = unix.CAP_SYS_TIME         // clock_adjtime on CLOCK_REALTIME
+	capNetBindService  = unix.CAP_NET_BIND_SERVICE // rebinding port 123
+	defaultServiceUser = "gpsntp"
+)
+
+// capMask is the bit set of caps, split into the two 32-bit words of
+// capset(2)'s version 3 data.
+func capMask(caps ...int) (lo, hi uint32) {
+	for _, c := range caps {
+		if c < 32 {
+			lo |= 1 << uint(c)
+		} else {
+			hi |= 1 << uint(c-32)
+		}
+	}
+	return lo, hi
+}
+
+// effectiveCaps parses CapEff from a /proc/PID/status.
+func effectiveCaps(status io.Reader) (uint64, error) {
+	sc := bufio.NewScanner(status)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, errors.New("no CapEff line")
+}
+
+// checkClockCapability refuses the System clock backend without
+// CAP_SYS_TIME, before anything is opened, with a message that says what
+// to do.
+func checkClockCapability() error {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return fmt.Errorf("clock system: cannot check capabilities: %w", err)
+	}
+	defer f.Close()
+	eff, err := effectiveCaps(f)
+	if err != nil {
+		return fmt.Errorf("clock system: cannot check capabilities: /proc/self/status: %w", err)
+	}
+	if eff&(1<<capSysTime) == 0 {
+		return errors.New("clock system: gpsntpd needs CAP_SYS_TIME to steer the system clock: " +
+			"start it as root (it drops to the `user` of the configuration, keeping only that capability), " +
+			"grant it (systemd AmbientCapabilities=CAP_SYS_TIME, or setcap cap_sys_time+ep), " +
+			"or use `clock soft` to serve time without steering the kernel clock")
+	}
+	return nil
+}
+
+// target is who to become.
+type target struct {
+	name     string
+	uid, gid int
+	groups   []int
+}
+
+// lookupTarget resolves the `user` directive (default gpsntp). ok is false
+// when the default user does not exist (stay root, with a warning); a
+// configured user that does not exist is an error.
+func lookupTarget(name string) (t target, ok bool, err error) {
+	configured := name != ""
+	if !configured {
+		name = defaultServiceUser
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		if u2, err2 := user.LookupId(name); err2 == nil {
+			u, err = u2, nil
+		}
+	}
+	if err != nil {
+		if configured {
+			return t, false, fmt.Errorf("user %s: %w", name, err)
+		}
+		return t, false, nil
+	}
+	t.name = u.Username
+	if t.uid, err = strconv.Atoi(u.Uid); err != nil {
+		return t, false, fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
+	}
+	if t.gid, err = strconv.Atoi(u.Gid); err != nil {
+		return t, false, fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
+	}
+	gids, _ := u.GroupIds() // dialout, gpio: to reopen the devices after a loss
+	for _, g := range gids {
+		if n, err := strconv.Atoi(g); err == nil {
+			t.groups = append(t.groups, n)
+		}
+	}
+	return t, true, nil
+}
+
+// dropPrivileges: started as root with the System clock, become the
+// configured user (default gpsntp) keeping CAP_SYS_TIME and
+// CAP_NET_BIND_SERVICE. Devices and sockets are open by now. Not root, or
+// a simulation: nothing to do. The control socket is given to the user's
+// group so gpsntpctl works for its members.
+func dropPrivileges(cfg config.Config, sim bool, ctlPath string, log *slog.Logger) error {
+	if os.Geteuid() != 0 || sim {
+		return nil
+	}
+	t, ok, err := lookupTarget(cfg.User)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		log.Warn("running as root: no `user` configured and no user gpsntp exists (useradd --system gpsntp)")
+		return nil
+	}
+	if t.uid == 0 {
+		return nil
+	}
+	if ctlPath != "" {
+		if err := os.Chown(ctlPath, 0, t.gid); err != nil {
+			log.Warn("control socket: chown", "path", ctlPath, "err", err)
+		}
+	}
+	keep := []int{capNetBindService}
+	if cfg.Clock == "system" {
+		keep = append(keep, capSysTime)
+	}
+	if err := becomeUser(t, keep); err != nil {
+		return fmt.Errorf("drop privileges to %s: %w", t.name, err)
+	}
+	log.Info("dropped privileges", "user", t.name, "uid", t.uid, "gid", t.gid, "kept", capNames(keep))
+	return nil
+}
+
+func capNames(caps []int) string {
+	var n []string
+	for _, c := range caps {
+		switch c {
+		case capSysTime:
+			n = append(n, "CAP_SYS_TIME")
+		case capNetBindService:
+			n = append(n, "CAP_NET_BIND_SERVICE")
+		}
+	}
+	return strings.Join(n, ",")
+}
+
+// becomeUser switches every thread of the process to t keeping only caps:
+// prctl(PR_SET_KEEPCAPS) so the permitted set survives setresuid, the
+// group and user ids (syscall's Set* apply to all threads, Go ≥ 1.16),
+// then capset(2) on every thread to make exactly caps permitted and
+// effective. Without cgo only: AllThreadsSyscall is refused in cgo builds,
+// and a thread left with other capabilities is not acceptable.
+func becomeUser(t target, caps []int) error {
+	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0); e != 0 {
+		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", e)
+	}
+	groups := t.groups
+	if len(groups) == 0 {
+		groups = []int{t.gid}
+	}
+	if err := syscall.Setgroups(groups); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(t.gid, t.gid, t.gid); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	if err := syscall.Setresuid(t.uid, t.uid, t.uid); err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+	lo, hi := capMask(caps...)
+	// Heap-allocated (Go's heap does not move) and kept alive across the
+	// call: AllThreadsSyscall takes plain uintptrs.
+	hdr := &unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := &[2]unix.CapUserData{{Effective: lo, Permitted: lo}, {Effective: hi, Permitted: hi}}
+	_, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	runtime.KeepAlive(hdr)
+	runtime.KeepAlive(data)
+	if e != 0 {
+		return fmt.Errorf("capset: %w", e)
+	}
+	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 0, 0); e != 0 {
+		return fmt.Errorf("prctl(PR_SET_KEEPCAPS, 0): %w", e)
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/gpsntp/gpsntp/config"
+)
+
+func checkClockCapability() error {
+	return errors.New("clock system: supported on Linux only; use `clock soft`")
+}
+
+func dropPrivileges(cfg config.Config, sim bool, ctlPath string, log *slog.Logger) error {
+	return nil
+}

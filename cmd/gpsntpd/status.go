@@ -1,0 +1,248 @@
+package main
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/gpsntp/gpsntp/config"
+	"github.com/gpsntp/gpsntp/discipline"
+	"github.com/gpsntp/gpsntp/gps"
+	"github.com/gpsntp/gpsntp/internal/ctl"
+	"github.com/gpsntp/gpsntp/ntpserve"
+	"github.com/gpsntp/gpsntp/pps"
+)
+
+// collector assembles the status snapshot once a second from the engine,
+// the receiver and the server, plus what only the discipline loop sees (each
+// PPS edge, each fix). Its methods other than get are called from the
+// discipline loop only; get is safe from any goroutine.
+type collector struct {
+	start       time.Time
+	clockName   string
+	ppsSource   string
+	gpsDevice   string
+	nmeaDelayNs int64
+	upstreams   []config.Upstream
+	listen      []string
+	events      func() []ctl.Event
+
+	validator  *pps.Validator
+	lastEdgeNs int64
+	ppsReach   ctl.Reach
+	gpsReach   ctl.Reach
+	prevPaired uint64
+	gpsSampled bool
+	// srv is a ring of the server's counters, one per second, for the
+	// per-minute rates.
+	srv  [61]ntpserve.Stats
+	nSrv int
+
+	cur atomic.Pointer[ctl.Snapshot]
+}
+
+func newCollector(start time.Time) *collector {
+	return &collector{start: start, validator: pps.NewValidator(pps.ValidatorConfig{})}
+}
+
+// get is the last snapshot with the events as of now (an event logged
+// since the last tick, such as a reload, shows at once).
+func (c *collector) get() *ctl.Snapshot {
+	s := c.cur.Load()
+	if s == nil || c.events == nil {
+		return s
+	}
+	cp := *s
+	cp.Events = c.events()
+	return &cp
+}
+
+// edge sees every PPS edge before the engine does.
+func (c *collector) edge(e pps.Edge) {
+	c.validator.Check(e)
+	c.lastEdgeNs = e.AssertNs
+}
+
+// fix sees every fix: a trusted fix naming a whole second is a GPS (NMEA)
+// sample, its offset the served time of the burst's start (arrival minus
+// the receiver's typical delay) minus the second it names. Positive: our
+// clock is ahead of the NMEA time.
+func (c *collector) fix(f gps.Fix, clock discipline.Clock) {
+	if !f.TimeValid || f.Mode < gps.Mode2D || f.LeapSecond {
+		return
+	}
+	label := f.Time.UnixNano()
+	if label%1e9 != 0 {
+		return
+	}
+	off := float64(clock.Map(f.ArrivalNs-c.nmeaDelayNs) - label)
+	c.gpsReach.Sample(f.ArrivalNs, off)
+	c.gpsSampled = true
+}
+
+// tick builds and publishes the snapshot; call it once a second (the
+// sources' poll interval) with the host clock.
+func (c *collector) tick(nowNs int64, a *appliance) {
+	st := a.engine.Status()
+	r := st.Ref
+	if st.Counters.Paired > c.prevPaired {
+		c.ppsReach.Sample(nowNs, r.OffsetNs)
+	}
+	c.ppsReach.Poll(st.Counters.Paired > c.prevPaired)
+	c.prevPaired = st.Counters.Paired
+	c.gpsReach.Poll(c.gpsSampled)
+	c.gpsSampled = false
+
+	served := a.clock.Now()
+	s := &ctl.Snapshot{
+		Time:             time.Unix(0, served).UTC(),
+		UptimeS:          time.Since(c.start).Seconds(),
+		Clock:            c.clockName,
+		State:            r.State.String(),
+		Synchronised:     r.Synchronised,
+		RefID:            string(trimNUL(r.RefID[:])),
+		Stratum:          int(r.Stratum),
+		OffsetNs:         r.OffsetNs,
+		JitterNs:         r.JitterNs,
+		FreqPPB:          r.FreqPPB,
+		HoldoverS:        st.HoldoverS,
+		Steps:            st.Counters.Steps,
+		RootDispersionNs: 0,
+	}
+	if r.Synchronised {
+		s.RootDispersionNs = r.RootDispersionAt(served)
+	}
+	vc := c.validator.Counters()
+	s.PPS = ctl.PPSStatus{
+		Configured:   a.ppsSrc != nil,
+		Source:       c.ppsSource,
+		Edges:        st.Counters.Edges,
+		Missed:       vc.MissedPulses,
+		Bad:          vc.Count(pps.PeriodOutOfRange) + vc.Count(pps.Double) + vc.Count(pps.Duplicate) + vc.Count(pps.Backwards),
+		Paired:       st.Counters.Paired,
+		Unpaired:     st.Counters.Unpaired,
+		Mislabel:     st.Counters.Mislabel,
+		Outliers:     st.Counters.Outliers,
+		LastEdgeAgoS: -1,
+	}
+	if c.lastEdgeNs != 0 {
+		s.PPS.LastEdgeAgoS = float64(nowNs-c.lastEdgeNs) / 1e9
+	}
+	rs := a.receiver.Stats()
+	f := st.LastFix
+	s.GPS = ctl.GPSStatus{
+		Device: c.gpsDevice, DeviceState: rs.Device.String(), DeviceErr: rs.DeviceErr, Baud: rs.Baud,
+		Opens: rs.Opens, Losses: rs.Losses, Fixes: st.Counters.Fixes, Untrusted: st.Counters.FixesUntrusted,
+		BadChecksum: rs.Stream.Framer.BadChecksum,
+		Receiver:    f.Receiver, FixTime: f.Time, TimeValid: f.TimeValid, Distrust: f.Distrust,
+		Mode: modeString(f.Mode), SatsUsed: f.SatsUsed, SatsInView: f.SatsInView, HDOP: f.HDOP, PDOP: f.PDOP,
+		LatDeg: f.LatDeg, LonDeg: f.LonDeg, AltM: f.AltM,
+	}
+	s.Satellites = make([]ctl.Satellite, 0, len(f.Satellites))
+	for _, sat := range f.Satellites {
+		s.Satellites = append(s.Satellites, ctl.Satellite(sat))
+	}
+	s.Sources = c.sources(nowNs, r, a.ppsSrc != nil)
+	s.Server = c.server(a.server.Stats())
+	c.cur.Store(s)
+}
+
+func modeString(m gps.Mode) string {
+	switch m {
+	case gps.ModeNoFix:
+		return "nofix"
+	case gps.Mode2D:
+		return "2D"
+	case gps.Mode3D:
+		return "3D"
+	}
+	return "-"
+}
+
+// sources is the billboard: PPS and GPS as refclocks (stratum 0, type l,
+// polled each second), then the configured upstream servers, which nothing
+// queries yet.
+func (c *collector) sources(nowNs int64, r discipline.Reference, havePPS bool) []ctl.Source {
+	var out []ctl.Source
+	gpsTally, ppsTally := " ", " "
+	switch r.State {
+	case discipline.PPS:
+		ppsTally, gpsTally = "o", "+" // ntpq: o = PPS peer; GPS labels the seconds
+	case discipline.GPS:
+		gpsTally = "*"
+	case discipline.Holdover:
+		gpsTally, ppsTally = "-", "-"
+	}
+	if havePPS {
+		out = append(out, ctl.Source{
+			Tally: ppsTally, Remote: "PPS(0)", RefID: ".PPS.", Stratum: 0, Type: "l",
+			WhenS: c.ppsReach.WhenS(nowNs), PollS: 1, Reach: c.ppsReach.Register,
+			OffsetNs: c.ppsReach.OffsetNs, JitterNs: r.JitterNs,
+		})
+	}
+	out = append(out, ctl.Source{
+		Tally: gpsTally, Remote: "GPS_NMEA(0)", RefID: ".GPS.", Stratum: 0, Type: "l",
+		WhenS: c.gpsReach.WhenS(nowNs), PollS: 1, Reach: c.gpsReach.Register,
+		OffsetNs: c.gpsReach.OffsetNs, JitterNs: c.gpsReach.JitterNs,
+	})
+	for _, u := range c.upstreams {
+		t := "u"
+		if u.Pool {
+			t = "p"
+		}
+		refid := ".INIT."
+		if u.Pool {
+			refid = ".POOL."
+		}
+		out = append(out, ctl.Source{
+			Remote: u.Host, RefID: refid, Stratum: 16, Type: t, WhenS: -1, PollS: 64,
+			Note: "configured, not queried (upstream checks are not built yet)",
+		})
+	}
+	return out
+}
+
+// server is the server's counters and the rates over the last minute.
+func (c *collector) server(st ntpserve.Stats) ctl.ServerStats {
+	c.srv[c.nSrv%len(c.srv)] = st
+	c.nSrv++
+	oldest := c.srv[0]
+	span := c.nSrv - 1
+	if c.nSrv > len(c.srv) {
+		oldest = c.srv[c.nSrv%len(c.srv)]
+		span = len(c.srv) - 1
+	}
+	perMin := func(now, then uint64) float64 {
+		if span == 0 {
+			return 0
+		}
+		return float64(now-then) * 60 / float64(span)
+	}
+	out := ctl.ServerStats{
+		Listen: c.listen, Received: st.Received, Replied: st.Replied, RepliedUnsync: st.RepliedUnsync, KoD: st.KoD,
+		DroppedMalformed: st.DroppedMalformed, DroppedVersion: st.DroppedVersion, DroppedMode: st.DroppedMode,
+		DroppedQuery: st.DroppedQuery, DroppedRestrict: st.DroppedRestrict, DroppedPeer: st.DroppedPeer,
+		DroppedRate: st.DroppedRate, SendErrors: st.SendErrors, RecvErrors: st.RecvErrors,
+		TopTalkers: []ctl.Talker{},
+	}
+	drops := func(s ntpserve.Stats) uint64 {
+		return s.DroppedMalformed + s.DroppedVersion + s.DroppedMode + s.DroppedQuery + s.DroppedRestrict + s.DroppedPeer + s.DroppedRate
+	}
+	out.RequestsPerMin = perMin(st.Received, oldest.Received)
+	out.DropsPerMin = perMin(drops(st), drops(oldest))
+	out.KoDPerMin = perMin(st.KoD, oldest.KoD)
+	return out
+}
+
+// ppsDescription names the configured PPS source for the status screen.
+func ppsDescription(p config.PPS, sim bool) string {
+	switch {
+	case sim:
+		return "sim"
+	case p.Kind == "gpio":
+		return fmt.Sprintf("gpio %d", p.Pin)
+	case p.Kind == "kernel":
+		return p.Device
+	}
+	return p.Kind
+}

@@ -1,0 +1,325 @@
+package ctl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+func testSnapshot() *Snapshot {
+	return &Snapshot{
+		Time: time.Date(2026, 11, 3, 12, 34, 56, 0, time.UTC), UptimeS: 3725, Clock: "soft",
+		State: "pps", Synchronised: true, RefID: "PPS", Stratum: 1,
+		OffsetNs: -334, JitterNs: 1391, FreqPPB: -16, RootDispersionNs: 1513,
+		PPS: PPSStatus{Configured: true, Source: "gpio 18", Edges: 3700, Paired: 3690, LastEdgeAgoS: 0.4},
+		GPS: GPSStatus{Device: "/dev/serial0", DeviceState: "open", Baud: 9600, Mode: "3D", SatsUsed: 2, SatsInView: 3,
+			HDOP: 0.8, LatDeg: 52.2053, LonDeg: 0.1218, AltM: 15, FixTime: time.Date(2026, 11, 3, 12, 34, 55, 0, time.UTC), TimeValid: true},
+		Satellites: []Satellite{{2, 67, 95, 44, true}, {5, 23, 310, 36, true}, {25, 8, 280, -1, false}},
+		Sources: []Source{
+			{Tally: "o", Remote: "PPS(0)", RefID: ".PPS.", Type: "l", WhenS: 0, PollS: 1, Reach: 0o377, OffsetNs: -334, JitterNs: 1391},
+			{Tally: "+", Remote: "GPS_NMEA(0)", RefID: ".GPS.", Type: "l", WhenS: 1, PollS: 1, Reach: 0o376, OffsetNs: 1.279e6, JitterNs: 1.937e6},
+			{Remote: "0.pool.ntp.org", RefID: ".POOL.", Stratum: 16, Type: "p", WhenS: -1, PollS: 64, Note: "configured, not queried"},
+		},
+		Server: ServerStats{Listen: []string{"0.0.0.0:123"}, Received: 100, Replied: 90, DroppedRate: 4, KoD: 6, RequestsPerMin: 12},
+		Events: []Event{{Time: time.Date(2026, 11, 3, 12, 0, 7, 0, time.UTC), Level: "INFO", Msg: "state change", Attrs: "from=unsync to=pps"}},
+	}
+}
+
+func TestSourcesBillboard(t *testing.T) {
+	l := SourcesLines(testSnapshot())
+	want := []string{
+		"     remote         refid        st t when poll reach   delay   offset  jitter",
+		"==============================================================================",
+		"oPPS(0)          .PPS.            0 l    0    1   377   0.000   -0.000   0.001",
+		"+GPS_NMEA(0)     .GPS.            0 l    1    1   376   0.000    1.279   1.937",
+		" 0.pool.ntp.org  .POOL.          16 p    -   64     0   0.000    0.000   0.000",
+		"0.pool.ntp.org: configured, not queried",
+	}
+	if strings.Join(l, "\n") != strings.Join(want, "\n") {
+		t.Errorf("SourcesLines() =\n%s\nwant\n%s", strings.Join(l, "\n"), strings.Join(want, "\n"))
+	}
+	// Columns line up with the header, as ntpq's do.
+	h := l[0]
+	for _, col := range []string{"st", "when", "reach", "offset"} {
+		end := strings.Index(h, col) + len(col)
+		if l[2][end-1] == ' ' {
+			t.Errorf("column %q: row %q has a blank under the header's last letter", col, l[2])
+		}
+	}
+}
+
+func TestViewsFit80Columns(t *testing.T) {
+	s := testSnapshot()
+	s.GPS.DeviceErr = strings.Repeat("x", 200)
+	s.GPS.DeviceState = "lost"
+	for _, v := range Views {
+		var b bytes.Buffer
+		if err := Render(&b, v, s); err != nil {
+			t.Fatalf("Render(%s) = %v", v, err)
+		}
+		for _, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+			if len(l) > 79 {
+				t.Errorf("Render(%s): line of %d columns: %q", v, len(l), l)
+			}
+			for _, r := range l {
+				if r > 0x7e {
+					t.Errorf("Render(%s): non-ASCII %q in %q", v, r, l)
+				}
+			}
+		}
+	}
+	if err := Render(&bytes.Buffer{}, "bogus", s); err == nil {
+		t.Error("Render(bogus) = nil error, want unknown view")
+	}
+	if rows := ScreenLines(s); len(rows) != ScreenRows-1 {
+		t.Errorf("ScreenLines: %d rows, want %d", len(rows), ScreenRows-1)
+	}
+}
+
+func TestStatusLines(t *testing.T) {
+	l := strings.Join(StatusLines(testSnapshot()), "\n")
+	for _, want := range []string{"2026-11-03 12:34:56 UTC", "up 1h02m", "PPS (synchronised)", "offset  -334ns",
+		"jitter 1.391us", "freq -0.016 ppm", "gpio 18: edges 3700", "fix 3D, sats 2/3", "52.20530N 0.12180E", "served 90"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("StatusLines() missing %q:\n%s", want, l)
+		}
+	}
+}
+
+func TestFmtDur(t *testing.T) {
+	for _, c := range []struct {
+		ns   float64
+		sign bool
+		want string
+	}{{-334, true, "-334ns"}, {1391, false, "1.391us"}, {12.5e6, true, "+12.500ms"}, {1.5e9, false, "1.500s"}, {0, true, "+0ns"}} {
+		if got := fmtDur(c.ns, c.sign); got != c.want {
+			t.Errorf("fmtDur(%v, %v) = %q, want %q", c.ns, c.sign, got, c.want)
+		}
+	}
+}
+
+func TestReach(t *testing.T) {
+	var r Reach
+	if r.WhenS(5e9) != -1 {
+		t.Errorf("WhenS before any sample = %d, want -1", r.WhenS(5e9))
+	}
+	for i := 0; i < 10; i++ {
+		if i%2 == 0 {
+			r.Sample(int64(i)*1e9, float64(i%4)*1000)
+		}
+		r.Poll(i%2 == 0)
+	}
+	if r.Register != 0b10101010 {
+		t.Errorf("Register = %08b, want 10101010", r.Register)
+	}
+	if got := r.WhenS(11e9); got != 3 {
+		t.Errorf("WhenS = %d, want 3", got)
+	}
+	if r.JitterNs < 1000 || r.JitterNs > 2000 {
+		t.Errorf("JitterNs = %v, want between 1 and 2 us for offsets alternating 0/2 us", r.JitterNs)
+	}
+}
+
+func TestEventLogRingAndThrottle(t *testing.T) {
+	var out bytes.Buffer
+	h := NewEventLog(slog.NewTextHandler(&out, nil), 4, time.Minute)
+	log := slog.New(h)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	emit := func(at time.Duration, msg string, args ...any) {
+		r := slog.NewRecord(t0.Add(at), slog.LevelWarn, msg, 0)
+		r.Add(args...)
+		if err := h.Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emit(0, "GPS device lost", "device", "/dev/serial0")
+	for i := 1; i <= 5; i++ {
+		emit(time.Duration(i)*time.Second, "GPS device lost", "device", "/dev/serial0")
+	}
+	emit(10*time.Second, "GPS device lost", "device", "/dev/ttyUSB0") // different attrs: not a repeat
+	emit(61*time.Second, "GPS device lost", "device", "/dev/serial0")
+	if n := strings.Count(out.String(), "GPS device lost"); n != 3 {
+		t.Errorf("passed on %d lines, want 3 (5 repeats throttled):\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), "repeated=5") {
+		t.Errorf("output lacks repeated=5:\n%s", out.String())
+	}
+	log.With("dev", "x").Info("a")
+	log.Info("b")
+	ev := h.Events()
+	if len(ev) != 4 {
+		t.Fatalf("Events() has %d, want the ring's 4", len(ev))
+	}
+	if ev[1].Attrs != "device=/dev/serial0 repeated=5" || ev[2].Attrs != "dev=x" || ev[3].Msg != "b" {
+		t.Errorf("Events() = %+v", ev)
+	}
+}
+
+func TestSocketRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "ctl.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("socket mode = %v (err %v), want a socket with 0660", fi.Mode(), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	snap := testSnapshot()
+	go func() { done <- Serve(ctx, ln, func() *Snapshot { return snap }) }()
+	got, err := Fetch(path, 2*time.Second)
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	var a, b bytes.Buffer
+	Render(&a, "sources", snap)
+	Render(&b, "sources", got)
+	if a.String() != b.String() || !got.Time.Equal(snap.Time) || len(got.Satellites) != 3 {
+		t.Errorf("Fetch() rendered\n%s\nwant\n%s", b.String(), a.String())
+	}
+	if _, err := Listen(path); !errors.Is(err, ErrInUse) {
+		t.Errorf("Listen on a live socket = %v, want ErrInUse", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v, want nil after cancel", err)
+	}
+	if _, err := Fetch(path, time.Second); err == nil {
+		t.Error("Fetch after the daemon stopped = nil error")
+	}
+	// A stale socket file is replaced.
+	ln2, err := Listen(path)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket = %v", err)
+	}
+	ln2.Close()
+}
+
+var escRE = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+
+// ptyReader collects what the console writes to the pty. creack/pty's
+// files are in blocking mode (no read deadlines), so one goroutine reads.
+type ptyReader struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func newPTYReader(f *os.File) *ptyReader {
+	r := &ptyReader{}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := f.Read(b)
+			r.mu.Lock()
+			r.buf = append(r.buf, b[:n]...)
+			r.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *ptyReader) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.buf)
+}
+
+// until waits until the text after offset from (escape sequences removed)
+// contains want, and returns that text, raw.
+func (r *ptyReader) until(t *testing.T, from int, want string, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		r.mu.Lock()
+		got := string(r.buf[from:])
+		r.mu.Unlock()
+		if strings.Contains(escRE.ReplaceAllString(got, "\n"), want) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("console did not show %q within %v; got:\n%q", want, d, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConsoleOnPTY(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	rc, _ := slave.SyscallConn()
+	var rerr error
+	rc.Control(func(fd uintptr) { _, rerr = MakeRaw(int(fd), 0) })
+	if rerr != nil {
+		t.Fatalf("MakeRaw = %v", rerr)
+	}
+	var snap atomic.Pointer[Snapshot]
+	snap.Store(testSnapshot())
+	c := &Console{R: slave, W: slave, Get: snap.Load, Interval: 100 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	r := newPTYReader(master)
+
+	r.until(t, 0, "commands: status sats", 3*time.Second)
+	// Steady state: nothing changes, so nothing is sent.
+	n0 := r.len()
+	time.Sleep(400 * time.Millisecond)
+	if n := r.len() - n0; n > 0 {
+		t.Errorf("console sent %d bytes with nothing changed, want 0", n)
+	}
+	n0 = r.len()
+	master.Write([]byte("sats\r"))
+	out := r.until(t, n0, "PRN  elev  azim  SNR  used", 3*time.Second)
+	if !strings.HasPrefix(out, "sats") {
+		t.Errorf("typed command not echoed first: %q", out)
+	}
+	// Paused on the command's output: no redraws meanwhile.
+	n0 = r.len()
+	time.Sleep(300 * time.Millisecond)
+	if n := r.len() - n0; n > 0 {
+		t.Errorf("console sent %d bytes while showing a command's output, want 0", n)
+	}
+	master.Write([]byte("sourcez\x7fs\r"))
+	r.until(t, n0, "oPPS(0)          .PPS.", 3*time.Second)
+	n0 = r.len()
+	master.Write([]byte("bogus\r"))
+	r.until(t, n0, `unknown command "bogus"; type help`, 3*time.Second)
+	n0 = r.len()
+	master.Write([]byte("\r"))
+	r.until(t, n0, "recent events:", 3*time.Second)
+	// A change redraws only the changed rows.
+	time.Sleep(300 * time.Millisecond)
+	n0 = r.len()
+	s2 := *testSnapshot()
+	s2.Time = s2.Time.Add(time.Second)
+	snap.Store(&s2)
+	out = r.until(t, n0, "12:34:57", 3*time.Second)
+	if strings.Contains(out, "\x1b[2J") || strings.Contains(out, "recent events") {
+		t.Errorf("one changed row redrew the screen: %q", out)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}

@@ -1,0 +1,201 @@
+package ctl
+
+import (
+	"math"
+	"time"
+)
+
+// Snapshot is the daemon's whole status at one moment. Offsets are signed,
+// positive meaning our clock is ahead of UTC (DESIGN.md).
+type Snapshot struct {
+	// Time is the served (disciplined) UTC time when the snapshot was taken.
+	Time    time.Time `json:"time"`
+	UptimeS float64   `json:"uptime_s"`
+	Clock   string    `json:"clock"` // clock backend: soft, system, sim
+
+	State        string  `json:"state"` // unsync, gps, pps, holdover
+	Synchronised bool    `json:"synchronised"`
+	RefID        string  `json:"refid"` // "PPS", "GPS" or "" when unsynchronised
+	Stratum      int     `json:"stratum"`
+	OffsetNs     float64 `json:"offset_ns"` // last servo offset
+	JitterNs     float64 `json:"jitter_ns"`
+	FreqPPB      float64 `json:"freq_ppb"` // frequency correction, positive: sped up
+	// RootDispersionNs is the error bound advertised at Time.
+	RootDispersionNs int64   `json:"root_dispersion_ns"`
+	HoldoverS        float64 `json:"holdover_s"` // time in holdover (0 unless holding over)
+	Steps            uint64  `json:"steps"`
+
+	PPS        PPSStatus   `json:"pps"`
+	GPS        GPSStatus   `json:"gps"`
+	Satellites []Satellite `json:"satellites"`
+	Sources    []Source    `json:"sources"`
+	Server     ServerStats `json:"server"`
+	Events     []Event     `json:"events,omitempty"`
+}
+
+// PPSStatus is the PPS source's health.
+type PPSStatus struct {
+	Configured bool   `json:"configured"`
+	Source     string `json:"source"` // "gpio 18", "/dev/pps0", "dcd", "sim", "none"
+	Edges      uint64 `json:"edges"`  // edges received
+	// Missed is pulses lost (sequence or timing gaps), Bad edges whose
+	// period fitted nothing (outliers, doubles, duplicates, backwards).
+	Missed uint64 `json:"missed"`
+	Bad    uint64 `json:"bad"`
+	// Paired edges labelled with a UTC second and fed to the servo;
+	// Unpaired fixes that found no certain edge; Mislabel pairings that
+	// disagreed with our clock by more than 400 ms.
+	Paired   uint64 `json:"paired"`
+	Unpaired uint64 `json:"unpaired"`
+	Mislabel uint64 `json:"mislabel"`
+	Outliers uint64 `json:"outliers"`
+	// LastEdgeAgoS is seconds since the last edge (-1: none yet).
+	LastEdgeAgoS float64 `json:"last_edge_ago_s"`
+}
+
+// GPSStatus is the receiver's serial link and its last epoch.
+type GPSStatus struct {
+	Device      string `json:"device"`
+	DeviceState string `json:"device_state"` // connecting, open, lost
+	DeviceErr   string `json:"device_error,omitempty"`
+	Baud        int    `json:"baud"`
+	Opens       uint64 `json:"opens"`
+	Losses      uint64 `json:"losses"`
+	Fixes       uint64 `json:"fixes"`
+	Untrusted   uint64 `json:"fixes_untrusted"`
+	BadChecksum uint64 `json:"bad_checksums"`
+
+	Receiver   string    `json:"receiver,omitempty"`
+	FixTime    time.Time `json:"fix_time"` // UTC the last epoch named (zero if none)
+	TimeValid  bool      `json:"time_valid"`
+	Distrust   string    `json:"distrust,omitempty"`
+	Mode       string    `json:"mode"` // "-", "nofix", "2D", "3D"
+	SatsUsed   int       `json:"sats_used"`
+	SatsInView int       `json:"sats_in_view"`
+	HDOP       float64   `json:"hdop"`
+	PDOP       float64   `json:"pdop"`
+	LatDeg     float64   `json:"lat_deg"`
+	LonDeg     float64   `json:"lon_deg"`
+	AltM       float64   `json:"alt_m"`
+}
+
+// Satellite is one row of the sats view.
+type Satellite struct {
+	PRN          int  `json:"prn"`
+	ElevationDeg int  `json:"elevation_deg"`
+	AzimuthDeg   int  `json:"azimuth_deg"`
+	SNRdBHz      int  `json:"snr_dbhz"` // -1: not tracked
+	Used         bool `json:"used"`
+}
+
+// Source is one row of the ntpq -p style billboard.
+type Source struct {
+	// Tally is ntpq's tally code: 'o' PPS peer, '*' system peer, '+'
+	// candidate, ' ' not used (configured, not queried), '-' outlier.
+	Tally   string `json:"tally"`
+	Remote  string `json:"remote"`
+	RefID   string `json:"refid"`
+	Stratum int    `json:"stratum"`
+	// Type is ntpq's t column: l local refclock, u unicast, p pool.
+	Type  string `json:"type"`
+	WhenS int64  `json:"when_s"` // seconds since the last sample, -1: never
+	PollS int    `json:"poll_s"`
+	// Reach is the 8-bit reachability register (one bit per poll, newest
+	// in bit 0), printed in octal as ntpq does.
+	Reach    uint8   `json:"reach"`
+	DelayNs  float64 `json:"delay_ns"`
+	OffsetNs float64 `json:"offset_ns"`
+	JitterNs float64 `json:"jitter_ns"`
+	// Note says what a row is when it is not measured ("configured, not
+	// queried").
+	Note string `json:"note,omitempty"`
+}
+
+// ServerStats are the NTP server's counters by outcome and recent rates.
+type ServerStats struct {
+	Listen []string `json:"listen"`
+	// Outcomes: every received packet lands in exactly one of these.
+	Received         uint64 `json:"received"`
+	Replied          uint64 `json:"replied"`
+	RepliedUnsync    uint64 `json:"replied_unsync"`
+	KoD              uint64 `json:"kod"`
+	DroppedMalformed uint64 `json:"dropped_malformed"`
+	DroppedVersion   uint64 `json:"dropped_version"`
+	DroppedMode      uint64 `json:"dropped_mode"`
+	DroppedQuery     uint64 `json:"dropped_query"`
+	DroppedRestrict  uint64 `json:"dropped_restrict"`
+	DroppedPeer      uint64 `json:"dropped_peer"`
+	DroppedRate      uint64 `json:"dropped_rate"`
+	SendErrors       uint64 `json:"send_errors"`
+	RecvErrors       uint64 `json:"recv_errors"`
+	// Per minute over the last minute (or since start, if shorter).
+	RequestsPerMin float64 `json:"requests_per_min"`
+	DropsPerMin    float64 `json:"drops_per_min"`
+	KoDPerMin      float64 `json:"kod_per_min"`
+	// TopTalkers is empty: ntpserve does not expose per-client data yet.
+	TopTalkers []Talker `json:"top_talkers"`
+}
+
+// Dropped is the sum of the drop outcomes.
+func (s ServerStats) Dropped() uint64 {
+	return s.DroppedMalformed + s.DroppedVersion + s.DroppedMode + s.DroppedQuery +
+		s.DroppedRestrict + s.DroppedPeer + s.DroppedRate
+}
+
+// Talker is one client of the clients view.
+type Talker struct {
+	Addr     string  `json:"addr"`
+	PerMin   float64 `json:"per_min"`
+	Limited  uint64  `json:"limited"`
+	KoDSent  uint64  `json:"kod_sent"`
+	LastSeen float64 `json:"last_seen_ago_s"`
+}
+
+// Event is one line of the event log.
+type Event struct {
+	Time  time.Time `json:"time"`
+	Level string    `json:"level"`
+	Msg   string    `json:"msg"`
+	Attrs string    `json:"attrs,omitempty"` // key=value …, as slog's text handler writes them
+}
+
+// Reach tracks one source's reachability register, last-sample age and
+// jitter, from the daemon's once-a-second poll. Time is an argument. Not
+// safe for concurrent use.
+type Reach struct {
+	Register  uint8
+	LastNs    int64 // host time of the last sample (0: never)
+	OffsetNs  float64
+	JitterNs  float64 // RMS of successive offset differences (EWMA)
+	haveValue bool
+}
+
+// Poll shifts the register once per poll interval: sampled says whether a
+// sample arrived during the interval.
+func (r *Reach) Poll(sampled bool) {
+	r.Register <<= 1
+	if sampled {
+		r.Register |= 1
+	}
+}
+
+// Sample records a sample's offset (ns, positive: our clock ahead) at
+// host time nowNs.
+func (r *Reach) Sample(nowNs int64, offsetNs float64) {
+	r.LastNs = nowNs
+	if r.haveValue {
+		d := offsetNs - r.OffsetNs
+		// ntpd-style jitter: exponential average of squared differences,
+		// weight 1/4.
+		r.JitterNs = math.Sqrt(0.75*r.JitterNs*r.JitterNs + 0.25*d*d)
+	}
+	r.OffsetNs, r.haveValue = offsetNs, true
+}
+
+// WhenS is whole seconds since the last sample at nowNs, -1 if none.
+func (r *Reach) WhenS(nowNs int64) int64 {
+	if r.LastNs == 0 {
+		return -1
+	}
+	return max(0, (nowNs-r.LastNs)/1e9)
+}
