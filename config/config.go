@@ -64,16 +64,20 @@ type Console struct {
 // Config is the whole file. The zero value plus Defaults() is a valid
 // configuration.
 type Config struct {
-	GPS         GPS
-	PPS         PPS
-	Board       string // "auto" or a board name
-	Clock       string // "soft" or "system"
-	Listen      []string
-	Restricts   []Restrict
-	Discard     []string // words after `discard`
-	DiscardPos  string
-	DriftFile   string
-	LeapFile    string
+	GPS        GPS
+	PPS        PPS
+	Board      string // "auto" or a board name
+	Clock      string // "soft" or "system"
+	Listen     []string
+	Restricts  []Restrict
+	Discard    []string // words after `discard`
+	DiscardPos string
+	DriftFile  string
+	LeapFile   string
+	// TimeFile keeps the last known good time (appliance directive): a Pi
+	// has no RTC and boots in 1970, so GPS week-rollover correction floors
+	// at this time, never at the system clock.
+	TimeFile    string
 	Upstreams   []Upstream
 	Console     Console
 	Control     string        // control socket path ("": the default; "none": off)
@@ -92,7 +96,7 @@ type Config struct {
 // Directives are the directive names the parser knows (the example
 // configuration must show each).
 var Directives = []string{"gps", "pps", "board", "clock", "listen", "interface", "restrict", "discard",
-	"driftfile", "leapfile", "server", "pool", "console", "control", "metrics", "user", "holdover",
+	"driftfile", "leapfile", "timefile", "server", "pool", "console", "control", "metrics", "user", "holdover",
 	"ppsoffset", "nmeadelay", "step"}
 
 // Defaults returns the configuration of a file with no directives.
@@ -209,7 +213,7 @@ func (c *Config) directive(pos string, w []string) error {
 			return fmt.Errorf("expected `user NAME` (a user name or numeric uid)")
 		}
 		c.User = args[0]
-	case "driftfile", "leapfile", "metrics":
+	case "driftfile", "leapfile", "timefile", "metrics":
 		if len(args) != 1 {
 			return fmt.Errorf("expected one argument")
 		}
@@ -218,6 +222,8 @@ func (c *Config) directive(pos string, w []string) error {
 			c.DriftFile = args[0]
 		case "leapfile":
 			c.LeapFile = args[0]
+		case "timefile":
+			c.TimeFile = args[0]
 		case "metrics":
 			ap, err := netip.ParseAddrPort(args[0])
 			if err != nil || ap.Port() == 0 {

@@ -391,6 +391,7 @@ func (e *Engine) publish(realNs int64) {
 	r.OffsetNs = e.servo.LastOffsetNs()
 	r.JitterNs = e.servo.JitterNs()
 	r.FreqPPB = e.servo.FreqPPB()
+	r.FreqEstPPB = e.servo.HoldFrequencyPPB()
 	e.ref.Store(r)
 	if sr, ok := e.cfg.Clock.(syncReporter); ok {
 		est := int64(math.Abs(r.OffsetNs) + r.JitterNs)

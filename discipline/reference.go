@@ -68,6 +68,10 @@ type Reference struct {
 	OffsetNs  float64 // last measured offset, positive: our clock ahead of UTC
 	JitterNs  float64
 	FreqPPB   float64 // frequency correction applied, positive: clock sped up
+	// FreqEstPPB is the servo's estimate of the oscillator's frequency
+	// correction without the part slewing the current phase error away:
+	// what to hold in holdover and to save in the drift file.
+	FreqEstPPB float64
 	UpdatedAt time.Time
 }
 

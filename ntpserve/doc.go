@@ -52,7 +52,19 @@
 //
 // # Speed
 //
-// One socket and goroutine per core and listen address (SO_REUSEPORT),
-// recvmmsg/sendmmsg in batches, buffers allocated once: the steady state
-// allocates nothing (tested with testing.AllocsPerRun).
+// Per listen address, one SO_REUSEPORT socket and worker per core but one
+// (Config.Workers), recvmmsg/sendmmsg in batches, buffers allocated once:
+// the steady state allocates nothing (tested with testing.AllocsPerRun).
+// Sockets are blocking and kept away from Go's network poller: a worker
+// sleeps in recvmmsg(MSG_WAITFORONE) itself, so a burst of requests costs
+// one thread wakeup and two system calls, not an epoll_wait, a recvmmsg
+// returning EAGAIN and the scheduler's wakeups of spinning threads. See
+// server_linux.go for the sysmon traps this has to avoid, and BENCHMARKS.md
+// for what it buys (more at high rates than at low ones).
+//
+// # Operators
+//
+// Stats counts every outcome; TopClients lists the clients with the most
+// packets in the rate limiter's table (packets, limited, KoD, first and
+// last seen).
 package ntpserve

@@ -117,7 +117,7 @@ func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int,
 
 	// Rate.
 	if flags&restrict.Limited != 0 && h.lim != nil {
-		switch h.lim.check(src, rxRealNs) {
+		switch h.lim.check(src, rxRealNs, flags&restrict.KoD != 0) {
 		case limitDrop:
 			return 0, outDropRate
 		case limitKoD:

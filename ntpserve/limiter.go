@@ -1,9 +1,13 @@
 package ntpserve
 
 import (
+	"container/heap"
+	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/gpsntp/gpsntp/ntpserve/restrict"
 )
@@ -54,10 +58,14 @@ type limSet struct {
 }
 
 type limEntry struct {
-	hi, lo uint64 // source address as 16 bytes (IPv4 mapped)
-	lastNs int64  // receive time of the last packet, ns (CLOCK_REALTIME)
-	leakS  int64  // bucket level, s
-	used   bool
+	hi, lo  uint64 // source address as 16 bytes (IPv4 mapped)
+	lastNs  int64  // receive time of the last packet, ns (CLOCK_REALTIME)
+	firstNs int64  // receive time of the first packet since the entry was made
+	leakS   int64  // bucket level, s
+	packets uint32 // packets since firstNs (saturating)
+	limited uint32 // of which over the limit (dropped or KoD)
+	kod     uint32 // of which answered with a KoD RATE
+	used    bool
 }
 
 // newLimiter returns a limiter with room for at least entries clients
@@ -97,8 +105,9 @@ func mix64(x uint64) uint64 {
 
 // check records a packet from src received at nowNs (ns, any clock that
 // does not jump much; the server passes the kernel receive time) and
-// decides its fate.
-func (l *limiter) check(src netip.Addr, nowNs int64) limitDecision {
+// decides its fate. kod says whether a limitKoD decision will be answered
+// with a KoD (the `kod` restrict flag), for the client's counters.
+func (l *limiter) check(src netip.Addr, nowNs int64, kod bool) limitDecision {
 	a := src.As16()
 	hi := uint64(a[0])<<56 | uint64(a[1])<<48 | uint64(a[2])<<40 | uint64(a[3])<<32 |
 		uint64(a[4])<<24 | uint64(a[5])<<16 | uint64(a[6])<<8 | uint64(a[7])
@@ -112,7 +121,9 @@ func (l *limiter) check(src netip.Addr, nowNs int64) limitDecision {
 	for i := range s.e {
 		e := &s.e[i]
 		if e.used && e.hi == hi && e.lo == lo {
-			return l.update(e, nowNs)
+			d := l.update(e, nowNs)
+			e.count(d, kod)
+			return d
 		}
 		if !e.used {
 			if victim < 0 || victimLeak >= 0 {
@@ -125,8 +136,103 @@ func (l *limiter) check(src netip.Addr, nowNs int64) limitDecision {
 			victim, victimLeak, victimLast = i, lk, e.lastNs
 		}
 	}
-	s.e[victim] = limEntry{hi: hi, lo: lo, lastNs: nowNs, used: true}
+	s.e[victim] = limEntry{hi: hi, lo: lo, lastNs: nowNs, firstNs: nowNs, packets: 1, used: true}
 	return limitPass
+}
+
+// count updates e's counters for an operator's view (TopClients).
+func (e *limEntry) count(d limitDecision, kod bool) {
+	if e.packets < math.MaxUint32 {
+		e.packets++
+	}
+	if d != limitPass && e.limited < math.MaxUint32 {
+		e.limited++
+	}
+	if d == limitKoD && kod && e.kod < math.MaxUint32 {
+		e.kod++
+	}
+}
+
+// ClientStat is what the rate limiter knows about one client (see
+// Server.TopClients).
+type ClientStat struct {
+	Addr      netip.Addr
+	Packets   uint64    // packets since FirstSeen
+	Limited   uint64    // of which over the discard limits (dropped or KoD)
+	KoD       uint64    // of which answered with a KoD RATE
+	FirstSeen time.Time // kernel receive time of the first packet counted
+	LastSeen  time.Time // kernel receive time of the latest packet
+}
+
+// maxTopClients bounds one TopClients call.
+const maxTopClients = 1000
+
+// top returns up to n clients with the most packets (ties: the most
+// recently seen first). It walks the whole table, one set lock at a time,
+// keeping the best n in a bounded min-heap: O(table · log n), memory O(n),
+// and no packet waits for more than one set's copy.
+func (l *limiter) top(n int) []ClientStat {
+	n = min(n, maxTopClients, l.capacity())
+	if n <= 0 {
+		return nil
+	}
+	h := make(topHeap, 0, n)
+	for i := range l.sets {
+		s := &l.sets[i]
+		s.mu.Lock()
+		es := s.e
+		s.mu.Unlock()
+		for j := range es {
+			e := &es[j]
+			if !e.used {
+				continue
+			}
+			if len(h) == n && !topLess(h[0], *e) {
+				continue
+			}
+			if len(h) == n {
+				h[0] = *e
+				heap.Fix(&h, 0)
+			} else {
+				heap.Push(&h, *e)
+			}
+		}
+	}
+	out := make([]ClientStat, len(h))
+	for i := len(h) - 1; i >= 0; i-- {
+		e := heap.Pop(&h).(limEntry)
+		var a [16]byte
+		binary.BigEndian.PutUint64(a[:8], e.hi)
+		binary.BigEndian.PutUint64(a[8:], e.lo)
+		out[i] = ClientStat{
+			Addr:    netip.AddrFrom16(a).Unmap(),
+			Packets: uint64(e.packets), Limited: uint64(e.limited), KoD: uint64(e.kod),
+			FirstSeen: time.Unix(0, e.firstNs), LastSeen: time.Unix(0, e.lastNs),
+		}
+	}
+	return out
+}
+
+// topLess orders entries by packets, then by last seen.
+func topLess(a, b limEntry) bool {
+	if a.packets != b.packets {
+		return a.packets < b.packets
+	}
+	return a.lastNs < b.lastNs
+}
+
+// topHeap is a min-heap of entries: the root is the least of the best n.
+type topHeap []limEntry
+
+func (h topHeap) Len() int           { return len(h) }
+func (h topHeap) Less(i, j int) bool { return topLess(h[i], h[j]) }
+func (h topHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *topHeap) Push(x any)        { *h = append(*h, x.(limEntry)) }
+func (h *topHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 // drained returns the bucket level of e at nowNs.

@@ -1,10 +1,12 @@
 package ntpserve
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/gpsntp/gpsntp/ntpserve/restrict"
 )
@@ -15,7 +17,7 @@ const sec = int64(nsPerSecond)
 // counts decisions.
 func run(l *limiter, src netip.Addr, times []int64) (pass, drop, kod int) {
 	for _, t := range times {
-		switch l.check(src, t) {
+		switch l.check(src, t, false) {
 		case limitPass:
 			pass++
 		case limitDrop:
@@ -132,11 +134,11 @@ func TestLimiterMillionAddresses(t *testing.T) {
 		var a [16]byte
 		a[0], a[1] = 0x20, 0x01
 		a[12], a[13], a[14], a[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
-		if l.check(netip.AddrFrom16(a), now) != limitPass {
+		if l.check(netip.AddrFrom16(a), now, false) != limitPass {
 			t.Fatalf("flood address %d limited on its first packet", i)
 		}
 		if i%1000 == 0 { // the hammerer: 10 packets/s
-			if l.check(hammer, now) == limitPass {
+			if l.check(hammer, now, false) == limitPass {
 				hPass++
 			} else {
 				hLimited++
@@ -186,6 +188,75 @@ func BenchmarkLimiter(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		now += 1000
-		l.check(addrs[i%len(addrs)], now)
+		l.check(addrs[i%len(addrs)], now, false)
+	}
+}
+
+func TestLimiterTop(t *testing.T) {
+	l := newLimiter(1024, restrict.DefaultDiscard)
+	const t0 = int64(1_800_000_000) * nsPerSecond
+	quiet := netip.MustParseAddr("192.0.2.1")
+	poller := netip.MustParseAddr("2001:db8::64")
+	hammer := netip.MustParseAddr("198.51.100.9")
+	l.check(quiet, t0, true)
+	for i := range 10 {
+		l.check(poller, t0+int64(i)*64*nsPerSecond, true)
+	}
+	for i := range 100 {
+		l.check(hammer, t0+int64(i)*nsPerSecond/100, true)
+	}
+	got := l.top(2)
+	if len(got) != 2 {
+		t.Fatalf("top(2) = %d clients, want 2: %+v", len(got), got)
+	}
+	h, p := got[0], got[1]
+	if h.Addr != hammer || h.Packets != 100 || h.Limited < 90 || h.KoD != 1 {
+		t.Errorf("top(2)[0] = %+v, want %v with 100 packets, ≥ 90 limited, 1 KoD", h, hammer)
+	}
+	if !h.FirstSeen.Equal(time.Unix(0, t0)) || !h.LastSeen.Equal(time.Unix(0, t0+99*nsPerSecond/100)) {
+		t.Errorf("top(2)[0] seen %v..%v, want the first and last receive times", h.FirstSeen, h.LastSeen)
+	}
+	if p.Addr != poller || p.Packets != 10 || p.Limited != 0 || p.KoD != 0 {
+		t.Errorf("top(2)[1] = %+v, want %v with 10 packets, none limited", p, poller)
+	}
+	if all := l.top(100); len(all) != 3 || all[2].Addr != quiet {
+		t.Errorf("top(100) = %+v, want 3 clients, %v last", all, quiet)
+	}
+	if got := l.top(0); got != nil {
+		t.Errorf("top(0) = %+v, want nil", got)
+	}
+	// Without `kod`, limited packets are not counted as KoD.
+	l2 := newLimiter(64, restrict.DefaultDiscard)
+	for i := range 50 {
+		l2.check(hammer, t0+int64(i), false)
+	}
+	if got := l2.top(1); len(got) != 1 || got[0].KoD != 0 || got[0].Limited == 0 {
+		t.Errorf("no kod: top(1) = %+v, want limited packets and no KoD", got)
+	}
+}
+
+// TestLimiterTopBounded: a full table of a million-address flood still
+// gives at most n (and never more than 1000) clients, sorted.
+func TestLimiterTopBounded(t *testing.T) {
+	l := newLimiter(4096, restrict.DefaultDiscard)
+	rng := rand.New(rand.NewPCG(3, 4))
+	now := int64(1_800_000_000) * nsPerSecond
+	for range 200_000 {
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], rng.Uint32())
+		l.check(netip.AddrFrom4(a), now, false)
+		now += 1000
+	}
+	for _, n := range []int{1, 10, 5000} {
+		got := l.top(n)
+		if want := min(n, maxTopClients); len(got) != want {
+			t.Errorf("top(%d) = %d clients, want %d", n, len(got), want)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i].Packets > got[i-1].Packets {
+				t.Errorf("top(%d) not sorted at %d: %d > %d", n, i, got[i].Packets, got[i-1].Packets)
+				break
+			}
+		}
 	}
 }

@@ -32,10 +32,11 @@ type Config struct {
 	// `limited`; nil means ntpd's defaults (average 3, minimum 2).
 	Discard *restrict.Discard
 	// Clients is the capacity of the rate limiter's client table (fixed
-	// memory, about 32 bytes per client); 0 means 32768.
+	// memory, about 60 bytes per client); 0 means 32768.
 	Clients int
-	// Workers is the number of sockets (SO_REUSEPORT) and goroutines per
-	// listen address; 0 means GOMAXPROCS.
+	// Workers is the number of sockets (SO_REUSEPORT) and threads per
+	// listen address; 0 means GOMAXPROCS-1, at least 1 (see
+	// defaultWorkers).
 	Workers int
 	// Batch is the number of packets per recvmmsg/sendmmsg; 0 means 32.
 	Batch int
@@ -96,13 +97,14 @@ func (c *counters) addTo(s *Stats) {
 
 // Server answers NTP requests. Create it with New, run it with Serve.
 type Server struct {
-	h        handler
-	conns    []*net.UDPConn
-	addrs    []netip.AddrPort
-	workers  []*worker
-	started  atomic.Bool
-	closeOne sync.Once
-	batch    int
+	h       handler
+	addrs   []netip.AddrPort
+	workers []*worker
+	batch   int
+
+	mu      sync.Mutex
+	started bool // Serve has started the workers: they close their sockets
+	closed  bool
 }
 
 // New validates cfg and opens the sockets (so Addrs is known before Serve;
@@ -160,25 +162,45 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
+// TopClients returns up to n clients (at most 1000) of the rate limiter's
+// table with the most packets, most first: an operator's view of who talks
+// to the server most. Only addresses whose restrict rule has `limited` are
+// in the table; a client evicted from a full table (its bucket drained)
+// starts counting again when it comes back. It walks the table under one
+// set lock at a time and allocates only its result, never on the packet
+// path.
+func (s *Server) TopClients(n int) []ClientStat { return s.h.lim.top(n) }
+
 // Close closes the sockets. Serve returns once they are closed; calling
 // Close without Serve releases the sockets of an unused Server.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	var first error
-	s.closeOne.Do(func() {
-		for _, c := range s.conns {
-			if err := c.Close(); err != nil && first == nil {
-				first = err
-			}
+	for _, w := range s.workers {
+		if err := w.stop(s.started); err != nil && first == nil {
+			first = fmt.Errorf("ntpserve: close: %w", err)
 		}
-	})
+	}
 	return first
 }
 
 // Serve answers requests until ctx is done or a socket fails, then closes
 // the sockets. It returns nil when stopped by ctx.
 func (s *Server) Serve(ctx context.Context) error {
-	if !s.started.CompareAndSwap(false, true) {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
 		return errors.New("ntpserve: Serve called twice")
+	}
+	s.started = true
+	if s.closed {
+		s.mu.Unlock()
+		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -186,6 +208,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, w := range s.workers {
 		go func() { errc <- w.run() }()
 	}
+	s.mu.Unlock()
 	go func() {
 		<-ctx.Done()
 		s.Close()

@@ -3,14 +3,14 @@
 package ntpserve
 
 import (
-	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
-	"syscall"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -34,7 +34,7 @@ func (s *Server) open(cfg Config) error {
 	}
 	workers := cfg.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = defaultWorkers(runtime.GOMAXPROCS(0))
 	}
 	bufBytes := cfg.SocketBuffer
 	if bufBytes <= 0 {
@@ -43,19 +43,18 @@ func (s *Server) open(cfg Config) error {
 	for _, ap := range aps {
 		bound := ap
 		for i := range workers {
-			uc, err := listenUDP(bound, bufBytes)
+			fd, la, err := listenUDP(bound, bufBytes)
 			if err != nil {
 				return err
 			}
-			s.conns = append(s.conns, uc)
 			if i == 0 {
 				// Port 0: the other workers join the port the first got.
-				la := uc.LocalAddr().(*net.UDPAddr).AddrPort()
-				bound = netip.AddrPortFrom(la.Addr().Unmap(), la.Port())
+				bound = la
 				s.addrs = append(s.addrs, bound)
 			}
-			w, err := newWorker(&s.h, uc, ap.Addr().Is6(), ap.Addr().IsUnspecified(), s.batch)
+			w, err := newWorker(&s.h, fd, ap.Addr().Is6(), ap.Addr().IsUnspecified(), s.batch)
 			if err != nil {
+				unix.Close(fd)
 				return fmt.Errorf("ntpserve: listen %s: %w", ap, err)
 			}
 			s.workers = append(s.workers, w)
@@ -64,40 +63,80 @@ func (s *Server) open(cfg Config) error {
 	return nil
 }
 
-// listenUDP opens one SO_REUSEPORT socket with big buffers. IPv6 sockets
-// are IPv6-only (Go sets IPV6_V6ONLY for "udp6"), so "0.0.0.0:123" and
-// "[::]:123" can both be served.
-func listenUDP(ap netip.AddrPort, bufBytes int) (*net.UDPConn, error) {
-	network := "udp4"
+// listenUDP opens and binds one blocking SO_REUSEPORT socket with big
+// buffers and returns it with its bound address. IPv6 sockets are
+// IPv6-only, so "0.0.0.0:123" and "[::]:123" can both be served.
+//
+// The socket is blocking and not registered with Go's network poller on
+// purpose: a worker sleeps in recvmmsg itself, so a request costs one
+// wakeup of one thread and two system calls (recvmmsg, sendmmsg), where
+// the poller adds epoll_wait, a recvmmsg returning EAGAIN and the
+// scheduler's futex wakeups of spinning threads. At the rates a pool
+// server sees, those dominate the CPU time per reply.
+func listenUDP(ap netip.AddrPort, bufBytes int) (int, netip.AddrPort, error) {
+	fail := func(op string, err error) (int, netip.AddrPort, error) {
+		return -1, netip.AddrPort{}, fmt.Errorf("ntpserve: listen %s: %s: %w", ap, op, err)
+	}
+	family := unix.AF_INET
 	if ap.Addr().Is6() {
-		network = "udp6"
+		family = unix.AF_INET6
 	}
-	var serr error
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		err := c.Control(func(fd uintptr) {
-			if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-				serr = fmt.Errorf("setsockopt(SO_REUSEPORT): %w", err)
-				return
-			}
-			// Best effort: *BUFFORCE needs CAP_NET_ADMIN, the plain
-			// options are capped at net.core.[rw]mem_max.
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bufBytes) != nil {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, bufBytes)
-			}
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, bufBytes) != nil {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, bufBytes)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	pc, err := lc.ListenPacket(context.Background(), network, ap.String())
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
-		return nil, fmt.Errorf("ntpserve: listen %s: %w", ap, err)
+		return fail("socket", err)
 	}
-	return pc.(*net.UDPConn), nil
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+		}
+	}()
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return fail("setsockopt(SO_REUSEPORT)", err)
+	}
+	// Best effort: *BUFFORCE needs CAP_NET_ADMIN, the plain options are
+	// capped at net.core.[rw]mem_max.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bufBytes) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bufBytes)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, bufBytes) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, bufBytes)
+	}
+	var sa unix.Sockaddr
+	if family == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return fail("setsockopt(IPV6_V6ONLY)", err)
+		}
+		s6 := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+		if z := ap.Addr().Zone(); z != "" {
+			if ifi, err := net.InterfaceByName(z); err == nil {
+				s6.ZoneId = uint32(ifi.Index)
+			} else if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+				s6.ZoneId = uint32(n)
+			} else {
+				return fail("zone "+z, err)
+			}
+		}
+		sa = s6
+	} else {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	var la netip.AddrPort
+	switch a := got.(type) {
+	case *unix.SockaddrInet4:
+		la = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		la = netip.AddrPortFrom(netip.AddrFrom16(a.Addr).WithZone(ap.Addr().Zone()), uint16(a.Port))
+	}
+	ok = true
+	return fd, la, nil
 }
 
 // worker serves one socket with recvmmsg/sendmmsg on buffers allocated
@@ -105,10 +144,16 @@ func listenUDP(ap netip.AddrPort, bufBytes int) (*net.UDPConn, error) {
 type worker struct {
 	c       counters
 	h       *handler
-	uc      *net.UDPConn
-	rc      syscall.RawConn
+	fd      int
 	v6      bool
 	pktinfo bool // wildcard socket: reply from the address the request was sent to
+
+	// mu guards fd's life: stop shuts it down (waking a blocked recvmmsg)
+	// unless run has already closed it, so a reused descriptor number is
+	// never touched.
+	mu       sync.Mutex
+	stopping atomic.Bool
+	fdClosed bool
 
 	rbuf  []byte
 	names []unix.RawSockaddrInet6 // big enough for either family
@@ -121,22 +166,11 @@ type worker struct {
 	whdr  []unix.Mmsghdr
 	wiov  []unix.Iovec
 	stamp []bool
-
-	rn     int
-	rerr   unix.Errno
-	wcount int
-	wsent  int
-
-	readFn, writeFn func(fd uintptr) bool
 }
 
-func newWorker(h *handler, uc *net.UDPConn, v6, wildcard bool, batch int) (*worker, error) {
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("SyscallConn: %w", err)
-	}
+func newWorker(h *handler, fd int, v6, wildcard bool, batch int) (*worker, error) {
 	w := &worker{
-		h: h, uc: uc, rc: rc, v6: v6, pktinfo: wildcard,
+		h: h, fd: fd, v6: v6, pktinfo: wildcard,
 		rbuf:  make([]byte, batch*rxBufLen),
 		names: make([]unix.RawSockaddrInet6, batch),
 		rctrl: make([]byte, batch*ctrlLen),
@@ -159,62 +193,125 @@ func newWorker(h *handler, uc *net.UDPConn, v6, wildcard bool, batch int) (*work
 		w.whdr[i].Hdr.Iov = &w.wiov[i]
 		w.whdr[i].Hdr.SetIovlen(1)
 	}
-	w.readFn = w.doRead
-	w.writeFn = w.doWrite
 
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		// Kernel receive timestamps. SO_TIMESTAMPNS_NEW (Linux 5.1) carries
-		// 64-bit seconds on 32-bit ARM too (no 2038 problem); older kernels
-		// get the native struct timespec.
-		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, 1); err != nil {
-			if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_OLD, 1); err != nil {
-				serr = fmt.Errorf("setsockopt(SO_TIMESTAMPNS): %w", err)
-				return
-			}
+	// Kernel receive timestamps. SO_TIMESTAMPNS_NEW (Linux 5.1) carries
+	// 64-bit seconds on 32-bit ARM too (no 2038 problem); older kernels get
+	// the native struct timespec.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, 1); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_OLD, 1); err != nil {
+			return nil, fmt.Errorf("setsockopt(SO_TIMESTAMPNS): %w", err)
 		}
-		if !wildcard {
-			return
-		}
-		// On a wildcard socket the kernel would pick the reply's source
-		// address by routing, which on a host with several addresses (IPv6
-		// SLAAC and privacy addresses above all) is often not the address
-		// the client asked; clients drop such replies. Learn the request's
-		// destination and send from it.
-		if v6 {
-			if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
-				serr = fmt.Errorf("setsockopt(IPV6_RECVPKTINFO): %w", err)
-			}
-		} else if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
-			serr = fmt.Errorf("setsockopt(IP_PKTINFO): %w", err)
-		}
-	})
-	if err != nil {
-		return nil, err
 	}
-	if serr != nil {
-		return nil, serr
+	if !wildcard {
+		return w, nil
+	}
+	// On a wildcard socket the kernel would pick the reply's source address
+	// by routing, which on a host with several addresses (IPv6 SLAAC and
+	// privacy addresses above all) is often not the address the client
+	// asked; clients drop such replies. Learn the request's destination and
+	// send from it.
+	if v6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
+			return nil, fmt.Errorf("setsockopt(IPV6_RECVPKTINFO): %w", err)
+		}
+	} else if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
+		return nil, fmt.Errorf("setsockopt(IP_PKTINFO): %w", err)
 	}
 	return w, nil
 }
 
-// run serves until the socket is closed (nil) or fails.
+// stop makes run return: shutdown(2) wakes a recvmmsg or sendmmsg blocked
+// on the socket (for UDP too, since Linux 2.6). If run never started
+// (started false), stop closes the socket itself.
+func (w *worker) stop(started bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopping.Store(true)
+	if w.fdClosed {
+		return nil
+	}
+	if !started {
+		w.fdClosed = true
+		return unix.Close(w.fd)
+	}
+	// ENOTCONN on an unconnected UDP socket, but the wakeup happens anyway.
+	_ = unix.Shutdown(w.fd, unix.SHUT_RDWR)
+	return nil
+}
+
+// closeFD closes the socket when run ends.
+func (w *worker) closeFD() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.fdClosed {
+		w.fdClosed = true
+		unix.Close(w.fd)
+	}
+}
+
+// defaultWorkers is one blocking worker per core but one: while every P is
+// held by a thread blocked in a system call, Go's sysmon takes Ps back
+// within microseconds and keeps polling at 20 µs (runtime/proc.go retake:
+// it leaves a P to its syscall only while another P is idle), which costs
+// more than the worker saves.
+func defaultWorkers(procs int) int { return max(1, procs-1) }
+
+// yieldEvery bounds how long a busy worker goes without passing through
+// the scheduler. A goroutine that only alternates between system calls and
+// Go code keeps its P's schedtick unchanged, which sysmon reads as a
+// goroutine running for over 10 ms (forcePreemptNS): it then retakes the P
+// at every tick of its 20 µs poll, thousands of wakeups a second. One
+// runtime.Gosched every few milliseconds prevents that.
+const yieldEvery = 4 * time.Millisecond
+
+// While busy, a worker waits at most busyWait in recvmmsg (SO_RCVTIMEO);
+// after idleAfter without a request it waits for ever. A wait that sysmon
+// sees last 10 ms makes it take the P back, and the next request then
+// wakes sysmon from its deep sleep into a burst of about sixty 20 µs–10 ms
+// polls: at a few requests a second that burst costs more than the
+// requests. Short waits keep the P; sysmon stays at its 10 ms pace. Once
+// idle, one burst per rare request is cheaper than waking every busyWait.
+// SO_RCVTIMEO counts in jiffies: 2 ms is one jiffy at HZ ≥ 500, two at
+// 250, one 10 ms jiffy at 100.
+const (
+	busyWait  = 2 * time.Millisecond
+	idleAfter = 250 * time.Millisecond
+)
+
+// run serves until stop (nil) or a socket error that is not transient.
 func (w *worker) run() error {
+	defer w.closeFD()
+	lastYield := time.Now()
+	lastPacket := lastYield
+	busy := false
 	for {
-		w.rerr = 0
-		if err := w.rc.Read(w.readFn); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("ntpserve: recvmmsg: %w", err)
+		now := time.Now()
+		if now.Sub(lastYield) > yieldEvery {
+			runtime.Gosched()
+			lastYield = now
 		}
-		if w.rerr != 0 {
+		if b := now.Sub(lastPacket) < idleAfter; b != busy {
+			busy = b
+			w.setWait(busy)
+		}
+		n, err := w.recv()
+		if w.stopping.Load() {
+			return nil
+		}
+		switch err {
+		case 0:
+		case unix.EINTR, unix.EAGAIN:
+			continue
+		case unix.EBADF, unix.ENOTSOCK, unix.EFAULT, unix.EINVAL:
+			return fmt.Errorf("ntpserve: recvmmsg: %w", err)
+		default:
 			// ENOMEM and friends: count, carry on.
 			w.c.recvErrors.Add(1)
 			continue
 		}
-		if err := w.serveBatch(w.rn); err != nil {
-			if errors.Is(err, net.ErrClosed) {
+		lastPacket = now
+		if err := w.serveBatch(n); err != 0 {
+			if w.stopping.Load() {
 				return nil
 			}
 			return fmt.Errorf("ntpserve: sendmmsg: %w", err)
@@ -222,54 +319,57 @@ func (w *worker) run() error {
 	}
 }
 
-func (w *worker) doRead(fd uintptr) bool {
+// setWait sets the receive timeout: busyWait when busy, none when idle.
+func (w *worker) setWait(busy bool) {
+	var tv unix.Timeval
+	if busy {
+		tv = unix.NsecToTimeval(busyWait.Nanoseconds())
+	}
+	_ = unix.SetsockoptTimeval(w.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+}
+
+// recv waits for at least one datagram and returns the number read (all
+// that were queued, up to the batch size: MSG_WAITFORONE).
+func (w *worker) recv() (int, unix.Errno) {
 	for i := range w.rhdr {
 		h := &w.rhdr[i].Hdr
 		h.Namelen = unix.SizeofSockaddrInet6
 		h.SetControllen(ctrlLen)
 		h.Flags = 0
 	}
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rhdr[0])),
-			uintptr(len(w.rhdr)), unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			w.rn = int(n)
-			return true
-		case unix.EAGAIN:
-			return false
-		case unix.EINTR:
-			continue
-		default:
-			w.rn, w.rerr = 0, e
-			return true
-		}
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.rhdr[0])),
+		uintptr(len(w.rhdr)), unix.MSG_WAITFORONE, 0, 0)
+	if e != 0 {
+		return 0, e
 	}
+	return int(n), 0
 }
 
-func (w *worker) doWrite(fd uintptr) bool {
-	for w.wsent < w.wcount {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.whdr[w.wsent])),
-			uintptr(w.wcount-w.wsent), unix.MSG_DONTWAIT, 0, 0)
+// send sends replies [0, count) and returns only errors that stop the
+// worker: a message the kernel refuses (an unroutable client, a firewall)
+// is counted and skipped.
+func (w *worker) send(count int) unix.Errno {
+	for sent := 0; sent < count; {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.whdr[sent])),
+			uintptr(count-sent), 0, 0, 0)
 		switch e {
 		case 0:
-			w.wsent += int(n)
-		case unix.EAGAIN:
-			return false
+			sent += int(n)
 		case unix.EINTR:
+		case unix.EBADF, unix.ENOTSOCK, unix.EFAULT, unix.EPIPE:
+			return e
 		default:
-			// sendmmsg reports an error only when the first message fails
-			// (an unroutable client, a firewall): skip that one.
+			// sendmmsg reports an error only when the first message fails.
 			w.c.sendErrors.Add(1)
-			w.wsent++
+			sent++
 		}
 	}
-	return true
+	return 0
 }
 
 // serveBatch answers the n packets just read, then stamps and sends the
 // replies in one sendmmsg.
-func (w *worker) serveBatch(n int) error {
+func (w *worker) serveBatch(n int) unix.Errno {
 	w.c.received.Add(uint64(n))
 	nw := 0
 	for i := range n {
@@ -308,7 +408,7 @@ func (w *worker) serveBatch(n int) error {
 		nw++
 	}
 	if nw == 0 {
-		return nil
+		return 0
 	}
 	// Transmit timestamps last, immediately before the send.
 	for j := range nw {
@@ -316,8 +416,7 @@ func (w *worker) serveBatch(n int) error {
 			putTransmit(w.wbuf[j*HeaderLen:], TimestampFromUnixNs(w.h.clock.Now()))
 		}
 	}
-	w.wcount, w.wsent = nw, 0
-	return w.rc.Write(w.writeFn)
+	return w.send(nw)
 }
 
 // sockaddrAddr returns the address of a received sockaddr, refusing source

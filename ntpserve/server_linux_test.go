@@ -314,6 +314,20 @@ func TestThousandSources(t *testing.T) {
 	if st.Replied+st.KoD+st.DroppedRate != st.Received || st.DroppedRate < 290 {
 		t.Errorf("Stats = %+v: outcomes do not add up or hammerer not dropped", st)
 	}
+	// The operator's view: the hammerer on top, with its KoD; then
+	// clients with one packet each.
+	top := s.TopClients(5)
+	if len(top) != 5 {
+		t.Fatalf("TopClients(5) = %+v, want 5", top)
+	}
+	if h := top[0]; h.Addr != netip.MustParseAddr("127.1.0.0") || h.Packets != 301 || h.KoD != 1 || h.Limited < 290 {
+		t.Errorf("TopClients(5)[0] = %+v, want 127.1.0.0 with 301 packets, 1 KoD, ≥ 290 limited", h)
+	}
+	for _, c := range top[1:] {
+		if c.Packets != 1 || c.Limited != 0 || time.Since(c.LastSeen).Abs() > time.Minute {
+			t.Errorf("TopClients: %+v, want one recent packet, not limited", c)
+		}
+	}
 }
 
 // findTool returns the path of a client binary or skips.
@@ -431,9 +445,10 @@ func TestRdate(t *testing.T) {
 	}
 }
 
-// TestHelperServe is not a test: TestNtpdig runs the test binary again
-// inside a new network namespace with GPSNTP_TEST_SERVE set, to serve on
-// port 123, which ntpdig insists on.
+// TestHelperServe is not a test: TestNtpdig and TestNtpdSelectsUs run the
+// test binary again inside a new network namespace with GPSNTP_TEST_SERVE
+// set, to serve on port 123, which ntpdig and ntpd insist on.
+// GPSNTP_TEST_SERVE_FOR (a duration, default 15s) bounds how long it serves.
 func TestHelperServe(t *testing.T) {
 	addr := os.Getenv("GPSNTP_TEST_SERVE")
 	if addr == "" {
@@ -445,7 +460,11 @@ func TestHelperServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	d := 15 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("GPSNTP_TEST_SERVE_FOR")); err == nil && v > 0 && v < 10*time.Minute {
+		d = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if err := s.Serve(ctx); err != nil {
 		t.Fatal(err)
@@ -517,5 +536,27 @@ func TestWildcardRepliesFromDestination(t *testing.T) {
 		if err := resp.Validate(); err != nil {
 			t.Errorf("Query %s: Validate() = %v", ap, err)
 		}
+	}
+}
+
+// TestCloseWithoutServe: Close releases the sockets of a Server that never
+// served (a plain socket without SO_REUSEPORT can take the port again), and
+// Serve after Close returns at once.
+func TestCloseWithoutServe(t *testing.T) {
+	s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Clock: &fakeClock{}, Ref: refPtr(nil), Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := s.Addrs()[0]
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		t.Fatalf("port %d still held after Close: %v", ap.Port(), err)
+	}
+	c.Close()
+	if err := s.Serve(context.Background()); err != nil {
+		t.Errorf("Serve after Close = %v, want nil", err)
 	}
 }

@@ -87,6 +87,7 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 	}
 	nmeaDelay := cfg.NMEADelay
 	gpsDev, baud := cfg.GPS.Device, cfg.GPS.Baud
+	var initCmds [][]byte // the receiver profile's commands, sent after each open
 
 	if o.sim {
 		tl := simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(o.simOffset), FreqPPM: o.simFreqPPM}
@@ -116,6 +117,7 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 		if nmeaDelay == 0 {
 			nmeaDelay = rcvProfile.NMEADelay
 		}
+		initCmds = rcvProfile.InitCommands
 		src, err := openPPS(cfg, bd)
 		if err != nil {
 			return err
@@ -127,15 +129,33 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 	col.gpsDevice = gpsDev
 	col.nmeaDelayNs = int64(nmeaDelay)
 	col.upstreams = cfg.Upstreams
+	persist := &persistence{log: log}
+	servoCfg, floor := persist.load(cfg, discipline.ServoConfig{StepThresholdNs: float64(cfg.Step)}, buildDate())
+	if servoCfg.InitialFreqPPB != 0 {
+		a.clock.SetFrequency(servoCfg.InitialFreqPPB)
+	}
+	var leaps *discipline.LeapTable
+	if cfg.LeapFile != "" {
+		lt, err := discipline.LoadLeapFile(cfg.LeapFile)
+		if err != nil {
+			return err
+		}
+		if !lt.Expires.IsZero() && time.Unix(0, a.clock.Now()).After(lt.Expires) {
+			log.Warn("leap file expired: leap seconds after its expiry will not be announced", "path", cfg.LeapFile, "expired", lt.Expires.Format(time.DateOnly))
+		}
+		leaps = lt
+	}
 	a.engine = discipline.NewEngine(discipline.Config{
-		Clock:       a.clock,
-		PPS:         a.ppsSrc != nil,
-		NMEADelayNs: int64(nmeaDelay),
-		MaxErrorNs:  int64(cfg.MaxError),
-		Servo:       discipline.ServoConfig{StepThresholdNs: float64(cfg.Step)},
+		Clock:         a.clock,
+		PPS:           a.ppsSrc != nil,
+		NMEADelayNs:   int64(nmeaDelay),
+		MaxErrorNs:    int64(cfg.MaxError),
+		HoldoverMaxNs: int64(cfg.HoldoverMax),
+		Leaps:         leaps,
+		Servo:         servoCfg,
 	})
 
-	rcv, err := gps.Open(gps.Config{Device: gpsDev, Baud: baud, ReferenceDate: buildDate()})
+	rcv, err := gps.Open(gps.Config{Device: gpsDev, Baud: baud, ReferenceDate: floor, Init: initCmds})
 	if err != nil {
 		return err
 	}
@@ -220,8 +240,10 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 	for {
 		select {
 		case <-ctx.Done():
+			persist.flush(a.clock.Now(), a.engine.Ref().Load())
 			return ctx.Err()
 		case err := <-errc:
+			persist.flush(a.clock.Now(), a.engine.Ref().Load())
 			return err
 		case e := <-edges:
 			col.edge(e)
@@ -233,6 +255,7 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 			cons = reload(ctx, o, &cfg, cons, col.get, log)
 		case now := <-tick.C:
 			a.engine.Tick(now.UnixNano())
+			persist.tick(a.clock.Now(), a.engine.Ref().Load())
 			if s := a.engine.Ref().Load().State; s != lastState {
 				log.Info("state change", "from", lastState.String(), "to", s.String())
 				lastState = s

@@ -182,14 +182,51 @@ func (r *result) String() string {
 	if r.pid != 0 {
 		fmt.Fprintf(&b, "server cpu      %.3f s (%.0f%% of one core)\n", r.cpu.Seconds(), 100*r.cpu.Seconds()/r.elapsed.Seconds())
 		if r.replies > 0 {
-			fmt.Fprintf(&b, "cpu per reply   %.2f µs\n", float64(r.cpu.Microseconds())/float64(r.replies))
+			fmt.Fprintf(&b, "cpu per reply   %.2f µs\n", float64(r.cpu.Nanoseconds())/1e3/float64(r.replies))
 		}
 	}
 	return b.String()
 }
 
-// cpuTime returns utime+stime of pid from /proc/PID/stat.
+// cpuTime returns the CPU time pid has used: the sum of its threads'
+// run times from /proc/PID/task/*/schedstat (nanoseconds, exact), or, when
+// schedstat is not available, utime+stime from /proc/PID/stat (10 ms
+// ticks: too coarse for a few seconds at moderate rates).
 func cpuTime(pid int) (time.Duration, error) {
+	if d, err := schedstatTime(pid); err == nil {
+		return d, nil
+	}
+	return statTime(pid)
+}
+
+func schedstatTime(pid int) (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 1 {
+			return 0, errors.New("bad schedstat")
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, errors.New("bad schedstat")
+		}
+		sum += time.Duration(ns)
+	}
+	if sum == 0 {
+		return 0, errors.New("no schedstat")
+	}
+	return sum, nil
+}
+
+func statTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err

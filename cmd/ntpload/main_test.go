@@ -35,8 +35,11 @@ func TestCPUTime(t *testing.T) {
 	for time.Now().Before(end) {
 	}
 	d, err := cpuTime(os.Getpid())
-	if err != nil || d <= 0 {
-		t.Errorf("cpuTime(self) = %v, %v; want > 0", d, err)
+	if err != nil || d < 40*time.Millisecond {
+		t.Errorf("cpuTime(self) = %v, %v; want ≥ 40ms", d, err)
+	}
+	if d, err := statTime(os.Getpid()); err != nil || d <= 0 {
+		t.Errorf("statTime(self) = %v, %v; want > 0", d, err)
 	}
 }
 
