@@ -65,14 +65,14 @@ type Reference struct {
 	// Precision is log2 seconds of the clock's read precision (RFC 5905).
 	Precision int8
 	// Stats for status screens, not for the wire.
-	OffsetNs  float64 // last measured offset, positive: our clock ahead of UTC
-	JitterNs  float64
-	FreqPPB   float64 // frequency correction applied, positive: clock sped up
+	OffsetNs float64 // last measured offset, positive: our clock ahead of UTC
+	JitterNs float64
+	FreqPPB  float64 // frequency correction applied, positive: clock sped up
 	// FreqEstPPB is the servo's estimate of the oscillator's frequency
 	// correction without the part slewing the current phase error away:
 	// what to hold in holdover and to save in the drift file.
 	FreqEstPPB float64
-	UpdatedAt time.Time
+	UpdatedAt  time.Time
 }
 
 // RootDispersionAt returns the root dispersion (ns) to advertise at served
