@@ -37,6 +37,9 @@ type collector struct {
 	// per-minute rates.
 	srv  [61]ntpserve.Stats
 	nSrv int
+	// talkers is the top-talkers list, refreshed every talkersEvery ticks:
+	// it walks the server's whole client table, so not every second.
+	talkers []ctl.Talker
 
 	cur atomic.Pointer[ctl.Snapshot]
 }
@@ -143,7 +146,11 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		s.Satellites = append(s.Satellites, ctl.Satellite(sat))
 	}
 	s.Sources = c.sources(nowNs, r, a.ppsSrc != nil)
+	if c.nSrv%talkersEvery == 0 || c.talkers == nil {
+		c.talkers = talkers(a.server.TopClients(topTalkers), time.Unix(0, nowNs))
+	}
 	s.Server = c.server(a.server.Stats())
+	s.Server.TopTalkers = c.talkers
 	c.cur.Store(s)
 }
 
@@ -223,7 +230,6 @@ func (c *collector) server(st ntpserve.Stats) ctl.ServerStats {
 		DroppedMalformed: st.DroppedMalformed, DroppedVersion: st.DroppedVersion, DroppedMode: st.DroppedMode,
 		DroppedQuery: st.DroppedQuery, DroppedRestrict: st.DroppedRestrict, DroppedPeer: st.DroppedPeer,
 		DroppedRate: st.DroppedRate, SendErrors: st.SendErrors, RecvErrors: st.RecvErrors,
-		TopTalkers: []ctl.Talker{},
 	}
 	drops := func(s ntpserve.Stats) uint64 {
 		return s.DroppedMalformed + s.DroppedVersion + s.DroppedMode + s.DroppedQuery + s.DroppedRestrict + s.DroppedPeer + s.DroppedRate
@@ -231,6 +237,25 @@ func (c *collector) server(st ntpserve.Stats) ctl.ServerStats {
 	out.RequestsPerMin = perMin(st.Received, oldest.Received)
 	out.DropsPerMin = perMin(drops(st), drops(oldest))
 	out.KoDPerMin = perMin(st.KoD, oldest.KoD)
+	return out
+}
+
+const (
+	topTalkers   = 10 // clients shown
+	talkersEvery = 10 // seconds between refreshes
+)
+
+// talkers converts the server's busiest clients for the views: rate per
+// minute over the time each has been seen.
+func talkers(cs []ntpserve.ClientStat, now time.Time) []ctl.Talker {
+	out := make([]ctl.Talker, 0, len(cs))
+	for _, c := range cs {
+		t := ctl.Talker{Addr: c.Addr.String(), Limited: c.Limited, KoDSent: c.KoD, LastSeen: now.Sub(c.LastSeen).Seconds()}
+		if span := c.LastSeen.Sub(c.FirstSeen).Seconds(); span > 0 {
+			t.PerMin = float64(c.Packets-1) * 60 / span
+		}
+		out = append(out, t)
+	}
 	return out
 }
 

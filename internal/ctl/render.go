@@ -243,8 +243,8 @@ func compact(s int64) string {
 	return fmt.Sprintf("%dd", s/86400)
 }
 
-// ClientsLines is the clients view. ntpserve does not yet expose per-client
-// data, so it shows the server's counters by outcome and says so.
+// ClientsLines is the clients view: the server's counters by outcome, then
+// the top talkers.
 func ClientsLines(s *Snapshot) []string {
 	v := s.Server
 	l := []string{
@@ -275,7 +275,7 @@ func ClientsLines(s *Snapshot) []string {
 		l = append(l, fmt.Sprintf("  %-18s %12d  %s", r.name, r.n, r.what))
 	}
 	if len(v.TopTalkers) == 0 {
-		l = append(l, "top talkers: not available (the server keeps no per-client list yet)")
+		l = append(l, "top talkers: none (only clients under a `limited` restrict rule are tracked)")
 	} else {
 		l = append(l, "  client                                   per min  limited      KoD  last")
 		for _, t := range v.TopTalkers {

@@ -132,7 +132,8 @@ type ServerStats struct {
 	RequestsPerMin float64 `json:"requests_per_min"`
 	DropsPerMin    float64 `json:"drops_per_min"`
 	KoDPerMin      float64 `json:"kod_per_min"`
-	// TopTalkers is empty: ntpserve does not expose per-client data yet.
+	// TopTalkers are the busiest clients among those whose restrict rule
+	// has `limited` (the server tracks no others), busiest first.
 	TopTalkers []Talker `json:"top_talkers"`
 }
 
