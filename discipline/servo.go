@@ -5,6 +5,36 @@ import (
 	"sort"
 )
 
+// phaseFreq is a two-state Kalman filter over a clock's phase error θ (ns)
+// and frequency error φ (ppb = ns/s), with frequency random-walk process
+// noise of intensity q (ppb²/s): the model of both the Servo and the
+// simulation's reference filter.
+type phaseFreq struct {
+	thetaNs       float64 // estimated phase error
+	phiPPB        float64 // estimated frequency error
+	p00, p01, p11 float64 // covariance: θ·θ (ns²), θ·φ, φ·φ (ppb²)
+}
+
+// advance propagates the estimate and its covariance by dt seconds.
+func (k *phaseFreq) advance(dt, q float64) {
+	k.thetaNs += k.phiPPB * dt
+	k.p00 += 2*dt*k.p01 + dt*dt*k.p11 + q*dt*dt*dt/3
+	k.p01 += dt*k.p11 + q*dt*dt/2
+	k.p11 += q * dt
+}
+
+// correct applies a phase measurement with innovation nu and innovation
+// variance S (= p00 + R).
+func (k *phaseFreq) correct(nu, S float64) {
+	k0, k1 := k.p00/S, k.p01/S
+	k.thetaNs += k0 * nu
+	k.phiPPB += k1 * nu
+	p00, p01, p11 := k.p00, k.p01, k.p11
+	k.p00 = (1 - k0) * p00
+	k.p01 = (1 - k0) * p01
+	k.p11 = p11 - k1*p01
+}
+
 // ServoConfig tunes the servo. The zero value means defaults.
 type ServoConfig struct {
 	// StepThresholdNs: once locked, the servo steps only when the error
@@ -73,14 +103,12 @@ type Action struct {
 type Servo struct {
 	cfg ServoConfig
 
-	init       bool
-	locked     bool
-	lastAtNs   int64   // served time the state refers to (the last apply)
-	thetaNs    float64 // estimated phase error at lastAtNs
-	phiPPB     float64 // estimated frequency error after the last control
-	p00        float64 // covariance of θ (ns²)
-	p01        float64 // covariance θ·φ (ns·ppb)
-	p11        float64 // covariance of φ (ppb²)
+	init     bool
+	locked   bool
+	lastAtNs int64 // served time the state refers to (the last apply)
+	// phaseFreq is the estimate at lastAtNs: phase error, and frequency
+	// error after the last control.
+	phaseFreq
 	rNs2       float64 // measurement noise variance estimate (ns²)
 	qPhi       float64 // frequency random-walk intensity (ppb²/s)
 	freqPPB    float64 // frequency correction in force
@@ -223,14 +251,7 @@ func (s *Servo) Sample(offsetNs float64, atNs, nowNs int64) Action {
 		s.rejects, s.rejectSum = 0, 0
 	}
 
-	// Update.
-	k0, k1 := s.p00/S, s.p01/S
-	s.thetaNs += k0 * nu
-	s.phiPPB += k1 * nu
-	p00, p01, p11 := s.p00, s.p01, s.p11
-	s.p00 = (1 - k0) * p00
-	s.p01 = (1 - k0) * p01
-	s.p11 = p11 - k1*p01
+	s.correct(nu, S)
 	s.n++
 	w := 1 / math.Min(float64(s.n)+1, 64)
 	s.jitterNs = math.Sqrt((1-w)*s.jitterNs*s.jitterNs + w*math.Min(nu*nu, 9*S))
@@ -251,13 +272,7 @@ func (s *Servo) Sample(offsetNs float64, atNs, nowNs int64) Action {
 }
 
 // predict propagates the state and covariance by dt seconds.
-func (s *Servo) predict(dt float64) {
-	q := s.qPhi
-	s.thetaNs += s.phiPPB * dt
-	s.p00 += 2*dt*s.p01 + dt*dt*s.p11 + q*dt*dt*dt/3
-	s.p01 += dt*s.p11 + q*dt*dt/2
-	s.p11 += q * dt
-}
+func (s *Servo) predict(dt float64) { s.advance(dt, s.qPhi) }
 
 // learnNoise updates the measurement-noise estimate R from the second
 // difference of open-loop offsets (variance 6R for white noise, equal

@@ -253,11 +253,10 @@ func simulateWith(sc Scenario, seed uint64, tau float64) Result {
 // outlier-free timestamps. Its one-second prediction error is the best any
 // causal estimator can serve.
 type refKalman struct {
-	theta, phi    float64
-	p00, p01, p11 float64
-	r, q          float64
-	init          int
-	z0            float64
+	phaseFreq
+	r, q float64
+	init int
+	z0   float64
 }
 
 func newRefKalman(jitterNs, wanderQ, stepPPB float64, stepEvery int64) *refKalman {
@@ -269,35 +268,23 @@ func newRefKalman(jitterNs, wanderQ, stepPPB float64, stepEvery int64) *refKalma
 }
 
 func (k *refKalman) predict() float64 {
-	if k.init < 2 {
-		return k.theta
+	if k.init == 2 {
+		k.advance(1, k.q)
 	}
-	k.theta += k.phi
-	k.p00 += 2*k.p01 + k.p11 + k.q/3
-	k.p01 += k.p11 + k.q/2
-	k.p11 += k.q
-	return k.theta
+	return k.thetaNs
 }
 
 func (k *refKalman) update(z float64) {
 	switch k.init {
 	case 0:
 		k.z0, k.init = z, 1
-		k.theta = z
+		k.thetaNs = z
 		return
 	case 1:
-		k.theta, k.phi = z, z-k.z0
+		k.thetaNs, k.phiPPB = z, z-k.z0
 		k.p00, k.p01, k.p11 = k.r, k.r, 2*k.r
 		k.init = 2
 		return
 	}
-	S := k.p00 + k.r
-	nu := z - k.theta
-	k0, k1 := k.p00/S, k.p01/S
-	k.theta += k0 * nu
-	k.phi += k1 * nu
-	p00, p01, p11 := k.p00, k.p01, k.p11
-	k.p00 = (1 - k0) * p00
-	k.p01 = (1 - k0) * p01
-	k.p11 = p11 - k1*p01
+	k.correct(z-k.thetaNs, k.p00+k.r)
 }
