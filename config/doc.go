@@ -1,0 +1,11 @@
+// Package config reads gpsntpd's configuration file: ntp.conf syntax (one
+// directive per line, words separated by blanks, '#' starts a comment).
+// Directives that exist in ntpd/ntpsec keep their names and meaning
+// (driftfile, leapfile, restrict, discard, server, pool, interface); the
+// appliance's own directives are new words (gps, pps, board, clock,
+// holdover, console, control, metrics, user, ppsoffset, nmeadelay, step).
+//
+// Every error names file:line, the directive and what was expected. Unknown
+// directives are errors, never silently ignored: a typo in a time server's
+// configuration must not pass unnoticed.
+package config
