@@ -87,18 +87,42 @@ func (s *System) Step(deltaNs int64) {
 	unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx)
 }
 
+// leapBits returns the kernel status bit that makes the kernel carry out
+// leap event e at the coming UTC midnight, and whether to arm it now: only
+// in the last day before it (the kernel acts at the next midnight after the
+// bit is set, so armed earlier it would leap a day early).
+func leapBits(nowNs int64, e LeapEvent) (int32, bool) {
+	if e.AtNs <= nowNs || e.AtNs-nowNs > 86400e9 {
+		return 0, false
+	}
+	if e.Insert {
+		return unix.STA_INS, true
+	}
+	return unix.STA_DEL, true
+}
+
+// kernelStatus is the timex status to write: the armed leap bit until its
+// midnight has passed (pending false after), and STA_UNSYNC when not
+// synchronised.
+func kernelStatus(nowNs int64, synced bool, leap int32, leapAtNs int64) (status int32, pending bool) {
+	pending = leapAtNs != 0 && nowNs < leapAtNs
+	if pending {
+		status = leap
+	}
+	if !synced {
+		status |= unix.STA_UNSYNC
+	}
+	return status, pending
+}
+
 // ScheduleLeap arms the kernel's leap second (STA_INS or STA_DEL, see
 // adjtimex(2)): the kernel inserts 23:59:60 (or skips 23:59:59) at the
 // next UTC midnight, so it is armed only during the last day before
 // e.AtNs; ReportSync keeps the bit set until then.
 func (s *System) ScheduleLeap(e LeapEvent) {
-	now := time.Now().UnixNano()
-	if e.AtNs <= now || e.AtNs-now > 86400e9 {
+	bits, ok := leapBits(time.Now().UnixNano(), e)
+	if !ok {
 		return
-	}
-	bits := int32(unix.STA_INS)
-	if !e.Insert {
-		bits = unix.STA_DEL
 	}
 	s.mu.Lock()
 	s.leapBits, s.leapAtNs = bits, e.AtNs
@@ -110,14 +134,11 @@ func (s *System) ScheduleLeap(e LeapEvent) {
 // it is: STA_UNSYNC, maxerror and esterror in µs.
 func (s *System) ReportSync(synced bool, maxErrorNs, estErrorNs int64) {
 	s.mu.Lock()
-	if s.leapAtNs != 0 && time.Now().UnixNano() >= s.leapAtNs {
+	st, pending := kernelStatus(time.Now().UnixNano(), synced, s.leapBits, s.leapAtNs)
+	if !pending {
 		s.leapBits, s.leapAtNs = 0, 0 // the kernel has done it
 	}
-	st := s.leapBits
 	s.mu.Unlock()
-	if !synced {
-		st |= unix.STA_UNSYNC
-	}
 	tx := unix.Timex{Modes: unix.ADJ_STATUS | unix.ADJ_MAXERROR | unix.ADJ_ESTERROR, Status: st}
 	tx.Maxerror, tx.Esterror = cLong(maxErrorNs/1000), cLong(estErrorNs/1000)
 	s.mu.Lock()
