@@ -55,12 +55,25 @@
 // Per listen address, one SO_REUSEPORT socket and worker per core but one
 // (Config.Workers), recvmmsg/sendmmsg in batches, buffers allocated once:
 // the steady state allocates nothing (tested with testing.AllocsPerRun).
-// Sockets are blocking and kept away from Go's network poller: a worker
-// sleeps in recvmmsg(MSG_WAITFORONE) itself, so a burst of requests costs
-// one thread wakeup and two system calls, not an epoll_wait, a recvmmsg
-// returning EAGAIN and the scheduler's wakeups of spinning threads. See
-// server_linux.go for the sysmon traps this has to avoid, and BENCHMARKS.md
-// for what it buys (more at high rates than at low ones).
+// A worker waits in one of two ways, chosen every 100 ms from the request
+// rate it measures. Below 1,000 requests/s (the usual life of a pool
+// server) it parks in Go's network poller and reads and writes with raw,
+// non-blocking system calls, so a request costs one thread wakeup and
+// nothing happens while no request comes: no system call enters the
+// scheduler's syscall state, so sysmon is left asleep. From
+// 1,000/s (back below 500/s) it takes the socket out of the poller and
+// sleeps in a blocking recvmmsg(MSG_WAITFORONE) itself, which saves
+// epoll_wait, a read returning EAGAIN and a park and unpark per batch.
+// With GOMAXPROCS 1 it never blocks: the blocked thread would hold the
+// only P.
+// See server_linux.go for the scheduler traps each way has to avoid, and
+// BENCHMARKS.md for the measurements.
+//
+// # Access control at run time
+//
+// Server.SetAccess swaps the restrict table and the discard limits of a
+// running server (a SIGHUP reload) in one atomic store; each packet reads
+// the pair with one atomic load. The rate limiter's clients are kept.
 //
 // # Operators
 //

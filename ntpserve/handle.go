@@ -59,8 +59,26 @@ var kissRATE = [4]byte{'R', 'A', 'T', 'E'}
 type handler struct {
 	clock Clock
 	ref   *atomic.Pointer[discipline.Reference]
-	table *restrict.Table
+	acc   atomic.Pointer[access] // never nil once set up (setAccess)
 	lim   *limiter
+}
+
+// access is the access control a packet is judged by: the restrict table
+// and the discard limits, replaced together by Server.SetAccess so that a
+// packet sees the old pair or the new one, never a mix.
+type access struct {
+	table *restrict.Table // nil: everyone served, unlimited
+	lim   limits
+}
+
+// setAccess publishes a new table and discard limits (nil: ntpd's
+// defaults). Packets load the pair once each: no lock, no allocation.
+func (h *handler) setAccess(t *restrict.Table, d *restrict.Discard) {
+	dd := restrict.DefaultDiscard
+	if d != nil {
+		dd = *d
+	}
+	h.acc.Store(&access{table: t, lim: newLimits(dd)})
 }
 
 // handle decides what to do with one request and, if it is to be answered,
@@ -79,7 +97,8 @@ func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int,
 	mode := req[0] & 7
 
 	// Access. `ignore` drops before anything else is looked at.
-	flags := h.table.Lookup(src)
+	acc := h.acc.Load()
+	flags := acc.table.Lookup(src)
 	if flags&restrict.Ignore != 0 {
 		return 0, outDropRestrict
 	}
@@ -117,14 +136,14 @@ func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int,
 
 	// Rate.
 	if flags&restrict.Limited != 0 && h.lim != nil {
-		switch h.lim.check(src, rxRealNs, flags&restrict.KoD != 0) {
+		switch h.lim.check(src, rxRealNs, flags&restrict.KoD != 0, &acc.lim) {
 		case limitDrop:
 			return 0, outDropRate
 		case limitKoD:
 			if flags&restrict.KoD == 0 {
 				return 0, outDropRate
 			}
-			return h.buildKoD(req, resp, vn, replyMode), outKoD
+			return buildKoD(req, resp, vn, replyMode, acc.lim.minpollLog2), outKoD
 		}
 	}
 
@@ -181,17 +200,18 @@ func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (
 }
 
 // buildKoD encodes a kiss-o'-death RATE (RFC 5905 section 7.4) as ntpd
-// does: LI 3, stratum 0, refid "RATE", poll at least the discard average,
-// the client's precision, and the client's transmit timestamp in origin,
-// receive and transmit, so it reveals nothing about our clock.
-func (h *handler) buildKoD(req, resp []byte, vn, replyMode uint8) int {
+// does: LI 3, stratum 0, refid "RATE", poll at least the discard average
+// (minpollLog2), the client's precision, and the client's transmit
+// timestamp in origin, receive and transmit, so it reveals nothing about
+// our clock.
+func buildKoD(req, resp []byte, vn, replyMode uint8, minpollLog2 int8) int {
 	xmt := Timestamp(binary.BigEndian.Uint64(req[40:48]))
 	hd := Header{
 		Leap:      discipline.LeapAlarm,
 		Version:   vn,
 		Mode:      replyMode,
 		Stratum:   0,
-		Poll:      max(int8(req[2]), h.lim.minpollLog2),
+		Poll:      max(int8(req[2]), minpollLog2),
 		Precision: int8(req[3]),
 		RefID:     kissRATE,
 		Origin:    xmt,

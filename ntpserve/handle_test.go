@@ -82,10 +82,12 @@ func newTestHandler(t testing.TB, ref *discipline.Reference, rules ...string) (*
 		rs = append(rs, r)
 	}
 	clk := &fakeClock{offsetNs: 1_500_000_000}
-	h := &handler{clock: clk, ref: refPtr(ref), lim: newLimiter(1024, restrict.DefaultDiscard)}
+	h := &handler{clock: clk, ref: refPtr(ref), lim: newLimiter(1024)}
+	var table *restrict.Table
 	if len(rs) > 0 {
-		h.table = restrict.NewTable(rs)
+		table = restrict.NewTable(rs)
 	}
+	h.setAccess(table, nil)
 	return h, clk
 }
 

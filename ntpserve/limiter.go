@@ -40,14 +40,34 @@ const (
 // entry holds anyway, so a flood of one-packet addresses (spoofed or just
 // many clients) cannot flush out the state of the clients that are actually
 // hammering.
+//
+// The discard parameters are not part of the limiter: each check is given
+// the limits the packet is judged by, so a reload (Server.SetAccess)
+// changes them without touching the clients' state.
 type limiter struct {
-	sets        []limSet
-	mask        uint64
-	k0, k1      uint64
+	sets   []limSet
+	mask   uint64
+	k0, k1 uint64
+}
+
+// limits are the `discard` directive's parameters in the limiter's units.
+type limits struct {
 	headS       int64 // 2^average s
 	limitS      int64 // 8 headways
 	minS        int64 // minimum spacing, s
 	minpollLog2 int8  // poll field of KoD replies (ntpd: max(ppoll, minpoll))
+}
+
+// newLimits converts d, clamping it into the ranges restrict.ParseDiscard
+// accepts (average 0..16, minimum 0..64).
+func newLimits(d restrict.Discard) limits {
+	avg := min(max(d.AverageLog2, 0), 16)
+	return limits{
+		headS:       1 << avg,
+		limitS:      8 << avg,
+		minS:        int64(min(max(d.MinimumS, 0), 64)),
+		minpollLog2: int8(avg),
+	}
 }
 
 const waysPerSet = 4
@@ -70,7 +90,7 @@ type limEntry struct {
 
 // newLimiter returns a limiter with room for at least entries clients
 // (rounded up to a power of two of sets).
-func newLimiter(entries int, d restrict.Discard) *limiter {
+func newLimiter(entries int) *limiter {
 	if entries < waysPerSet {
 		entries = waysPerSet
 	}
@@ -79,14 +99,10 @@ func newLimiter(entries int, d restrict.Discard) *limiter {
 		nsets <<= 1
 	}
 	return &limiter{
-		sets:        make([]limSet, nsets),
-		mask:        uint64(nsets - 1),
-		k0:          rand.Uint64(),
-		k1:          rand.Uint64(),
-		headS:       1 << d.AverageLog2,
-		limitS:      8 << d.AverageLog2,
-		minS:        int64(d.MinimumS),
-		minpollLog2: int8(d.AverageLog2),
+		sets: make([]limSet, nsets),
+		mask: uint64(nsets - 1),
+		k0:   rand.Uint64(),
+		k1:   rand.Uint64(),
 	}
 }
 
@@ -105,9 +121,9 @@ func mix64(x uint64) uint64 {
 
 // check records a packet from src received at nowNs (ns, any clock that
 // does not jump much; the server passes the kernel receive time) and
-// decides its fate. kod says whether a limitKoD decision will be answered
-// with a KoD (the `kod` restrict flag), for the client's counters.
-func (l *limiter) check(src netip.Addr, nowNs int64, kod bool) limitDecision {
+// decides its fate under lim. kod says whether a limitKoD decision will be
+// answered with a KoD (the `kod` restrict flag), for the client's counters.
+func (l *limiter) check(src netip.Addr, nowNs int64, kod bool, lim *limits) limitDecision {
 	a := src.As16()
 	hi := uint64(a[0])<<56 | uint64(a[1])<<48 | uint64(a[2])<<40 | uint64(a[3])<<32 |
 		uint64(a[4])<<24 | uint64(a[5])<<16 | uint64(a[6])<<8 | uint64(a[7])
@@ -121,7 +137,7 @@ func (l *limiter) check(src netip.Addr, nowNs int64, kod bool) limitDecision {
 	for i := range s.e {
 		e := &s.e[i]
 		if e.used && e.hi == hi && e.lo == lo {
-			d := l.update(e, nowNs)
+			d := lim.update(e, nowNs)
 			e.count(d, kod)
 			return d
 		}
@@ -255,7 +271,7 @@ func intervalS(lastNs, nowNs int64) int64 {
 }
 
 // update is ntp_monitor()'s decision for a known client.
-func (l *limiter) update(e *limEntry, nowNs int64) limitDecision {
+func (l *limits) update(e *limEntry, nowNs int64) limitDecision {
 	if nowNs < e.lastNs {
 		// Our clock stepped back: the interval is unknown, start afresh
 		// rather than limit a client for our own step.

@@ -13,9 +13,23 @@ import (
 
 const sec = int64(nsPerSecond)
 
+// testLimiter is a limiter with fixed discard limits.
+type testLimiter struct {
+	*limiter
+	lim limits
+}
+
+func newTestLimiter(entries int, d restrict.Discard) testLimiter {
+	return testLimiter{newLimiter(entries), newLimits(d)}
+}
+
+func (l testLimiter) check(src netip.Addr, nowNs int64, kod bool) limitDecision {
+	return l.limiter.check(src, nowNs, kod, &l.lim)
+}
+
 // run feeds the limiter one client's packets at the given times (ns) and
 // counts decisions.
-func run(l *limiter, src netip.Addr, times []int64) (pass, drop, kod int) {
+func run(l testLimiter, src netip.Addr, times []int64) (pass, drop, kod int) {
 	for _, t := range times {
 		switch l.check(src, t, false) {
 		case limitPass:
@@ -34,7 +48,7 @@ func TestLimiterNeverLimitsPoolMonitor(t *testing.T) {
 	// with jitter; several monitors may share a NAT'd address in tests of
 	// the worst case, so also try 3 bursts back to back.
 	rng := rand.New(rand.NewPCG(1, 2))
-	l := newLimiter(1024, restrict.DefaultDiscard)
+	l := newTestLimiter(1024, restrict.DefaultDiscard)
 	src := netip.MustParseAddr("198.51.100.10")
 	var times []int64
 	t0 := int64(1_700_000_000) * sec
@@ -65,7 +79,7 @@ func TestLimiterPollers(t *testing.T) {
 		{"100/s hammer", func() []int64 { return every(0, sec/100, 2000) }, false},
 	}
 	for _, tt := range tests {
-		l := newLimiter(64, restrict.DefaultDiscard)
+		l := newTestLimiter(64, restrict.DefaultDiscard)
 		pass, drop, kod := run(l, client4, tt.times())
 		if ok := drop+kod == 0; ok != tt.wantOK {
 			t.Errorf("%s: %d passed, %d dropped, %d KoD; want limited = %v", tt.name, pass, drop, kod, !tt.wantOK)
@@ -100,7 +114,7 @@ func TestLimiterHammerCutOff(t *testing.T) {
 		{"every 5 s for 600 s", 5 * sec, 120, 60, 120 * 5 / 8},
 	}
 	for _, tt := range tests {
-		l := newLimiter(64, restrict.DefaultDiscard)
+		l := newTestLimiter(64, restrict.DefaultDiscard)
 		pass, drop, kod := run(l, client4, every(0, tt.step, tt.n))
 		if pass > tt.maxPass || kod > tt.maxKoD || drop+kod == 0 {
 			t.Errorf("%s: %d passed, %d dropped, %d KoD; want ≤ %d passed, ≤ %d KoD, some limited",
@@ -119,7 +133,7 @@ func TestLimiterMillionAddresses(t *testing.T) {
 	// 4096-entry table: memory stays what it was, no allocation happens,
 	// and a client hammering in the middle of the flood stays limited
 	// because eviction takes drained entries first.
-	l := newLimiter(4096, restrict.DefaultDiscard)
+	l := newTestLimiter(4096, restrict.DefaultDiscard)
 	if l.capacity() != 4096 {
 		t.Fatalf("capacity = %d, want 4096", l.capacity())
 	}
@@ -159,19 +173,19 @@ func TestLimiterMillionAddresses(t *testing.T) {
 
 func TestLimiterDiscardSettings(t *testing.T) {
 	// discard minimum 10: a 5 s poller is limited even with little volume.
-	l := newLimiter(64, restrict.Discard{AverageLog2: 3, MinimumS: 10})
+	l := newTestLimiter(64, restrict.Discard{AverageLog2: 3, MinimumS: 10})
 	if _, drop, kod := run(l, client4, every(0, 5*sec, 3)); drop+kod == 0 {
 		t.Errorf("minimum 10, packets 5 s apart: none limited")
 	}
 	// discard average 0 (1 s), minimum 0: 1 packet/s passes forever.
-	l = newLimiter(64, restrict.Discard{AverageLog2: 0, MinimumS: 0})
+	l = newTestLimiter(64, restrict.Discard{AverageLog2: 0, MinimumS: 0})
 	if _, drop, kod := run(l, client4, every(0, sec, 1000)); drop+kod != 0 {
 		t.Errorf("average 0: 1/s limited %d times", drop+kod)
 	}
 }
 
 func TestLimiterClockStepBack(t *testing.T) {
-	l := newLimiter(64, restrict.DefaultDiscard)
+	l := newTestLimiter(64, restrict.DefaultDiscard)
 	times := append(every(1000*sec, 64*sec, 5), every(0, 64*sec, 5)...) // stepped back 1000 s
 	if _, drop, kod := run(l, client4, times); drop+kod != 0 {
 		t.Errorf("64 s poller across a backward step: limited %d times", drop+kod)
@@ -179,7 +193,7 @@ func TestLimiterClockStepBack(t *testing.T) {
 }
 
 func BenchmarkLimiter(b *testing.B) {
-	l := newLimiter(32768, restrict.DefaultDiscard)
+	l := newTestLimiter(32768, restrict.DefaultDiscard)
 	addrs := make([]netip.Addr, 100_000)
 	for i := range addrs {
 		addrs[i] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
@@ -193,7 +207,7 @@ func BenchmarkLimiter(b *testing.B) {
 }
 
 func TestLimiterTop(t *testing.T) {
-	l := newLimiter(1024, restrict.DefaultDiscard)
+	l := newTestLimiter(1024, restrict.DefaultDiscard)
 	const t0 = int64(1_800_000_000) * nsPerSecond
 	quiet := netip.MustParseAddr("192.0.2.1")
 	poller := netip.MustParseAddr("2001:db8::64")
@@ -226,7 +240,7 @@ func TestLimiterTop(t *testing.T) {
 		t.Errorf("top(0) = %+v, want nil", got)
 	}
 	// Without `kod`, limited packets are not counted as KoD.
-	l2 := newLimiter(64, restrict.DefaultDiscard)
+	l2 := newTestLimiter(64, restrict.DefaultDiscard)
 	for i := range 50 {
 		l2.check(hammer, t0+int64(i), false)
 	}
@@ -238,7 +252,7 @@ func TestLimiterTop(t *testing.T) {
 // TestLimiterTopBounded: a full table of a million-address flood still
 // gives at most n (and never more than 1000) clients, sorted.
 func TestLimiterTopBounded(t *testing.T) {
-	l := newLimiter(4096, restrict.DefaultDiscard)
+	l := newTestLimiter(4096, restrict.DefaultDiscard)
 	rng := rand.New(rand.NewPCG(3, 4))
 	now := int64(1_800_000_000) * nsPerSecond
 	for range 200_000 {

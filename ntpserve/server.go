@@ -134,11 +134,11 @@ func New(cfg Config) (*Server, error) {
 		h: handler{
 			clock: cfg.Clock,
 			ref:   cfg.Ref,
-			table: cfg.Restrict,
-			lim:   newLimiter(clients, d),
+			lim:   newLimiter(clients),
 		},
 		batch: cfg.Batch,
 	}
+	s.h.setAccess(cfg.Restrict, &d)
 	if s.batch <= 0 {
 		s.batch = defaultBatch
 	}
@@ -170,6 +170,18 @@ func (s *Server) Stats() Stats {
 // set lock at a time and allocates only its result, never on the packet
 // path.
 func (s *Server) TopClients(n int) []ClientStat { return s.h.lim.top(n) }
+
+// SetAccess replaces the access control of a running server, as a SIGHUP
+// reload does: the restrict table (nil serves everyone, unlimited, as
+// Config.Restrict) and the discard limits (nil means ntpd's defaults, as
+// Config.Discard). Both change in one atomic swap: every packet is judged
+// by the old pair or by the new one, never by a mix, and the packet path
+// reads the pair with one atomic load, no lock and no allocation. The rate
+// limiter's table of clients is kept, so a client cut off before a reload
+// stays cut off after it. Limits outside the ranges restrict.ParseDiscard
+// accepts are clamped into them (New rejects them instead). Safe for
+// concurrent use, before or during Serve.
+func (s *Server) SetAccess(t *restrict.Table, d *restrict.Discard) { s.h.setAccess(t, d) }
 
 // Close closes the sockets. Serve returns once they are closed; calling
 // Close without Serve releases the sockets of an unused Server.

@@ -5,12 +5,15 @@ package ntpserve
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -36,6 +39,12 @@ func (s *Server) open(cfg Config) error {
 	if workers <= 0 {
 		workers = defaultWorkers(runtime.GOMAXPROCS(0))
 	}
+	br := busyRate
+	if runtime.GOMAXPROCS(0) < 2 {
+		// A worker blocked in recvmmsg holds its P: with only one, every
+		// other goroutine would wait for sysmon to take it back.
+		br = math.MaxInt
+	}
 	bufBytes := cfg.SocketBuffer
 	if bufBytes <= 0 {
 		bufBytes = defaultSocketBuffer
@@ -52,7 +61,7 @@ func (s *Server) open(cfg Config) error {
 				bound = la
 				s.addrs = append(s.addrs, bound)
 			}
-			w, err := newWorker(&s.h, fd, ap.Addr().Is6(), ap.Addr().IsUnspecified(), s.batch)
+			w, err := newWorker(&s.h, fd, ap.Addr().Is6(), ap.Addr().IsUnspecified(), s.batch, br)
 			if err != nil {
 				unix.Close(fd)
 				return fmt.Errorf("ntpserve: listen %s: %w", ap, err)
@@ -67,12 +76,8 @@ func (s *Server) open(cfg Config) error {
 // buffers and returns it with its bound address. IPv6 sockets are
 // IPv6-only, so "0.0.0.0:123" and "[::]:123" can both be served.
 //
-// The socket is blocking and not registered with Go's network poller on
-// purpose: a worker sleeps in recvmmsg itself, so a request costs one
-// wakeup of one thread and two system calls (recvmmsg, sendmmsg), where
-// the poller adds epoll_wait, a recvmmsg returning EAGAIN and the
-// scheduler's futex wakeups of spinning threads. At the rates a pool
-// server sees, those dominate the CPU time per reply.
+// The socket is not registered with Go's network poller: its worker
+// decides when it is (see worker) and sets O_NONBLOCK accordingly.
 func listenUDP(ap netip.AddrPort, bufBytes int) (int, netip.AddrPort, error) {
 	fail := func(op string, err error) (int, netip.AddrPort, error) {
 		return -1, netip.AddrPort{}, fmt.Errorf("ntpserve: listen %s: %s: %w", ap, op, err)
@@ -141,6 +146,22 @@ func listenUDP(ap netip.AddrPort, bufBytes int) (int, netip.AddrPort, error) {
 
 // worker serves one socket with recvmmsg/sendmmsg on buffers allocated
 // once: the steady state allocates nothing.
+//
+// It waits for requests in one of two ways, chosen by the request rate it
+// measures (see run):
+//
+//   - polled (below busyRate): the socket is non-blocking and registered
+//     with Go's network poller through a duplicate descriptor; the
+//     goroutine parks until a request arrives and the thread that wakes
+//     in epoll_wait runs it. Reads and writes are raw system calls with
+//     MSG_DONTWAIT, which never block and so never enter the scheduler's
+//     syscall state: no P handoff, no sysmon wakeup. A request costs one
+//     thread wakeup and four system calls (epoll_wait, recvmmsg, sendmmsg,
+//     recvmmsg → EAGAIN) and an idle server costs nothing.
+//   - blocking (at and above busyRate): the socket is blocking and out of
+//     the poller (the duplicate is closed, which deregisters it), and the
+//     worker sleeps in recvmmsg(MSG_WAITFORONE) itself: a batch costs two
+//     system calls and no epoll_wait, no EAGAIN and no park/unpark.
 type worker struct {
 	c       counters
 	h       *handler
@@ -148,12 +169,18 @@ type worker struct {
 	v6      bool
 	pktinfo bool // wildcard socket: reply from the address the request was sent to
 
-	// mu guards fd's life: stop shuts it down (waking a blocked recvmmsg)
-	// unless run has already closed it, so a reused descriptor number is
-	// never touched.
+	busyRate int // requests/s from which the worker blocks in recvmmsg; see busyRateDefault
+
+	// mu guards fd's life and the poller registration: stop shuts the
+	// socket down (waking a blocked recvmmsg) and closes poll (waking a
+	// parked goroutine) unless run has already closed them, so a reused
+	// descriptor number is never touched.
 	mu       sync.Mutex
 	stopping atomic.Bool
 	fdClosed bool
+	poll     *os.File        // duplicate of fd registered with the poller; nil while blocking
+	rc       syscall.RawConn // poll's
+	blocking atomic.Bool     // the way run waits, for tests
 
 	rbuf  []byte
 	names []unix.RawSockaddrInet6 // big enough for either family
@@ -166,11 +193,18 @@ type worker struct {
 	whdr  []unix.Mmsghdr
 	wiov  []unix.Iovec
 	stamp []bool
+
+	// The closures handed to RawConn.Read and Write, made once (a method
+	// value or a closure made per call would allocate).
+	pollRecv, pollSend func(fd uintptr) bool
+	rn                 int
+	re                 unix.Errno
+	sendFrom, sendTo   int
 }
 
-func newWorker(h *handler, fd int, v6, wildcard bool, batch int) (*worker, error) {
+func newWorker(h *handler, fd int, v6, wildcard bool, batch, busyRate int) (*worker, error) {
 	w := &worker{
-		h: h, fd: fd, v6: v6, pktinfo: wildcard,
+		h: h, fd: fd, v6: v6, pktinfo: wildcard, busyRate: busyRate,
 		rbuf:  make([]byte, batch*rxBufLen),
 		names: make([]unix.RawSockaddrInet6, batch),
 		rctrl: make([]byte, batch*ctrlLen),
@@ -193,6 +227,14 @@ func newWorker(h *handler, fd int, v6, wildcard bool, batch int) (*worker, error
 		w.whdr[i].Hdr.Iov = &w.wiov[i]
 		w.whdr[i].Hdr.SetIovlen(1)
 	}
+	w.pollRecv = func(uintptr) bool {
+		w.rn, w.re = w.recvNow()
+		return w.re != unix.EAGAIN
+	}
+	w.pollSend = func(uintptr) bool {
+		w.rn, w.re = w.sendNow(w.sendFrom, w.sendTo)
+		return w.re != unix.EAGAIN
+	}
 
 	// Kernel receive timestamps. SO_TIMESTAMPNS_NEW (Linux 5.1) carries
 	// 64-bit seconds on 32-bit ARM too (no 2038 problem); older kernels get
@@ -201,6 +243,11 @@ func newWorker(h *handler, fd int, v6, wildcard bool, batch int) (*worker, error
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_OLD, 1); err != nil {
 			return nil, fmt.Errorf("setsockopt(SO_TIMESTAMPNS): %w", err)
 		}
+	}
+	// Only a blocking recvmmsg waits, and never longer than busyWait.
+	tv := unix.NsecToTimeval(busyWait.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return nil, fmt.Errorf("setsockopt(SO_RCVTIMEO): %w", err)
 	}
 	if !wildcard {
 		return w, nil
@@ -221,14 +268,19 @@ func newWorker(h *handler, fd int, v6, wildcard bool, batch int) (*worker, error
 }
 
 // stop makes run return: shutdown(2) wakes a recvmmsg or sendmmsg blocked
-// on the socket (for UDP too, since Linux 2.6). If run never started
-// (started false), stop closes the socket itself.
+// on the socket (for UDP too, since Linux 2.6) and closing the poller's
+// descriptor wakes a parked goroutine. If run never started (started
+// false), stop closes the socket itself.
 func (w *worker) stop(started bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stopping.Store(true)
 	if w.fdClosed {
 		return nil
+	}
+	if w.poll != nil {
+		_ = w.poll.Close()
+		w.poll, w.rc = nil, nil
 	}
 	if !started {
 		w.fdClosed = true
@@ -243,100 +295,187 @@ func (w *worker) stop(started bool) error {
 func (w *worker) closeFD() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.poll != nil {
+		_ = w.poll.Close()
+		w.poll, w.rc = nil, nil
+	}
 	if !w.fdClosed {
 		w.fdClosed = true
 		unix.Close(w.fd)
 	}
 }
 
-// defaultWorkers is one blocking worker per core but one: while every P is
-// held by a thread blocked in a system call, Go's sysmon takes Ps back
-// within microseconds and keeps polling at 20 µs (runtime/proc.go retake:
-// it leaves a P to its syscall only while another P is idle), which costs
-// more than the worker saves.
+// toPolled makes the socket non-blocking and registers a duplicate of it
+// with Go's network poller (os.NewFile registers a non-blocking
+// descriptor). A duplicate, because closing it is the only way to take a
+// descriptor out of the poller again (toBlocking) without closing the
+// socket. It returns false if the worker is stopping.
+func (w *worker) toPolled() (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopping.Load() {
+		return false, nil
+	}
+	if err := unix.SetNonblock(w.fd, true); err != nil {
+		return false, fmt.Errorf("ntpserve: fcntl(O_NONBLOCK): %w", err)
+	}
+	dup, err := unix.FcntlInt(uintptr(w.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("ntpserve: fcntl(F_DUPFD_CLOEXEC): %w", err)
+	}
+	f := os.NewFile(uintptr(dup), "ntpserve")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return false, fmt.Errorf("ntpserve: poller: %w", err)
+	}
+	w.poll, w.rc = f, rc
+	return true, nil
+}
+
+// toBlocking takes the socket out of the poller (so its readiness no
+// longer wakes a thread in epoll_wait) and makes it blocking.
+func (w *worker) toBlocking() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.poll != nil {
+		_ = w.poll.Close()
+		w.poll, w.rc = nil, nil
+	}
+	if w.stopping.Load() {
+		return nil
+	}
+	if err := unix.SetNonblock(w.fd, false); err != nil {
+		return fmt.Errorf("ntpserve: fcntl(O_NONBLOCK): %w", err)
+	}
+	return nil
+}
+
+// defaultWorkers is one worker per core but one: while every P is held by
+// a thread blocked in a system call, Go's sysmon takes Ps back within
+// microseconds and keeps polling at 20 µs (runtime/proc.go retake: it
+// leaves a P to its syscall only while another P is idle), which costs
+// more than a blocking worker saves.
 func defaultWorkers(procs int) int { return max(1, procs-1) }
 
-// yieldEvery bounds how long a busy worker goes without passing through
-// the scheduler. A goroutine that only alternates between system calls and
-// Go code keeps its P's schedtick unchanged, which sysmon reads as a
-// goroutine running for over 10 ms (forcePreemptNS): it then retakes the P
-// at every tick of its 20 µs poll, thousands of wakeups a second. One
-// runtime.Gosched every few milliseconds prevents that.
+// busyRateDefault is the request rate (per worker, requests/s) from which
+// a worker blocks in recvmmsg instead of parking in the poller; below
+// half of it, it goes back to the poller. Blocking saves epoll_wait, a
+// recvmmsg returning EAGAIN and a park and unpark per wakeup (about a
+// fifth of a wakeup's cost at low rates, profiled), but a wait that
+// times out costs a whole wakeup for nothing: with Poisson arrivals at
+// rate λ a request costs e^(−λ·busyWait)/(1−e^(−λ·busyWait)) timeouts,
+// 1.5 at 250/s, 0.16 at 1,000/s. Measured (BENCHMARKS.md), the two ways
+// cost the same at 1,000/s within the noise of a shared machine, and
+// blocking is ahead from 5,000/s to capacity.
+const busyRateDefault = 1000
+
+// busyRate is the rate from which new workers block: busyRateDefault; 0
+// blocks always, math.MaxInt never (tests use them to exercise both ways
+// of waiting). With GOMAXPROCS 1 workers never block.
+var busyRate = busyRateDefault
+
+// rateWindow is how often a worker measures its request rate.
+const rateWindow = 100 * time.Millisecond
+
+// yieldEvery bounds how long a blocking worker goes without passing
+// through the scheduler. A goroutine that only alternates between system
+// calls and Go code keeps its P's schedtick unchanged, which sysmon reads
+// as a goroutine running for over 10 ms (forcePreemptNS): it then retakes
+// the P at every tick of its 20 µs poll, thousands of wakeups a second.
+// One runtime.Gosched every few milliseconds prevents that. A polled
+// worker parks whenever its queue is empty and needs none.
 const yieldEvery = 4 * time.Millisecond
 
-// While busy, a worker waits at most busyWait in recvmmsg (SO_RCVTIMEO);
-// after idleAfter without a request it waits for ever. A wait that sysmon
-// sees last 10 ms makes it take the P back, and the next request then
-// wakes sysmon from its deep sleep into a burst of about sixty 20 µs–10 ms
-// polls: at a few requests a second that burst costs more than the
-// requests. Short waits keep the P; sysmon stays at its 10 ms pace. Once
-// idle, one burst per rare request is cheaper than waking every busyWait.
-// SO_RCVTIMEO counts in jiffies: 2 ms is one jiffy at HZ ≥ 500, two at
-// 250, one 10 ms jiffy at 100.
-const (
-	busyWait  = 2 * time.Millisecond
-	idleAfter = 250 * time.Millisecond
-)
+// busyWait bounds a blocking recvmmsg (SO_RCVTIMEO). A wait that sysmon
+// sees last 10 ms makes it take the P back and then poll at 20 µs for a
+// while; short waits keep the P and sysmon at its 10 ms pace, and let the
+// worker notice within busyWait that the rate has dropped and it should
+// go back to the poller. SO_RCVTIMEO counts in jiffies: 2 ms is one jiffy
+// at HZ ≥ 500, two at 250, one 10 ms jiffy at 100.
+const busyWait = 2 * time.Millisecond
 
 // run serves until stop (nil) or a socket error that is not transient.
 func (w *worker) run() error {
 	defer w.closeFD()
-	lastYield := time.Now()
-	lastPacket := lastYield
-	busy := false
+	blocking := true // the socket starts blocking, out of the poller
+	w.blocking.Store(true)
+	now := time.Now()
+	lastYield, windowStart := now, now
+	windowPackets := 0
+	if w.busyRate > 0 {
+		// Start polled: most of a server's life is quiet.
+		ok, err := w.toPolled()
+		if err != nil || !ok {
+			return err
+		}
+		blocking = false
+		w.blocking.Store(false)
+	}
 	for {
-		now := time.Now()
-		if now.Sub(lastYield) > yieldEvery {
-			runtime.Gosched()
-			lastYield = now
+		var n int
+		var err unix.Errno
+		if blocking {
+			n, err = w.recvBlocking()
+		} else {
+			n, err = w.recvPolled()
 		}
-		if b := now.Sub(lastPacket) < idleAfter; b != busy {
-			busy = b
-			w.setWait(busy)
-		}
-		n, err := w.recv()
 		if w.stopping.Load() {
 			return nil
 		}
+		now = time.Now()
 		switch err {
 		case 0:
+			windowPackets += n
 		case unix.EINTR, unix.EAGAIN:
-			continue
+			n = 0
 		case unix.EBADF, unix.ENOTSOCK, unix.EFAULT, unix.EINVAL:
 			return fmt.Errorf("ntpserve: recvmmsg: %w", err)
 		default:
 			// ENOMEM and friends: count, carry on.
 			w.c.recvErrors.Add(1)
-			continue
+			n = 0
 		}
-		lastPacket = now
-		if err := w.serveBatch(n); err != 0 {
-			if w.stopping.Load() {
-				return nil
+		if n > 0 {
+			if err := w.serveBatch(n, blocking); err != 0 {
+				if w.stopping.Load() {
+					return nil
+				}
+				return fmt.Errorf("ntpserve: sendmmsg: %w", err)
 			}
-			return fmt.Errorf("ntpserve: sendmmsg: %w", err)
+		}
+		if blocking && now.Sub(lastYield) > yieldEvery {
+			runtime.Gosched()
+			lastYield = now
+		}
+		if el := now.Sub(windowStart); el >= rateWindow && w.busyRate > 0 {
+			rate := float64(windowPackets) / el.Seconds()
+			windowStart, windowPackets = now, 0
+			switch {
+			case !blocking && w.busyRate < math.MaxInt && rate >= float64(w.busyRate):
+				if err := w.toBlocking(); err != nil {
+					return err
+				}
+				blocking = true
+				w.blocking.Store(true)
+				lastYield = now
+			case blocking && rate < float64(w.busyRate)/2:
+				ok, err := w.toPolled()
+				if err != nil || !ok {
+					return err
+				}
+				blocking = false
+				w.blocking.Store(false)
+			}
 		}
 	}
 }
 
-// setWait sets the receive timeout: busyWait when busy, none when idle.
-func (w *worker) setWait(busy bool) {
-	var tv unix.Timeval
-	if busy {
-		tv = unix.NsecToTimeval(busyWait.Nanoseconds())
-	}
-	_ = unix.SetsockoptTimeval(w.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-}
-
-// recv waits for at least one datagram and returns the number read (all
-// that were queued, up to the batch size: MSG_WAITFORONE).
-func (w *worker) recv() (int, unix.Errno) {
-	for i := range w.rhdr {
-		h := &w.rhdr[i].Hdr
-		h.Namelen = unix.SizeofSockaddrInet6
-		h.SetControllen(ctrlLen)
-		h.Flags = 0
-	}
+// recvBlocking waits (at most busyWait) for at least one datagram and
+// returns the number read: all that were queued, up to the batch size
+// (MSG_WAITFORONE).
+func (w *worker) recvBlocking() (int, unix.Errno) {
+	w.resetRecv()
 	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.rhdr[0])),
 		uintptr(len(w.rhdr)), unix.MSG_WAITFORONE, 0, 0)
 	if e != 0 {
@@ -345,17 +484,66 @@ func (w *worker) recv() (int, unix.Errno) {
 	return int(n), 0
 }
 
+// recvPolled parks in the poller until at least one datagram is queued and
+// returns the number read.
+func (w *worker) recvPolled() (int, unix.Errno) {
+	w.mu.Lock()
+	rc := w.rc
+	w.mu.Unlock()
+	if rc == nil {
+		return 0, unix.EBADF // stopped meanwhile
+	}
+	if err := rc.Read(w.pollRecv); err != nil {
+		return 0, unix.EBADF // closed by stop
+	}
+	return w.rn, w.re
+}
+
+// recvNow reads what is queued without waiting, as a raw system call: it
+// cannot block, so it need not tell the scheduler.
+func (w *worker) recvNow() (int, unix.Errno) {
+	w.resetRecv()
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.rhdr[0])),
+		uintptr(len(w.rhdr)), unix.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
+func (w *worker) resetRecv() {
+	for i := range w.rhdr {
+		h := &w.rhdr[i].Hdr
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.SetControllen(ctrlLen)
+		h.Flags = 0
+	}
+}
+
+// sendNow sends replies [from, to) without waiting, as a raw system call.
+func (w *worker) sendNow(from, to int) (int, unix.Errno) {
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.whdr[from])),
+		uintptr(to-from), unix.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
 // send sends replies [0, count) and returns only errors that stop the
 // worker: a message the kernel refuses (an unroutable client, a firewall)
-// is counted and skipped.
-func (w *worker) send(count int) unix.Errno {
+// is counted and skipped. A full send buffer is waited out: in the poller
+// when polled, in a blocking sendmmsg when blocking.
+func (w *worker) send(count int, blocking bool) unix.Errno {
 	for sent := 0; sent < count; {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.whdr[sent])),
-			uintptr(count-sent), 0, 0, 0)
+		n, e := w.sendNow(sent, count)
+		if e == unix.EAGAIN {
+			n, e = w.sendWait(sent, count, blocking)
+		}
 		switch e {
 		case 0:
-			sent += int(n)
-		case unix.EINTR:
+			sent += n
+		case unix.EINTR, unix.EAGAIN:
 		case unix.EBADF, unix.ENOTSOCK, unix.EFAULT, unix.EPIPE:
 			return e
 		default:
@@ -367,9 +555,29 @@ func (w *worker) send(count int) unix.Errno {
 	return 0
 }
 
+// sendWait sends replies [from, to), waiting for room in the send buffer.
+func (w *worker) sendWait(from, to int, blocking bool) (int, unix.Errno) {
+	if blocking {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.whdr[from])),
+			uintptr(to-from), 0, 0, 0)
+		return int(n), e
+	}
+	w.mu.Lock()
+	rc := w.rc
+	w.mu.Unlock()
+	if rc == nil {
+		return 0, unix.EBADF
+	}
+	w.sendFrom, w.sendTo = from, to
+	if err := rc.Write(w.pollSend); err != nil {
+		return 0, unix.EBADF
+	}
+	return w.rn, w.re
+}
+
 // serveBatch answers the n packets just read, then stamps and sends the
 // replies in one sendmmsg.
-func (w *worker) serveBatch(n int) unix.Errno {
+func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
 	w.c.received.Add(uint64(n))
 	nw := 0
 	for i := range n {
@@ -410,13 +618,16 @@ func (w *worker) serveBatch(n int) unix.Errno {
 	if nw == 0 {
 		return 0
 	}
-	// Transmit timestamps last, immediately before the send.
+	// Transmit timestamps last, immediately before the send: one clock
+	// reading for the batch, since one sendmmsg sends it (the kernel takes
+	// about as long per message as the loop would between readings).
+	xmt := TimestampFromUnixNs(w.h.clock.Now())
 	for j := range nw {
 		if w.stamp[j] {
-			putTransmit(w.wbuf[j*HeaderLen:], TimestampFromUnixNs(w.h.clock.Now()))
+			putTransmit(w.wbuf[j*HeaderLen:], xmt)
 		}
 	}
-	return w.send(nw)
+	return w.send(nw, blocking)
 }
 
 // sockaddrAddr returns the address of a received sockaddr, refusing source

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -212,35 +214,116 @@ func TestServerDropsAndCounts(t *testing.T) {
 	}
 }
 
-// TestServerAllocs proves the steady-state serving path allocates nothing:
-// AllocsPerRun counts every goroutine's allocations, the server's included.
+// allocsPerRun is testing.AllocsPerRun without its GOMAXPROCS(1): a worker
+// blocked in recvmmsg holds its P, and with a single P the client's
+// goroutine would wait for sysmon to take it back (up to 10 ms an
+// exchange). Like AllocsPerRun it counts every goroutine's allocations,
+// the server's included, and returns the integer average: the runtime's
+// own now and then (a new M; a switch between ways of waiting allocates
+// an os.File, at most once per rateWindow) are not the reply path's.
+func allocsPerRun(runs int, f func()) float64 {
+	f()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return float64((after.Mallocs - before.Mallocs) / uint64(runs))
+}
+
+// TestServerAllocs proves the steady-state serving path allocates nothing,
+// whichever way the worker waits: AllocsPerRun counts every goroutine's
+// allocations, the server's included.
 func TestServerAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		busyRate int
+	}{
+		{"blocking", 0},
+		{"polled", 1 << 30},
+		{"adaptive", busyRateDefault},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func(r int) { busyRate = r }(busyRate)
+			busyRate = tc.busyRate
+			s := startServer(t, Config{Workers: 1})
+			to := s.Addrs()[0]
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			req := request(4, ModeClient, 6, 1)
+			buf := make([]byte, 512)
+			exch := func() {
+				if _, err := c.WriteToUDPAddrPort(req, to); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			for range 100 {
+				exch() // warm up
+			}
+			if a := allocsPerRun(2000, exch); a != 0 {
+				t.Errorf("allocations per request/reply = %v, want 0", a)
+			}
+			if st := s.Stats(); st.Replied != 2101 {
+				t.Errorf("Replied = %d, want 2101", st.Replied)
+			}
+		})
+	}
+}
+
+// TestWorkerSwitchesWaiting: a worker starts parked in the poller, blocks
+// in recvmmsg while requests come faster than busyRate, and goes back to
+// the poller when they stop, answering every request on the way.
+func TestWorkerSwitchesWaiting(t *testing.T) {
+	defer func(r int) { busyRate = r }(busyRate)
+	busyRate = 500
 	s := startServer(t, Config{Workers: 1})
+	w := s.workers[0]
 	to := s.Addrs()[0]
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	req := request(4, ModeClient, 6, 1)
-	buf := make([]byte, 512)
-	exch := func() {
-		if _, err := c.WriteToUDPAddrPort(req, to); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
-			t.Fatal(err)
+	ask := func(n int) {
+		t.Helper()
+		for i := range n {
+			if r := exchange(t, c, to, request(4, ModeClient, 6, Timestamp(i+1)), time.Second); len(r) != HeaderLen {
+				t.Fatalf("request %d: no reply", i)
+			}
 		}
 	}
-	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for range 100 {
-		exch() // warm up
+	waitFor := func(blocking bool, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); w.blocking.Load() != blocking; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: blocking = %v, want %v", what, !blocking, blocking)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
-	if a := testing.AllocsPerRun(2000, exch); a != 0 {
-		t.Errorf("allocations per request/reply = %v, want 0", a)
+	waitFor(false, "at start")
+	ask(1)
+	if w.blocking.Load() {
+		t.Errorf("after one request: blocking, want polled")
 	}
-	if st := s.Stats(); st.Replied != 2101 {
-		t.Errorf("Replied = %d, want 2101", st.Replied)
+	// Back-to-back exchanges on loopback: thousands a second.
+	deadline := time.Now().Add(3 * time.Second)
+	for !w.blocking.Load() && time.Now().Before(deadline) {
+		ask(50)
+	}
+	waitFor(true, "after a burst")
+	waitFor(false, "after the burst") // within a rate window or two
+	ask(3)
+	if st := s.Stats(); st.Received != st.Replied {
+		t.Errorf("Stats = %+v: not every request answered", st)
 	}
 }
 
@@ -558,5 +641,101 @@ func TestCloseWithoutServe(t *testing.T) {
 	c.Close()
 	if err := s.Serve(context.Background()); err != nil {
 		t.Errorf("Serve after Close = %v, want nil", err)
+	}
+}
+
+// TestSetAccess swaps the access control of a running server over real UDP:
+// a client denied by `restrict 127.0.0.2 ignore` is answered once the table
+// without that line is in place, and denied again after the reverse swap;
+// the discard limits swap with it; no restart, and still no allocation per
+// reply.
+func TestSetAccess(t *testing.T) {
+	table := func(lines ...string) *restrict.Table {
+		var rules []restrict.Rule
+		for _, l := range lines {
+			r, err := restrict.ParseRestrict(strings.Fields(l))
+			if err != nil {
+				t.Fatalf("ParseRestrict(%q): %v", l, err)
+			}
+			rules = append(rules, r)
+		}
+		return restrict.NewTable(rules)
+	}
+	deny := table("default nomodify notrap nopeer noquery", "127.0.0.2 ignore")
+	allow := table("default nomodify notrap nopeer noquery")
+	defer func(r int) { busyRate = r }(busyRate)
+	busyRate = math.MaxInt // polled throughout: no switch between ways of waiting (os.NewFile allocates)
+	s := startServer(t, Config{Restrict: deny, Workers: 1})
+	to := s.Addrs()[0]
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	answered := func(xmt Timestamp, wait time.Duration) bool {
+		r := exchange(t, c, to, request(4, ModeClient, 6, xmt), wait)
+		return len(r) == HeaderLen && binary.BigEndian.Uint64(r[24:32]) == uint64(xmt)
+	}
+	steps := []struct {
+		name  string
+		table *restrict.Table
+		want  bool
+	}{
+		{"before any swap, 127.0.0.2 ignore", nil, false},
+		{"swapped to a table without it", allow, true},
+		{"swapped back", deny, false},
+		{"swapped to nil (serve everyone)", nil, true},
+	}
+	xmt := Timestamp(1)
+	for i, st := range steps {
+		if i > 0 {
+			s.SetAccess(st.table, nil)
+		}
+		wait := time.Second
+		if !st.want {
+			wait = 200 * time.Millisecond
+		}
+		xmt++
+		if got := answered(xmt, wait); got != st.want {
+			t.Errorf("%s: answered = %v, want %v", st.name, got, st.want)
+		}
+	}
+	if st := s.Stats(); st.DroppedRestrict != 2 || st.Replied != 2 {
+		t.Errorf("Stats = %+v, want 2 dropped by restrict, 2 replied", st)
+	}
+
+	// The discard limits swap too, the clients' buckets stay: with average
+	// 0 and minimum 0 a back-to-back client is never limited; back to
+	// ntpd's defaults, its next packet is over the minimum spacing and,
+	// with `kod`, gets a KoD RATE.
+	s.SetAccess(table("default kod limited"), &restrict.Discard{AverageLog2: 0, MinimumS: 0})
+	for range 20 {
+		xmt++
+		if !answered(xmt, time.Second) {
+			t.Fatalf("discard average 0 minimum 0: back-to-back request %d not answered", xmt)
+		}
+	}
+	s.SetAccess(table("default kod limited"), nil)
+	xmt++
+	r := exchange(t, c, to, request(4, ModeClient, 6, xmt), time.Second)
+	if len(r) != HeaderLen || r[1] != 0 || string(r[12:16]) != "RATE" || binary.BigEndian.Uint64(r[24:32]) != uint64(xmt) {
+		t.Errorf("default discard after 20 back-to-back requests: reply % x, want a KoD RATE echoing %#x", r, uint64(xmt))
+	}
+
+	// Still no allocation per reply after the swaps.
+	s.SetAccess(allow, nil)
+	buf, req := make([]byte, 512), request(4, ModeClient, 6, 1)
+	exch := func() {
+		if _, err := c.WriteToUDPAddrPort(req, to); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	exch()
+	if a := allocsPerRun(500, exch); a != 0 {
+		t.Errorf("allocations per request/reply after SetAccess = %v, want 0", a)
 	}
 }

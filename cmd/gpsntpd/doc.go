@@ -19,7 +19,8 @@
 // PATH sets the control socket gpsntpctl reads (default /run/gpsntp/ctl.sock,
 // with -sim a per-user runtime path; "none": off). `metrics ADDR:PORT`
 // serves Prometheus /metrics. SIGHUP re-reads the configuration: console
-// changes apply, other changes are reported as needing a restart.
+// and restrict/discard changes apply at once, other changes are reported as
+// needing a restart.
 //
 // Without a console it prints a one-line status each second on stdout; logs
 // (log/slog, repeats within a minute throttled) go to stderr.

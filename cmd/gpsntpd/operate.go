@@ -14,6 +14,7 @@ import (
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/internal/ctl"
+	"github.com/gpsntp/gpsntp/ntpserve/restrict"
 )
 
 // controlPath is the control socket's path: -control, else the `control`
@@ -159,15 +160,6 @@ var restartOnly = []struct {
 	{"board", func(c config.Config) any { return c.Board }},
 	{"clock", func(c config.Config) any { return c.Clock }},
 	{"listen/interface", func(c config.Config) any { return c.Listen }},
-	// ntpserve has no way to swap its access table while serving yet.
-	{"restrict", func(c config.Config) any {
-		var a [][]string
-		for _, r := range c.Restricts {
-			a = append(a, r.Args)
-		}
-		return a
-	}},
-	{"discard", func(c config.Config) any { return c.Discard }},
 	{"driftfile", func(c config.Config) any { return c.DriftFile }},
 	{"leapfile", func(c config.Config) any { return c.LeapFile }},
 	{"server/pool", func(c config.Config) any { return c.Upstreams }},
@@ -184,7 +176,19 @@ var restartOnly = []struct {
 // or validate changes nothing. The console is restarted if it changed;
 // other changes are reported as needing a restart. cur is updated to what
 // is in force.
-func reload(ctx context.Context, o options, cur *config.Config, cons *consoleRunner, get func() *ctl.Snapshot, log *slog.Logger) *consoleRunner {
+// restrictWords is the access configuration as written, for comparison.
+func restrictWords(c config.Config) any {
+	a := [][]string{c.Discard}
+	for _, r := range c.Restricts {
+		a = append(a, r.Args)
+	}
+	return a
+}
+
+// reload re-reads the configuration on SIGHUP: the console and the access
+// rules (restrict, discard: swapped atomically in the running server) take
+// effect at once; anything else is reported as needing a restart.
+func reload(ctx context.Context, o options, cur *config.Config, cons *consoleRunner, get func() *ctl.Snapshot, setAccess func(*restrict.Table, *restrict.Discard), log *slog.Logger) *consoleRunner {
 	if o.configPath == "" {
 		log.Info("config reload: no configuration file (-config), nothing to reload")
 		return cons
@@ -198,6 +202,14 @@ func reload(ctx context.Context, o options, cur *config.Config, cons *consoleRun
 		return cons
 	}
 	var applied, restart []string
+	if !reflect.DeepEqual(restrictWords(*cur), restrictWords(nc)) {
+		// validate has checked that these parse.
+		if table, discard, err := accessRules(nc); err == nil {
+			setAccess(table, discard)
+			cur.Restricts, cur.Discard, cur.DiscardPos = nc.Restricts, nc.Discard, nc.DiscardPos
+			applied = append(applied, "restrict")
+		}
+	}
 	if o.console == "" && nc.Console != cur.Console {
 		cons.stop()
 		cons = startConsole(ctx, consoleConfig(o, nc), get, log)

@@ -252,7 +252,7 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 			col.fix(f, a.clock)
 			a.engine.Fix(f)
 		case <-env.hup:
-			cons = reload(ctx, o, &cfg, cons, col.get, log)
+			cons = reload(ctx, o, &cfg, cons, col.get, a.server.SetAccess, log)
 		case now := <-tick.C:
 			a.engine.Tick(now.UnixNano())
 			persist.tick(a.clock.Now(), a.engine.Ref().Load())
