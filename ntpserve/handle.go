@@ -61,6 +61,8 @@ type handler struct {
 	ref   *atomic.Pointer[discipline.Reference]
 	acc   atomic.Pointer[access] // never nil once set up (setAccess)
 	lim   *limiter
+	// userStamps: a socket could not get kernel receive timestamps.
+	userStamps atomic.Bool
 }
 
 // access is the access control a packet is judged by: the restrict table

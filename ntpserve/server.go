@@ -171,6 +171,11 @@ func (s *Server) Stats() Stats {
 // path.
 func (s *Server) TopClients(n int) []ClientStat { return s.h.lim.top(n) }
 
+// KernelTimestamps reports whether receive timestamps come from the kernel
+// (SO_TIMESTAMPNS). False only where the kernel (or an emulator) lacks the
+// option: receive times are then read in user space, tens of µs late.
+func (s *Server) KernelTimestamps() bool { return !s.h.userStamps.Load() }
+
 // SetAccess replaces the access control of a running server, as a SIGHUP
 // reload does: the restrict table (nil serves everyone, unlimited, as
 // Config.Restrict) and the discard limits (nil means ntpd's defaults, as

@@ -4,6 +4,7 @@ package ntpserve
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -239,9 +240,16 @@ func newWorker(h *handler, fd int, v6, wildcard bool, batch, busyRate int) (*wor
 	// Kernel receive timestamps. SO_TIMESTAMPNS_NEW (Linux 5.1) carries
 	// 64-bit seconds on 32-bit ARM too (no 2038 problem); older kernels get
 	// the native struct timespec.
+	// Where neither exists (qemu-user emulation answers ENOPROTOOPT) the
+	// receive time is read in user space after recvmmsg: later by the
+	// queueing and wakeup latency, so worse, but not wrong. The server says
+	// so (Server.KernelTimestamps) rather than refusing to run.
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, 1); err != nil {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_OLD, 1); err != nil {
-			return nil, fmt.Errorf("setsockopt(SO_TIMESTAMPNS): %w", err)
+			if !errors.Is(err, unix.ENOPROTOOPT) {
+				return nil, fmt.Errorf("setsockopt(SO_TIMESTAMPNS): %w", err)
+			}
+			h.userStamps.Store(true)
 		}
 	}
 	// Only a blocking recvmmsg waits, and never longer than busyWait.
@@ -592,7 +600,7 @@ func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
 		ctrl := w.rctrl[i*ctrlLen : i*ctrlLen+min(int(rh.Hdr.Controllen), ctrlLen)]
 		rxNs, dst, ifindex, haveDst := parseControl(ctrl)
 		if rxNs == 0 {
-			rxNs = time.Now().UnixNano() // no kernel timestamp: cannot happen with SO_TIMESTAMPNS set
+			rxNs = time.Now().UnixNano() // no kernel timestamp (see KernelTimestamps)
 		}
 		resp := w.wbuf[nw*HeaderLen : (nw+1)*HeaderLen]
 		rn, out := w.h.handle(req, resp, src, rxNs)

@@ -170,6 +170,9 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 		return err
 	}
 	a.server = srv
+	if !srv.KernelTimestamps() {
+		log.Warn("no kernel receive timestamps (SO_TIMESTAMPNS unsupported here): receive times are taken in user space, tens of µs late")
+	}
 	for _, ad := range srv.Addrs() {
 		log.Info("serving NTP", "addr", ad.String())
 		col.listen = append(col.listen, ad.String())
