@@ -69,16 +69,15 @@ type Counters struct {
 
 // Status is a snapshot for status lines and screens.
 type Status struct {
-	Ref        Reference
-	Counters   Counters
-	LastFix    gps.Fix
-	HoldoverS  float64
-	NMEAOffsNs float64 // last NMEA-only offset estimate
+	Ref       Reference
+	Counters  Counters
+	LastFix   gps.Fix
+	HoldoverS float64
 }
 
+// edgeRec is a recent edge: its CLOCK_REALTIME and its served time then.
 type edgeRec struct {
 	realNs, servedNs int64
-	seq              uint32
 }
 
 // Engine pairs PPS edges with fixes, runs the servo, steers the clock and
@@ -96,7 +95,6 @@ type Engine struct {
 	lastFix  int64 // CLOCK_REALTIME of the last trusted fix
 	lastUpd  int64 // served time of the last servo update
 	nmeaBad  int   // consecutive NMEA samples disagreeing by > nmeaFaultNs
-	nmeaOff  float64
 	// PPS labelling.
 	ppsSet                         bool // the clock has been set from a certain PPS label
 	consistent                     int  // consecutive pairings that agree with each other
@@ -153,7 +151,7 @@ func (e *Engine) Edge(ed pps.Edge) {
 	// Board latency calibration is applied by the source (pps.Compensated).
 	r := ed.AssertNs
 	copy(e.edges[1:], e.edges[:len(e.edges)-1])
-	e.edges[0] = edgeRec{realNs: r, servedNs: e.cfg.Clock.Map(r), seq: ed.Seq}
+	e.edges[0] = edgeRec{realNs: r, servedNs: e.cfg.Clock.Map(r)}
 	if e.nEdges < len(e.edges) {
 		e.nEdges++
 	}
@@ -183,7 +181,6 @@ func (e *Engine) Fix(f gps.Fix) {
 // minus the receiver's typical delay marks the start of the second.
 func (e *Engine) nmeaFix(f gps.Fix, labelNs int64) {
 	nmeaOff := float64(e.cfg.Clock.Map(f.ArrivalNs-e.cfg.NMEADelayNs) - labelNs)
-	e.nmeaOff = nmeaOff
 	switch {
 	case !e.coarse:
 		// First trusted time: set the clock to it.
@@ -414,7 +411,7 @@ type syncReporter interface {
 func (e *Engine) snapshot(realNs int64) {
 	e.publish(realNs)
 	e.statusMu.Lock()
-	e.status = Status{Ref: *e.ref.Load(), Counters: e.cnt, LastFix: e.fix, NMEAOffsNs: e.nmeaOff}
+	e.status = Status{Ref: *e.ref.Load(), Counters: e.cnt, LastFix: e.fix}
 	if e.state == Holdover {
 		e.status.HoldoverS = float64(realNs-e.holdStart) * 1e-9
 	}
