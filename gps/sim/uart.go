@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,11 +19,11 @@ type UART struct {
 	Baud   int
 
 	seed    uint32
-	garbled uint64
+	garbled atomic.Uint64 // read by the test while Write runs
 }
 
 // Garbled returns how many bytes were sent while the rates differed.
-func (u *UART) Garbled() uint64 { return u.garbled }
+func (u *UART) Garbled() uint64 { return u.garbled.Load() }
 
 // Write delivers b paced from now on, chunk by chunk (~8 ms of wire time
 // each), checking the far side's rate before each chunk. Write errors (the
@@ -57,7 +58,7 @@ func (u *UART) Write(ctx context.Context, b []byte) error {
 			u.seed = u.seed*1664525 + 1013904223 // LCG (Numerical Recipes)
 			junk = append(junk, byte(u.seed>>24))
 		}
-		u.garbled += uint64(j - i)
+		u.garbled.Add(uint64(j - i))
 		u.Master.Write(junk)
 	}
 	return nil
