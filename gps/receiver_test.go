@@ -141,17 +141,7 @@ func replay(t *testing.T, data []byte, floor time.Time, baud int) {
 	if err := pacedWrite(ctx, master, data, baud); err != nil {
 		t.Fatal(err)
 	}
-	var got []gps.Fix
-	timeout := time.After(3 * time.Second)
-collect:
-	for len(got) < len(want) {
-		select {
-		case f := <-out:
-			got = append(got, f)
-		case <-timeout:
-			break collect
-		}
-	}
+	got := collectFixes(out, len(want), 3*time.Second)
 	cancel()
 	<-done
 
@@ -462,17 +452,7 @@ func TestReceiverReplugMidStream(t *testing.T) {
 	if err := pacedWrite(ctx, m2, data[cut2:], baud); err != nil {
 		t.Fatal(err)
 	}
-	var got []gps.Fix
-	timeout := time.After(3 * time.Second)
-collect:
-	for len(got) < len(want)+1 { // one more than expected: catch extras
-		select {
-		case f := <-out:
-			got = append(got, f)
-		case <-timeout:
-			break collect
-		}
-	}
+	got := collectFixes(out, len(want)+1, 3*time.Second) // one more than expected: catch extras
 	cancel()
 	<-done
 	if len(got) != len(want) {
@@ -495,4 +475,19 @@ collect:
 			last = g.Time
 		}
 	}
+}
+
+// collectFixes reads fixes from out until it has n or timeout passes.
+func collectFixes(out <-chan gps.Fix, n int, timeout time.Duration) []gps.Fix {
+	var got []gps.Fix
+	deadline := time.After(timeout)
+	for len(got) < n {
+		select {
+		case f := <-out:
+			got = append(got, f)
+		case <-deadline:
+			return got
+		}
+	}
+	return got
 }
