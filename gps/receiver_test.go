@@ -127,15 +127,7 @@ func replay(t *testing.T, data []byte, floor time.Time, baud int) {
 
 	// The capture's epochs are written back to back: a burst gap longer
 	// than a writer stall on a loaded host keeps the grouping offline's.
-	r, err := gps.Open(gps.Config{Device: slave, Baud: baud, ReferenceDate: floor, IdleFlush: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out := make(chan gps.Fix, 64)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, out) }()
+	r, ctx, cancel, out, done := startReceiver(t, gps.Config{Device: slave, Baud: baud, ReferenceDate: floor, IdleFlush: 400 * time.Millisecond}, 20*time.Second, 64)
 	waitFor(t, "device open", 5*time.Second, func() bool { return r.Stats().Device == gps.DeviceOpen })
 
 	if err := pacedWrite(ctx, master, data, baud); err != nil {
@@ -202,22 +194,9 @@ func epochOffsets(t *testing.T, data []byte, floor time.Time) []int {
 func TestReceiverDeviceLost(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "gps0")
-	m1, s1, err := sim.OpenPTY()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	if err := os.Symlink(s1, link); err != nil {
-		t.Fatal(err)
-	}
-	r, err := gps.Open(gps.Config{Device: link, Baud: 9600, ReopenMin: 20 * time.Millisecond, ReopenMax: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out := make(chan gps.Fix, 16)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, out) }()
+	m1, s1 := newPTY(t)
+	pointAt(t, link, s1)
+	r, ctx, cancel, out, done := startReceiver(t, gps.Config{Device: link, Baud: 9600, ReopenMin: 20 * time.Millisecond, ReopenMax: 50 * time.Millisecond}, 10*time.Second, 16)
 	waitFor(t, "open", 3*time.Second, func() bool { return r.Stats().Device == gps.DeviceOpen })
 
 	m1.Close() // unplug
@@ -226,15 +205,8 @@ func TestReceiverDeviceLost(t *testing.T) {
 		t.Errorf("after unplug: %+v", st)
 	}
 
-	m2, s2, err := sim.OpenPTY() // replug
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m2.Close()
-	os.Remove(link)
-	if err := os.Symlink(s2, link); err != nil {
-		t.Fatal(err)
-	}
+	m2, s2 := newPTY(t) // replug
+	pointAt(t, link, s2)
 	waitFor(t, "found again", 3*time.Second, func() bool { return r.Stats().Device == gps.DeviceOpen })
 	if st := r.Stats(); st.Opens != 2 {
 		t.Errorf("after replug: Opens = %d, want 2", st.Opens)
@@ -268,15 +240,7 @@ func TestReceiverAutoBaud(t *testing.T) {
 			defer m.Close()
 			data, date := mt3339Slice(t, 1<<20)
 			floor := gps.FloorFromApproxDate(date)
-			r, err := gps.Open(gps.Config{Device: s, AutoBaudWindow: 400 * time.Millisecond, ReferenceDate: floor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			out := make(chan gps.Fix, 64)
-			done := make(chan error, 1)
-			go func() { done <- r.Run(ctx, out) }()
+			r, ctx, cancel, out, done := startReceiver(t, gps.Config{Device: s, AutoBaudWindow: 400 * time.Millisecond, ReferenceDate: floor}, 15*time.Second, 64)
 			u := &sim.UART{Master: m, Baud: baud}
 			go func() {
 				for ctx.Err() == nil {
@@ -316,28 +280,16 @@ func TestReceiverAutoBaud(t *testing.T) {
 func TestReceiverInit(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "gps0")
-	m1, s1, err := sim.OpenPTY()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	if err := os.Symlink(s1, link); err != nil {
-		t.Fatal(err)
-	}
+	m1, s1 := newPTY(t)
+	pointAt(t, link, s1)
 	cmds := [][]byte{
 		{0xB5, 0x62, 0x06, 0x01, 0x03, 0x00, 0xF0, 0x08, 0x01, 0x03, 0x20}, // UBX-CFG-MSG: ZDA on
 		[]byte("$PMTK220,1000*1F\r\n"),
 		[]byte("$PCAS02,1000*2E\r\n"),
 	}
 	const gap = 60 * time.Millisecond
-	r, err := gps.Open(gps.Config{Device: link, Baud: 9600, Init: cmds, InitGap: gap,
-		ReopenMin: 20 * time.Millisecond, ReopenMax: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, make(chan gps.Fix, 16)) }()
+	r, _, cancel, _, done := startReceiver(t, gps.Config{Device: link, Baud: 9600, Init: cmds, InitGap: gap,
+		ReopenMin: 20 * time.Millisecond, ReopenMax: 50 * time.Millisecond}, 15*time.Second, 16)
 
 	var all []byte
 	for _, c := range cmds {
@@ -373,15 +325,8 @@ func TestReceiverInit(t *testing.T) {
 
 	m1.Close() // unplug
 	waitFor(t, "lost", 3*time.Second, func() bool { return r.Stats().Device == gps.DeviceLost })
-	m2, s2, err := sim.OpenPTY() // replug
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m2.Close()
-	os.Remove(link)
-	if err := os.Symlink(s2, link); err != nil {
-		t.Fatal(err)
-	}
+	m2, s2 := newPTY(t) // replug
+	pointAt(t, link, s2)
 	readInit(m2)
 	waitFor(t, "init counted again", time.Second, func() bool { return r.Stats().InitSent == 6 })
 	if st := r.Stats(); st.InitErr != "" || st.Opens != 2 {
@@ -412,23 +357,10 @@ func TestReceiverReplugMidStream(t *testing.T) {
 
 	dir := t.TempDir()
 	link := filepath.Join(dir, "gps0")
-	m1, s1, err := sim.OpenPTY()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	if err := os.Symlink(s1, link); err != nil {
-		t.Fatal(err)
-	}
-	r, err := gps.Open(gps.Config{Device: link, Baud: baud, ReferenceDate: floor, IdleFlush: 100 * time.Millisecond,
-		ReopenMin: 50 * time.Millisecond, ReopenMax: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out := make(chan gps.Fix, 128)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, out) }()
+	m1, s1 := newPTY(t)
+	pointAt(t, link, s1)
+	r, ctx, cancel, out, done := startReceiver(t, gps.Config{Device: link, Baud: baud, ReferenceDate: floor, IdleFlush: 100 * time.Millisecond,
+		ReopenMin: 50 * time.Millisecond, ReopenMax: 100 * time.Millisecond}, 20*time.Second, 128)
 	waitFor(t, "open", 3*time.Second, func() bool { return r.Stats().Device == gps.DeviceOpen })
 	if err := pacedWrite(ctx, m1, data[:cut1], baud); err != nil {
 		t.Fatal(err)
@@ -437,16 +369,9 @@ func TestReceiverReplugMidStream(t *testing.T) {
 	m1.Close()
 	waitFor(t, "lost", 3*time.Second, func() bool { return r.Stats().Device == gps.DeviceLost })
 
-	m2, s2, err := sim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m2.Close()
+	m2, s2 := newPTY(t)
 	m2.Write(data[cut1:cut2]) // before the port can be reopened: discarded
-	os.Remove(link)
-	if err := os.Symlink(s2, link); err != nil {
-		t.Fatal(err)
-	}
+	pointAt(t, link, s2)
 	waitFor(t, "found again", 3*time.Second, func() bool { return r.Stats().Opens == 2 })
 	time.Sleep(50 * time.Millisecond)
 	if err := pacedWrite(ctx, m2, data[cut2:], baud); err != nil {
@@ -490,4 +415,43 @@ func collectFixes(out <-chan gps.Fix, n int, timeout time.Duration) []gps.Fix {
 		}
 	}
 	return got
+}
+
+// startReceiver opens a Receiver with cfg and runs it until limit passes or
+// cancel is called (also at the end of the test), delivering fixes on a
+// channel with buf slots; done receives Run's result.
+func startReceiver(t *testing.T, cfg gps.Config, limit time.Duration, buf int) (*gps.Receiver, context.Context, context.CancelFunc, chan gps.Fix, chan error) {
+	t.Helper()
+	r, err := gps.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	out := make(chan gps.Fix, buf)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, out) }()
+	return r, ctx, cancel, out, done
+}
+
+// newPTY opens a pty pair (skipping the test where there are none) and
+// returns the master, closed at the end of the test, and the slave's path.
+func newPTY(t *testing.T) (*os.File, string) {
+	t.Helper()
+	m, s, err := sim.OpenPTY()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, s
+}
+
+// pointAt makes the device path link (a symlink, as udev's
+// /dev/serial/by-id names are) point at slave, as plugging a receiver in.
+func pointAt(t *testing.T, link, slave string) {
+	t.Helper()
+	os.Remove(link)
+	if err := os.Symlink(slave, link); err != nil {
+		t.Fatal(err)
+	}
 }
