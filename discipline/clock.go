@@ -1,5 +1,12 @@
 package discipline
 
+// MaxClockFreqPPB bounds the frequency correction of every backend
+// (±5000 ppm): the kernel's ADJ_FREQUENCY alone reaches ±500 ppm, System
+// adds ADJ_TICK for the rest, as chronyd does. Real crystals need tens of
+// ppm; the range is for virtual machines whose TSC was calibrated against
+// an emulated timer under load.
+const MaxClockFreqPPB = 5000e3
+
 // Clock is a clock backend: it turns host kernel timestamps (CLOCK_REALTIME)
 // into served time and accepts steering. All times are ns since the Unix
 // epoch. Implementations must make Now and Map safe for concurrent use and

@@ -25,7 +25,7 @@ const DriftMinChangePPB = 50
 
 // ReadDrift returns the frequency correction stored at path, in ppb. A
 // missing file is reported with an error satisfying os.IsNotExist; a
-// corrupt one (not a number, out of ±500 ppm) with an error naming it.
+// corrupt one (not a number, out of ±MaxClockFreqPPB) with an error naming it.
 func ReadDrift(path string) (freqPPB float64, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -36,8 +36,8 @@ func ReadDrift(path string) (freqPPB float64, err error) {
 		return 0, fmt.Errorf("drift file %s: empty", path)
 	}
 	ppm, err := strconv.ParseFloat(string(f[0]), 64)
-	if err != nil || math.IsNaN(ppm) || math.Abs(ppm) > 500 {
-		return 0, fmt.Errorf("drift file %s: want a frequency in ppm within ±500, got %q", path, f[0])
+	if err != nil || math.IsNaN(ppm) || math.Abs(ppm) > MaxClockFreqPPB/1e3 {
+		return 0, fmt.Errorf("drift file %s: want a frequency in ppm within ±%g, got %q", path, MaxClockFreqPPB/1e3, f[0])
 	}
 	return ppm * 1e3, nil
 }

@@ -32,7 +32,7 @@ func TestDriftFileRoundTrip(t *testing.T) {
 
 func TestDriftFileCorrupt(t *testing.T) {
 	dir := t.TempDir()
-	for _, c := range []string{"", "\n", "abc\n", "600\n", "NaN\n", "\x00\x01"} {
+	for _, c := range []string{"", "\n", "abc\n", "5001\n", "-6000\n", "NaN\n", "\x00\x01"} {
 		p := filepath.Join(dir, "d")
 		os.WriteFile(p, []byte(c), 0o644)
 		if _, err := ReadDrift(p); err == nil || !strings.Contains(err.Error(), p) {

@@ -58,6 +58,11 @@ const (
 	// nmeaFaultNs: NMEA time further than this from our clock is a fault
 	// (a receiver's burst delay is never near a second).
 	nmeaFaultNs = 600e6
+	// nmeaPinnedMax NMEA updates in a row with the frequency correction at
+	// its limit end NMEA synchronisation (a slew of a large phase error
+	// reaches the limit for a few seconds; an oscillator beyond the range
+	// stays there).
+	nmeaPinnedMax = 30
 )
 
 // Counters are the engine's event counts (monotonic).
@@ -95,6 +100,9 @@ type Engine struct {
 	lastFix  int64 // CLOCK_REALTIME of the last trusted fix
 	lastUpd  int64 // served time of the last servo update
 	nmeaBad  int   // consecutive NMEA samples disagreeing by > nmeaFaultNs
+	// nmeaPinned counts consecutive NMEA updates with the frequency
+	// correction at the servo's limit.
+	nmeaPinned int
 	// PPS labelling.
 	ppsSet                         bool // the clock has been set from a certain PPS label
 	consistent                     int  // consecutive pairings that agree with each other
@@ -124,10 +132,24 @@ func NewEngine(cfg Config) *Engine {
 	}
 	e := &Engine{cfg: cfg, servo: NewServo(cfg.Servo)}
 	if !cfg.PPS {
-		// NMEA timing noise is milliseconds: never step under 50 ms.
+		// NMEA timing noise is milliseconds: never step under 50 ms, and
+		// never believe a burst's arrival to better than 1 ms.
 		sc := cfg.Servo
 		sc.AcquireStepNs = 50e6
 		sc.SlewTimeConstantS = 16
+		sc.MinNoiseNs = math.Max(sc.MinNoiseNs, 1e6)
+		// Without PPS edges no interval check assumes the kernel's
+		// ±500 ppm, so the servo may use the whole range of the clocks
+		// (a virtual machine's TSC calibrated under load can be off by
+		// more). Nothing known of the frequency (no drift file) means
+		// anything in that range: with a 50 ppm prior, ms-noisy samples
+		// take minutes to find a 300 ppm error.
+		if sc.MaxFreqPPB == 0 {
+			sc.MaxFreqPPB = MaxClockFreqPPB
+		}
+		if sc.InitialFreqSigmaPPB == 0 {
+			sc.InitialFreqSigmaPPB = 500e3
+		}
 		e.servo = NewServo(sc)
 	}
 	e.publish(0)
@@ -206,6 +228,21 @@ func (e *Engine) nmeaFix(f gps.Fix, labelNs int64) {
 	at := e.cfg.Clock.Map(f.ArrivalNs)
 	a := e.servo.Sample(nmeaOff, at, at)
 	e.apply(a)
+	if math.Abs(a.FreqPPB) >= e.servo.cfg.MaxFreqPPB {
+		// The correction is at the end of the clock's range: the clock
+		// cannot follow and the error grows whatever the filter says. Not
+		// time to serve; after nmeaPinnedMax in a row, start again from
+		// the receiver's time.
+		e.nmeaPinned++
+		if e.nmeaPinned >= nmeaPinnedMax {
+			e.nmeaPinned = 0
+			e.coarse = false
+			e.setState(Unsynchronised, f.ArrivalNs)
+			return
+		}
+	} else {
+		e.nmeaPinned = 0
+	}
 	e.lastUpd = at
 	// NMEA timing: the receiver's delay is only known to a few ms.
 	e.dispNs = 3*math.Max(e.servo.JitterNs(), e.servo.PhaseSigmaNs()) + 5e6

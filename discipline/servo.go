@@ -51,6 +51,15 @@ type ServoConfig struct {
 	InitialFreqSigmaPPB float64
 	// MaxFreqPPB bounds the correction (default 500 ppm, as the kernel).
 	MaxFreqPPB float64
+	// MinNoiseNs is the least measurement noise (1σ) the servo assumes,
+	// whatever the samples' second differences suggest (default 10 ns:
+	// below any real PPS timestamp's noise). NMEA arrival times need a
+	// floor of milliseconds: a UART interrupts at its FIFO trigger level
+	// or after four idle character times (4 ms at 9600 baud) and a kernel
+	// may wake the reader on its tick, so arrivals sit on a grid and most
+	// second differences are exactly zero, which would make every late
+	// burst an outlier.
+	MinNoiseNs float64
 	// SlewTimeConstantS: the residual phase error is removed with a time
 	// constant of this many seconds (default 4 s).
 	SlewTimeConstantS float64
@@ -68,6 +77,9 @@ func (c ServoConfig) withDefaults() ServoConfig {
 	}
 	if c.MaxFreqPPB == 0 {
 		c.MaxFreqPPB = 500e3
+	}
+	if c.MinNoiseNs == 0 {
+		c.MinNoiseNs = 10
 	}
 	if c.SlewTimeConstantS == 0 {
 		c.SlewTimeConstantS = 2
@@ -179,12 +191,16 @@ func (s *Servo) LastOffsetNs() float64 { return s.lastOffset }
 // after a source change or a long gap).
 func (s *Servo) Reset() {
 	f := s.freqPPB
-	sig := math.Max(math.Sqrt(math.Max(s.p11, 0)), 1e3)
 	old := *s
 	*s = Servo{cfg: s.cfg, freqPPB: f, rNs2: old.rNs2, nu2Samples: old.nu2Samples,
 		everLocked: old.everLocked, lagScale: old.lagScale, lagN: old.lagN, qLearned: old.qLearned, qPhi: old.qPhi,
 		noiseScale: old.noiseScale}
-	s.cfg.InitialFreqSigmaPPB = sig
+	if old.init {
+		// What the filter learned of the frequency carries over. A servo
+		// that never took a sample knows only what it was configured with
+		// (its p11 is zero, not a certainty).
+		s.cfg.InitialFreqSigmaPPB = math.Max(math.Sqrt(math.Max(old.p11, 0)), 1e3)
+	}
 }
 
 // Sample takes one offset measurement (ns, positive: our clock is ahead of
@@ -292,7 +308,7 @@ func (s *Servo) learnNoise(offsetNs float64, atNs int64) {
 	// Robust: a median of |d2|, so interrupt-latency outliers (each in
 	// three second differences) barely move it. σ(d2)² = 6R.
 	s.noiseScale.add(math.Abs(d2))
-	s.rNs2 = math.Max(sq(s.noiseScale.sigma())/6, 100) // ≥ (10 ns)²: below any real PPS timestamp's noise
+	s.rNs2 = math.Max(sq(s.noiseScale.sigma())/6, sq(s.cfg.MinNoiseNs))
 }
 
 func sq(x float64) float64 { return x * x }
@@ -395,7 +411,7 @@ func (s *Servo) start(offsetNs float64, atNs, nowNs int64) Action {
 	s.n = 0
 	s.p11 = s.cfg.InitialFreqSigmaPPB * s.cfg.InitialFreqSigmaPPB
 	if s.nu2Samples == 0 {
-		s.rNs2 = 1e8 // (10 µs)² until learned
+		s.rNs2 = math.Max(1e8, sq(s.cfg.MinNoiseNs)) // (10 µs)² until learned
 	}
 	if !s.qLearned {
 		s.qPhi = math.Max(s.rNs2*1e-6, 1e-4)

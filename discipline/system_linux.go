@@ -2,6 +2,7 @@ package discipline
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 // clock. It needs CAP_SYS_TIME.
 //
 // Units (adjtimex(2)): freq is ppm with a 16-bit binary fraction ("scaled
-// ppm"), limited by the kernel to ±500 ppm; ADJ_SETOFFSET takes a timeval
+// ppm"), limited by the kernel to ±500 ppm, tick is µs per USER_HZ tick
+// (nominal 10000, ±10 %); ADJ_SETOFFSET takes a timeval
 // whose tv_usec holds nanoseconds when ADJ_NANO is set, and must be
 // normalised (0 ≤ tv_usec < 1e9). maxerror/esterror are µs.
 type System struct {
@@ -35,7 +37,7 @@ func OpenSystem() (*System, error) {
 	if _, err := unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx); err != nil {
 		return nil, fmt.Errorf("clock_adjtime(CLOCK_REALTIME, read): %w", err)
 	}
-	s := &System{freqPPB: float64(tx.Freq) * 1000 / 65536}
+	s := &System{freqPPB: joinFreq(int64(tx.Tick), int64(tx.Freq))}
 	tx = unix.Timex{
 		Modes:  unix.ADJ_STATUS | unix.ADJ_MAXERROR | unix.ADJ_ESTERROR,
 		Status: unix.STA_UNSYNC,
@@ -55,21 +57,46 @@ func (s *System) Now() int64 { return time.Now().UnixNano() }
 // Map is the identity: kernel timestamps are already served time.
 func (s *System) Map(realtimeNs int64) int64 { return realtimeNs }
 
-// SetFrequency sets the kernel clock's frequency correction (ADJ_FREQUENCY).
+// SetFrequency sets the kernel clock's frequency correction, clamped to
+// ±MaxClockFreqPPB: ADJ_FREQUENCY reaches ±500 ppm, the rest is the tick
+// length (ADJ_TICK, see splitFreq).
 func (s *System) SetFrequency(freqPPB float64) {
-	if freqPPB > 500e3 {
-		freqPPB = 500e3
-	} else if freqPPB < -500e3 {
-		freqPPB = -500e3
-	}
-	tx := unix.Timex{Modes: unix.ADJ_FREQUENCY}
+	freqPPB = clamp(freqPPB, MaxClockFreqPPB)
+	tickUs, scaledPPM := splitFreq(freqPPB)
+	tx := unix.Timex{Modes: unix.ADJ_FREQUENCY | unix.ADJ_TICK}
 	// Timex fields are C longs: 32 bits on arm (see clong*_linux.go).
-	tx.Freq = cLong(freqPPB * 65536 / 1000)
+	tx.Freq, tx.Tick = cLong(scaledPPM), cLong(tickUs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx); err == nil {
 		s.freqPPB = freqPPB
 	}
+}
+
+// The kernel's tick (adjtimex(2) "tick"): microseconds added to the clock
+// per USER_HZ tick, nominally 1e6/USER_HZ (USER_HZ is 100 on every Linux
+// architecture), accepted within ±10 %. One microsecond more per tick runs
+// the clock 100 ppm faster.
+const (
+	nominalTickUs = 10_000
+	tickStepPPB   = 1e9 / nominalTickUs // 100 ppm per µs of tick
+)
+
+// splitFreq splits a frequency correction (ppb, positive: faster) into the
+// kernel's tick length (µs per tick) and its frequency (scaled ppm: ppm
+// with a 16-bit binary fraction), the tick taking whole 100 ppm steps and
+// the frequency the remainder (within ±50 ppm, so the frequency's finer
+// resolution does the fine part).
+func splitFreq(freqPPB float64) (tickUs int64, scaledPPM int64) {
+	steps := math.Round(freqPPB / tickStepPPB)
+	rest := freqPPB - steps*tickStepPPB
+	return nominalTickUs + int64(steps), int64(math.Round(rest * 65536 / 1000))
+}
+
+// joinFreq is splitFreq's inverse: the frequency correction (ppb) of a
+// kernel tick and frequency.
+func joinFreq(tickUs, scaledPPM int64) float64 {
+	return float64(tickUs-nominalTickUs)*tickStepPPB + float64(scaledPPM)*1000/65536
 }
 
 // Step moves CLOCK_REALTIME by deltaNs atomically (ADJ_SETOFFSET), without

@@ -43,3 +43,31 @@ func TestSystemLeapBits(t *testing.T) {
 		t.Errorf("after midnight: status %#x pending %v, want 0, false", st, p)
 	}
 }
+
+// TestSystemSplitFreq: corrections past the kernel's ±500 ppm frequency
+// limit go into the tick; the frequency keeps the fine remainder; joining
+// gives back the correction to the kernel's resolution.
+func TestSystemSplitFreq(t *testing.T) {
+	for _, c := range []struct {
+		ppb    float64
+		tickUs int64
+	}{
+		{0, 10000}, {49e3, 10000}, {-49e3, 10000}, {51e3, 10001}, {-51e3, 9999},
+		{499e3, 10005}, {723.4e3, 10007}, {-4999e3, 9950}, {MaxClockFreqPPB, 10050},
+	} {
+		tick, scaled := splitFreq(c.ppb)
+		if tick != c.tickUs {
+			t.Errorf("splitFreq(%g ppb) tick = %d µs, want %d", c.ppb, tick, c.tickUs)
+		}
+		if ppm := float64(scaled) / 65536; ppm < -50 || ppm > 50 {
+			t.Errorf("splitFreq(%g ppb) frequency = %g ppm, want within ±50", c.ppb, ppm)
+		}
+		if got := joinFreq(tick, scaled); got < c.ppb-0.02 || got > c.ppb+0.02 {
+			t.Errorf("joinFreq(splitFreq(%g ppb)) = %g ppb", c.ppb, got)
+		}
+	}
+	// The kernel refuses a tick outside ±10 % (adjtimex(2)).
+	if lo, _ := splitFreq(-MaxClockFreqPPB); lo < 9000 {
+		t.Errorf("tick %d µs below the kernel's limit", lo)
+	}
+}
