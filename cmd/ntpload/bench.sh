@@ -34,7 +34,7 @@ total=$((RUNS * (2 + $(echo $RATES | wc -w)) * (SECS + 1) + 10))
 start() { # $1: gpsntp|chronyd; sets pid and port
 	case $1 in
 	gpsntp)
-		$nocap "$NTPLOAD" -serve 127.0.0.1:$GPORT -duration 100s >"$dir/g.log" 2>&1 &
+		$nocap "$NTPLOAD" -serve 127.0.0.1:$GPORT -workers "${WORKERS:-0}" -duration 100s >"$dir/g.log" 2>&1 &
 		pid=$! port=$GPORT ;;
 	chronyd)
 		$nocap "$CHRONYD" -d -x -u root -f "$dir/chrony.conf" >"$dir/c.log" 2>&1 &
