@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/pps"
 )
 
@@ -54,19 +55,7 @@ func nmeaChecksum(body string) byte {
 // length (little-endian u16), payload, and the 8-bit Fletcher checksum
 // CK_A, CK_B over class through payload (u-blox M8 protocol spec, §32.4).
 func UBX(class, id byte, payload []byte) []byte {
-	b := make([]byte, 0, 8+len(payload))
-	b = append(b, 0xB5, 0x62, class, id, byte(len(payload)), byte(len(payload)>>8))
-	b = append(b, payload...)
-	ckA, ckB := ubxChecksum(b[2:])
-	return append(b, ckA, ckB)
-}
-
-func ubxChecksum(b []byte) (ckA, ckB byte) {
-	for _, c := range b {
-		ckA += c
-		ckB += ckA
-	}
-	return ckA, ckB
+	return gps.AppendUBX(nil, class, id, payload)
 }
 
 // UBX-CFG-MSG (06 01) with the 3-byte payload sets the rate of one NMEA
@@ -99,6 +88,10 @@ var receivers = []Receiver{
 			ubxSetNMEARate(ubxGLL, 0),
 			ubxSetNMEARate(ubxVTG, 0),
 			ubxNav5Stationary(),
+			// UBX-NAV-TIMELS once a minute: the leap second
+			// announcement (NMEA has none). Not every second: 32 more
+			// bytes in the burst would move the NMEA that follows.
+			UBX(0x06, 0x01, []byte{0x01, 0x26, 60}),
 		},
 		NMEADelay: 60 * time.Millisecond, NMEADelayMax: 500 * time.Millisecond,
 		PPSEdge: pps.Rising,

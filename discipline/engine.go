@@ -103,6 +103,8 @@ type Engine struct {
 	// nmeaPinned counts consecutive NMEA updates with the frequency
 	// correction at the servo's limit.
 	nmeaPinned int
+	// rxLeap is the receiver's latest leap second announcement.
+	rxLeap gps.LeapNotice
 	// PPS labelling.
 	ppsSet                         bool // the clock has been set from a certain PPS label
 	consistent                     int  // consecutive pairings that agree with each other
@@ -182,6 +184,9 @@ func (e *Engine) Edge(ed pps.Edge) {
 // Fix takes one receiver epoch.
 func (e *Engine) Fix(f gps.Fix) {
 	e.cnt.Fixes++
+	if f.Leap.Known {
+		e.rxLeap = f.Leap
+	}
 	if !f.TimeValid || f.Mode < gps.Mode2D || f.LeapSecond {
 		e.cnt.FixesUntrusted++
 		e.fix = f
@@ -412,12 +417,10 @@ func (e *Engine) publish(realNs int64) {
 		r.RefTimeNs = e.lastUpd
 		r.RootDispersionNs = int64(e.dispNs)
 		r.DispersionRateNsPerS = e.rateNsPerS()
-		if e.cfg.Leaps != nil {
-			li, ev := e.cfg.Leaps.Announce(e.cfg.Clock.Map(realNs))
-			r.Leap = li
-			if ls, ok := e.cfg.Clock.(leapScheduler); ok && li != LeapNone {
-				ls.ScheduleLeap(ev)
-			}
+		li, ev := e.leapAnnounce(e.cfg.Clock.Map(realNs))
+		r.Leap = li
+		if ls, ok := e.cfg.Clock.(leapScheduler); ok && li != LeapNone {
+			ls.ScheduleLeap(ev)
 		}
 	default:
 		r.Leap = LeapAlarm
@@ -435,6 +438,30 @@ func (e *Engine) publish(realNs int64) {
 		}
 		sr.ReportSync(r.Synchronised, maxErr, est)
 	}
+}
+
+// leapAnnounce is the leap indicator to serve at UTC time nowNs and the
+// event it announces. The leap table (leapfile) is the IERS's word: while
+// it is within its expiry date, what it lists (or does not) is final.
+// Without a current table the receiver's announcement counts
+// (gps.LeapNotice, from UBX-NAV-TIMELS), if it names the end of a month,
+// as leap seconds only happen then (ITU-R TF.460-6: end of December or
+// June first, then March or September).
+func (e *Engine) leapAnnounce(nowNs int64) (uint8, LeapEvent) {
+	if t := e.cfg.Leaps; t != nil {
+		if li, ev := t.Announce(nowNs); li != LeapNone || t.current(nowNs) {
+			return li, ev
+		}
+	}
+	n := e.rxLeap
+	if !n.Known || n.Change == 0 {
+		return LeapNone, LeapEvent{}
+	}
+	if n.At.Day() != 1 || n.At.Hour() != 0 || n.At.Minute() != 0 || n.At.Second() != 0 || n.At.Nanosecond() != 0 {
+		return LeapNone, LeapEvent{}
+	}
+	ev := LeapEvent{AtNs: n.At.UnixNano(), Insert: n.Change > 0}
+	return announce(ev, nowNs), ev
 }
 
 // syncReporter is a clock that tells the rest of the system whether it is

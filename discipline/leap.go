@@ -115,15 +115,28 @@ func (t *LeapTable) Announce(nowNs int64) (uint8, LeapEvent) {
 	if !ok {
 		return LeapNone, e
 	}
+	return announce(e, nowNs), e
+}
+
+// current reports whether the table is within its expiry date at nowNs (a
+// table without one is taken as current).
+func (t *LeapTable) current(nowNs int64) bool {
+	return t != nil && (t.Expires.IsZero() || nowNs < t.Expires.UnixNano())
+}
+
+// announce is the leap indicator for a future event e at UTC time nowNs:
+// set during the whole UTC month whose last day ends with the leap, none
+// before.
+func announce(e LeapEvent, nowNs int64) uint8 {
 	last := time.Unix(0, e.AtNs-1).UTC() // 23:59:59.999… of the last day
 	now := time.Unix(0, nowNs).UTC()
-	if now.Year() != last.Year() || now.Month() != last.Month() {
-		return LeapNone, e
+	switch {
+	case e.AtNs <= nowNs || now.Year() != last.Year() || now.Month() != last.Month():
+		return LeapNone
+	case e.Insert:
+		return LeapInsert
 	}
-	if e.Insert {
-		return LeapInsert, e
-	}
-	return LeapDelete, e
+	return LeapDelete
 }
 
 // leapScheduler is a clock that carries out a leap second itself (Soft:

@@ -118,9 +118,30 @@ func TestSoftLeapInsertAndDelete(t *testing.T) {
 // 23:59:60 (LeapSecond), POSIX labels lose a second after it, the Soft
 // clock repeats 23:59:59, and the servo sees nothing: no step, no
 // mislabel, error stays at the noise.
+//
+// The announcement comes from the leap table, or, without a current one,
+// from the receiver (UBX-NAV-TIMELS in every fix): the same leap follows.
 func TestEngineAcrossLeapSecond(t *testing.T) {
-	midnight := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	w := newWorld(t, Config{PPS: true, NMEADelayNs: 120e6, Leaps: futureLeaps(t)}, 0, 3)
+	midnight := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	notice := gps.LeapNotice{Known: true, Change: +1, At: midnight, GPSMinusUTCS: 18}
+	expired := futureLeaps(t)
+	expired.Events = nil // it knew nothing of 2027
+	expired.Expires = midnight.AddDate(0, -6, 0)
+	for _, c := range []struct {
+		name   string
+		leaps  *LeapTable
+		notice gps.LeapNotice
+	}{
+		{"leap table", futureLeaps(t), gps.LeapNotice{}},
+		{"receiver, no table", nil, notice},
+		{"receiver, table expired", expired, notice},
+	} {
+		t.Run(c.name, func(t *testing.T) { acrossLeapSecond(t, midnight.UnixNano(), c.leaps, c.notice) })
+	}
+}
+
+func acrossLeapSecond(t *testing.T, midnight int64, leaps *LeapTable, notice gps.LeapNotice) {
+	w := newWorld(t, Config{PPS: true, NMEADelayNs: 120e6, Leaps: leaps}, 0, 3)
 	// Start 10 minutes before midnight in simulated GPS time.
 	w.tl.OffsetNs = midnight - 600e9 - w.nowNs
 	w.second = w.tl.GPSAt(w.nowNs)/1e9 + 1
@@ -139,7 +160,7 @@ func TestEngineAcrossLeapSecond(t *testing.T) {
 		w.nowNs = edge + int64(w.rng.NormFloat64()*1000)
 		w.eng.Edge(pps.Edge{AssertNs: w.nowNs, Seq: uint32(w.second)})
 		w.nowNs = edge + 120e6
-		w.eng.Fix(gps.Fix{Time: time.Unix(0, label).UTC(), TimeValid: true, LeapSecond: leap, Mode: gps.Mode3D, ArrivalNs: w.nowNs})
+		w.eng.Fix(gps.Fix{Time: time.Unix(0, label).UTC(), TimeValid: true, LeapSecond: leap, Mode: gps.Mode3D, ArrivalNs: w.nowNs, Leap: notice})
 		w.nowNs = edge + 500e6
 		w.eng.Tick(w.nowNs)
 		r := w.eng.Ref().Load()
@@ -170,5 +191,40 @@ func TestEngineAcrossLeapSecond(t *testing.T) {
 	}
 	if st.Counters.Mislabel != 0 || int64(st.Counters.Steps) != stepsAtSync {
 		t.Errorf("counters %+v (steps at sync %d): want no mislabel and no step after sync", st.Counters, stepsAtSync)
+	}
+}
+
+// TestEngineLeapSources: which announcement wins, and when.
+func TestEngineLeapSources(t *testing.T) {
+	jan := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	dec, nov := jan.Add(-10*24*time.Hour).UnixNano(), jan.Add(-40*24*time.Hour).UnixNano()
+	insert := gps.LeapNotice{Known: true, Change: +1, At: jan}
+	quiet := futureLeaps(t)
+	quiet.Events = nil // lists no 2027 leap
+	quiet.Expires = jan.AddDate(0, 6, 0)
+	stale := *quiet
+	stale.Expires = jan.AddDate(0, -6, 0)
+	for _, c := range []struct {
+		name   string
+		leaps  *LeapTable
+		notice gps.LeapNotice
+		nowNs  int64
+		want   uint8
+	}{
+		{"receiver insert, in the month", nil, insert, dec, LeapInsert},
+		{"receiver insert, the month before", nil, insert, nov, LeapNone},
+		{"receiver delete", nil, gps.LeapNotice{Known: true, Change: -1, At: jan}, dec, LeapDelete},
+		{"receiver: none scheduled", nil, gps.LeapNotice{Known: true, At: jan}, dec, LeapNone},
+		{"receiver: not the end of a month", nil, gps.LeapNotice{Known: true, Change: +1, At: jan.Add(-24 * time.Hour)}, dec, LeapNone},
+		{"receiver: after the event", nil, insert, jan.UnixNano() + 1e9, LeapNone},
+		{"current table lists none: the table wins", quiet, insert, dec, LeapNone},
+		{"expired table: the receiver counts", &stale, insert, dec, LeapInsert},
+		{"table lists it, receiver silent", futureLeaps(t), gps.LeapNotice{}, dec, LeapInsert},
+	} {
+		e := NewEngine(Config{Clock: NewSoft(func() int64 { return c.nowNs }), Leaps: c.leaps})
+		e.rxLeap = c.notice
+		if li, _ := e.leapAnnounce(c.nowNs); li != c.want {
+			t.Errorf("%s: LI %d, want %d", c.name, li, c.want)
+		}
 	}
 }

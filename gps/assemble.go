@@ -47,6 +47,7 @@ type AssemblerStats struct {
 	ChangeFlush uint64 // epochs emitted when the next epoch's time arrived
 	GapFlush    uint64 // epochs emitted at a burst gap
 	SizeFlush   uint64 // epochs cut at maxEpochSentences
+	LeapNotices uint64 // UBX-NAV-TIMELS messages read
 }
 
 // sentenceKey identifies a sentence's role in the cycle: talker+type, and for
@@ -284,6 +285,12 @@ type Assembler struct {
 	lastTrustedArrival int64
 	haveTrusted        bool
 
+	// leap: the receiver's latest leap second announcement (ubx), its
+	// time to the event not yet turned into a date while leapPending.
+	leap        LeapNotice
+	leapTTES    int64
+	leapPending bool
+
 	stats AssemblerStats
 }
 
@@ -417,6 +424,18 @@ func (a *Assembler) flush(dst []Fix) []Fix {
 	}
 	if f.TimeValid {
 		a.stats.Trusted++
+		if a.leapPending {
+			// The announcement came with this epoch or just before it:
+			// the seconds to the event, from now, name the midnight (the
+			// rounding absorbs the difference).
+			a.leapPending = false
+			if a.leap.Change != 0 {
+				a.leap.At = nearestMidnight(f.Time.Add(time.Duration(a.leapTTES) * time.Second))
+			}
+		}
+	}
+	if !a.leapPending {
+		f.Leap = a.leap
 	}
 	a.stats.Epochs++
 	e.reset()
@@ -512,4 +531,9 @@ func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 		a.stats.NoDate++
 	}
 	f.Distrust = reason
+}
+
+// nearestMidnight rounds t to the nearest UTC midnight.
+func nearestMidnight(t time.Time) time.Time {
+	return t.UTC().Add(12 * time.Hour).Truncate(24 * time.Hour)
 }

@@ -76,6 +76,17 @@
 // other vendors ($PUBX, $PMTK, $PQ…, $PSRF, $PGRM…, $PERD…, $PTNL…, …).
 // A more specific name replaces a vendor name, never the reverse.
 //
+// # Leap second announcements
+//
+// NMEA 0183 carries none. u-blox receivers send UBX-NAV-TIMELS (the u-blox
+// profile's init commands ask for it once a minute): the framer takes
+// those frames whole from between the sentences (a '$' or CR in their
+// payload must not start or end a line), and the assembler turns the
+// seconds-to-event into the UTC midnight it ends at and puts the notice
+// in every Fix (Fix.Leap). The discipline engine uses it when no current
+// leap-seconds.list is configured. Other B5 62 sequences stay junk to the
+// NMEA framer, so a false sync in line noise swallows nothing.
+//
 // # Init commands
 //
 // Config.Init (the daemon passes board.Receiver.InitCommands) is written

@@ -53,4 +53,26 @@ type Fix struct {
 	ArrivalNs int64
 	// Sentences is the number of sentences that made up this epoch.
 	Sentences int
+	// Leap is the receiver's latest leap second announcement (u-blox
+	// UBX-NAV-TIMELS), carried in every Fix after it; zero when the
+	// receiver has told nothing.
+	Leap LeapNotice
+}
+
+// LeapNotice is what a receiver announced of leap seconds, decoded from
+// UBX-NAV-TIMELS (u-blox M8 protocol spec §32.18.28). NMEA 0183 carries no
+// announcement, so receivers without a binary protocol say nothing.
+type LeapNotice struct {
+	// Known: the receiver reported the next leap second (from a GNSS
+	// broadcast, not its firmware default); Change and At are meaningful.
+	Known bool
+	// Change is the leap second scheduled: +1 inserted (23:59:60), −1
+	// deleted (23:59:59 skipped), 0 none scheduled.
+	Change int
+	// At is the UTC midnight the leap second ends at (the end of the last
+	// day of a month); zero when Change is 0.
+	At time.Time
+	// GPSMinusUTCS is the current leap second count (GPS − UTC, 18 s
+	// since 2017), 0 if the receiver does not know it.
+	GPSMinusUTCS int
 }

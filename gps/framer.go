@@ -16,8 +16,13 @@ const (
 
 // Line is one framed sentence. Text starts at '$' or '!' and excludes the line
 // terminator; it is only valid during the callback that receives it.
+//
+// When UBX is set, the line is a u-blox binary frame whose checksum was
+// correct, and Text is its class, ID and payload (without the B5 62 sync,
+// the length and the checksum).
 type Line struct {
 	Text     []byte
+	UBX      bool
 	Checksum ChecksumState
 	// ArrivalNs is the estimated host time (ns) at which Text[0] arrived, as
 	// derived from the chunk timing passed to Feed (0 offline). EndNs is the
@@ -45,6 +50,8 @@ type FramerStats struct {
 	Binary      uint64 // a NUL or other non-printable byte inside a line: rejected
 	Spliced     uint64 // a new '$'/'!' cut an unterminated line short (we resync at the last start)
 	Malformed   uint64 // too short or no valid address field: rejected
+	UBX         uint64 // u-blox binary frames passed on (checksum correct)
+	UBXBad      uint64 // u-blox binary frames with a wrong checksum: rejected
 }
 
 // Framer turns a byte stream into NMEA lines. It is pure: timing enters only
@@ -59,7 +66,13 @@ type FramerStats struct {
 //     the current line;
 //   - the checksum is verified; a line without '*' is passed on marked
 //     ChecksumMissing (gpsd accepts those; the decoder then accepts it only
-//     if go-nmea parses it without error).
+//     if go-nmea parses it without error);
+//   - u-blox binary frames (B5 62, class, ID, 16-bit little-endian length,
+//     payload, 8-bit Fletcher checksum; u-blox M8 protocol spec §32.2) are
+//     taken whole, so a '$' or CR inside their payload starts or ends no
+//     line. Only the messages we read are taken (ubxTaken, matched on
+//     class, ID and length); for anything else the bytes after B5 are
+//     framed again as NMEA.
 type Framer struct {
 	buf      [MaxLineBytes]byte
 	n        int
@@ -71,6 +84,12 @@ type Framer struct {
 	// lineQuietNs: quietNs when the current line started.
 	lastNs, quietNs, lineQuietNs int64
 	stats                        FramerStats
+	// UBX capture: ubxN bytes of a frame so far (0: not in one), its
+	// payload length once known, and its start time.
+	ubx        [6 + maxUBXPayload + 2]byte
+	ubxN       int
+	ubxLen     int
+	ubxStartNs int64
 }
 
 // Reset drops any partial line and hunts for the next '$' (used after
@@ -79,6 +98,7 @@ func (f *Framer) Reset() {
 	f.n = 0
 	f.inLine = false
 	f.overlong = false
+	f.ubxN = 0
 	f.lastNs, f.quietNs, f.lineQuietNs = 0, 0, 0
 }
 
@@ -100,37 +120,117 @@ func (f *Framer) Feed(p []byte, firstByteNs, byteNs int64, emit func(Line)) {
 		f.lastNs = firstByteNs + int64(len(p)-1)*byteNs
 	}
 	for i, b := range p {
-		switch {
-		case b == '$' || b == '!':
-			if f.inLine {
-				if f.overlong {
-					f.stats.Overlong++
-				} else if f.n > 0 {
-					f.stats.Spliced++
-				}
+		f.feedByte(b, firstByteNs+int64(i)*byteNs, byteNs, emit)
+	}
+}
+
+// feedByte frames one byte that arrived at ns.
+func (f *Framer) feedByte(b byte, ns, byteNs int64, emit func(Line)) {
+	if f.ubxN > 0 || b == 0xB5 {
+		f.feedUBX(b, ns, byteNs, emit)
+		return
+	}
+	f.feedNMEA(b, ns, emit)
+}
+
+// feedNMEA frames one byte that arrived at ns as NMEA.
+func (f *Framer) feedNMEA(b byte, ns int64, emit func(Line)) {
+	switch {
+	case b == '$' || b == '!':
+		if f.inLine {
+			if f.overlong {
+				f.stats.Overlong++
+			} else if f.n > 0 {
+				f.stats.Spliced++
 			}
-			f.inLine = true
-			f.overlong = false
-			f.buf[0] = b
-			f.n = 1
-			f.startNs = firstByteNs + int64(i)*byteNs
-			f.lineQuietNs = f.quietNs
-		case b == '\r' || b == '\n':
-			if f.inLine {
-				f.finish(emit, firstByteNs+int64(i)*byteNs)
-			}
-			f.inLine = false
-		case !f.inLine:
-			f.stats.NoiseBytes++
-		case b < 0x20 || b > 0x7e:
+		}
+		f.inLine = true
+		f.overlong = false
+		f.buf[0] = b
+		f.n = 1
+		f.startNs = ns
+		f.lineQuietNs = f.quietNs
+	case b == '\r' || b == '\n':
+		if f.inLine {
+			f.finish(emit, ns)
+		}
+		f.inLine = false
+	case !f.inLine:
+		f.stats.NoiseBytes++
+	case b < 0x20 || b > 0x7e:
+		f.stats.Binary++
+		f.inLine = false
+	case f.n >= MaxLineBytes:
+		f.overlong = true
+	default:
+		f.buf[f.n] = b
+		f.n++
+	}
+}
+
+// feedUBX takes one byte of a UBX frame (or the B5 that may start one),
+// arriving at ns.
+func (f *Framer) feedUBX(b byte, ns, byteNs int64, emit func(Line)) {
+	if f.ubxN == 0 {
+		// B5: no printable NMEA holds it. A line in progress is dead.
+		if f.inLine {
 			f.stats.Binary++
 			f.inLine = false
-		case f.n >= MaxLineBytes:
-			f.overlong = true
-		default:
-			f.buf[f.n] = b
-			f.n++
 		}
+		f.ubx[0], f.ubxN, f.ubxStartNs = b, 1, ns
+		f.lineQuietNs = f.quietNs
+		return
+	}
+	f.ubx[f.ubxN] = b
+	f.ubxN++
+	switch {
+	case f.ubxN == 2 && b != 0x62:
+		f.ubxAbort(ns, byteNs, emit)
+		return
+	case f.ubxN == 6:
+		f.ubxLen = int(f.ubx[4]) | int(f.ubx[5])<<8
+		k := UBXKind{Class: f.ubx[2], ID: f.ubx[3], Len: f.ubxLen}
+		for _, t := range ubxTaken {
+			if k == t {
+				return
+			}
+		}
+		f.ubxAbort(ns, byteNs, emit)
+		return
+	case f.ubxN < 6 || f.ubxN < 6+f.ubxLen+2:
+		return
+	}
+	// Whole frame: checksum over class, ID, length and payload.
+	var ckA, ckB byte
+	for _, c := range f.ubx[2 : 6+f.ubxLen] {
+		ckA += c
+		ckB += ckA
+	}
+	n := f.ubxN
+	f.ubxN = 0
+	if ckA != f.ubx[n-2] || ckB != f.ubx[n-1] {
+		f.stats.UBXBad++
+		return
+	}
+	f.stats.UBX++
+	q := f.lineQuietNs
+	f.quietNs, f.lineQuietNs = 0, 0
+	copy(f.ubx[4:], f.ubx[6:6+f.ubxLen]) // class, ID, payload: contiguous
+	text := f.ubx[2 : 4+f.ubxLen]
+	emit(Line{Text: text, UBX: true, Checksum: ChecksumOK, ArrivalNs: f.ubxStartNs, EndNs: ns, QuietNs: q})
+}
+
+// ubxAbort gives up a frame that is none: its first byte (B5) was noise,
+// the rest is framed again as NMEA, in order (the last of them arrived at
+// ns).
+func (f *Framer) ubxAbort(ns, byteNs int64, emit func(Line)) {
+	n := f.ubxN
+	f.ubxN = 0
+	f.stats.NoiseBytes++
+	var again [6]byte
+	copy(again[:], f.ubx[1:n])
+	for k, c := range again[:n-1] {
+		f.feedByte(c, ns-int64(n-2-k)*byteNs, byteNs, emit)
 	}
 }
 

@@ -27,6 +27,9 @@ func FuzzFramerAssembler(f *testing.F) {
 		f.Add(d, uint8(64), int64(0))
 	}
 	f.Add([]byte(nm("GPRMC,235960.999999,A,4404.1306,N,12118.8515,W,0.03,225.97,311216,,,A")+nm("GPGGA,000000,,,,,1,,,,,,,,")), uint8(7), int64(1e18))
+	ls := AppendUBX(nil, UBXNavTimeLS.Class, UBXNavTimeLS.ID, NavTimeLSPayload(18, 1, 86400*10))
+	f.Add(append(append([]byte(nm("GPRMC,120000.00,A,4404.1306,N,12118.8515,W,0.03,225.97,201226,,,A")), ls...),
+		[]byte(nm("GPRMC,120001.00,A,4404.1306,N,12118.8515,W,0.03,225.97,201226,,,A"))...), uint8(255), int64(0))
 	floor := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
 	upper := time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8, startNs int64) {
@@ -48,6 +51,9 @@ func FuzzFramerAssembler(f *testing.F) {
 				}
 			} else if !fx.Time.IsZero() {
 				t.Fatalf("untrusted fix carries time %v", fx.Time)
+			}
+			if n := fx.Leap; n.Change != 0 && (!n.Known || !n.At.Equal(n.At.Truncate(24*time.Hour))) {
+				t.Fatalf("leap notice %+v: a change needs a known midnight", n)
 			}
 			if fx.Mode < ModeUnknown || fx.Mode > Mode3D || len(fx.Satellites) > maxSatellites {
 				t.Fatalf("bad fix %+v", fx)

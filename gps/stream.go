@@ -42,6 +42,11 @@ func newStream(floor time.Time, burstGap time.Duration) *Stream {
 }
 
 func (s *Stream) onLine(l Line) {
+	if l.UBX {
+		s.asm.ubx(l.Text)
+		s.quietNs = max(s.quietNs, l.QuietNs)
+		return
+	}
 	sen, ok := s.dec.Decode(l)
 	s.asm.model = s.dec.model
 	s.noteDamage()

@@ -11,8 +11,10 @@
 // steered: it should see server − host = offset + freq·elapsed.
 //
 // Flags (other tools rely on these names): -config FILE, -sim, -sim-offset
-// DURATION, -sim-freq-ppm FLOAT, -sim-jitter DURATION, -listen ADDR
-// (repeatable; default 127.0.0.1:12300 with -sim, :123 otherwise).
+// DURATION, -sim-freq-ppm FLOAT, -sim-jitter DURATION, -sim-leap
+// insert|delete|none (the simulated receiver announces a leap second at the
+// end of the simulated month in UBX-NAV-TIMELS), -listen ADDR (repeatable;
+// default 127.0.0.1:12300 with -sim, :123 otherwise).
 //
 // -console DEV (or `console DEV` in the configuration) shows the live status
 // screen and takes commands on a terminal ("-": gpsntpd's own); -control

@@ -230,6 +230,37 @@ func TestEndToEndZeroOffset(t *testing.T) {
 	chronyCheck(t, d, func(int64) float64 { return 0 }, 50e3)
 }
 
+// TestEndToEndReceiverLeapAnnouncement: a receiver that announces a leap
+// second (UBX-NAV-TIMELS, no leap file configured) makes the daemon serve
+// LI = 1 during the month it ends, through the whole chain: sim → pty →
+// framer → assembler → engine → wire. Simulated GPS time is set mid-June
+// 2027 so the test never runs across the leap itself.
+func TestEndToEndReceiverLeapAnnouncement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: a minute")
+	}
+	t.Parallel()
+	mid := time.Date(2027, 6, 15, 12, 0, 0, 0, time.UTC)
+	d := startDaemon(t, "-sim-offset", time.Until(mid).Round(time.Second).String(), "-sim-leap", "insert")
+	took := waitSynced(t, d, "PPS", 90*time.Second)
+	// The simulated receiver announces every ten seconds.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := ntp.QueryWithOptions(d.addr, ntp.QueryOptions{Timeout: time.Second})
+		if err == nil && r.Validate() == nil && r.Leap == ntp.LeapAddSecond {
+			if served := time.Now().Add(r.ClockOffset).UTC(); served.Month() != time.June || served.Year() != 2027 {
+				t.Fatalf("served %v, want June 2027", served)
+			}
+			t.Logf("synchronised after %v; LI = 1 (insert) announced, stratum %d", took, r.Stratum)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no LI = 1 within 30 s of synchronising (last reply %+v, %v)", r, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 func roundUs(v []float64) []string {
 	s := make([]string, len(v))
 	for i, x := range v {

@@ -24,6 +24,10 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+// simLeaps are -sim-leap's values: the leap second (+1 inserted, −1
+// deleted) the simulated receiver announces for the end of the month.
+var simLeaps = map[string]int{"none": 0, "insert": +1, "delete": -1}
+
 type options struct {
 	configPath  string
 	checkConfig bool
@@ -32,6 +36,7 @@ type options struct {
 	simFreqPPM  float64
 	simJitter   time.Duration
 	simSeed     int64
+	simLeap     string
 	listen      listFlag
 	statusEvery time.Duration
 	console     string
@@ -47,6 +52,7 @@ func main() {
 	flag.Float64Var(&o.simFreqPPM, "sim-freq-ppm", 0, "rate of change of the simulated offset, ppm")
 	flag.DurationVar(&o.simJitter, "sim-jitter", time.Microsecond, "simulated PPS jitter σ")
 	flag.Int64Var(&o.simSeed, "sim-seed", 1, "seed of the simulated PPS jitter")
+	flag.StringVar(&o.simLeap, "sim-leap", "none", "the simulated receiver announces a leap second at the end of the month: insert, delete or none")
 	flag.Var(&o.listen, "listen", "serve NTP on `ADDR` (repeatable; default 127.0.0.1:12300 with -sim, :123 otherwise)")
 	flag.DurationVar(&o.statusEvery, "status-interval", time.Second, "status line interval (0: none)")
 	flag.StringVar(&o.console, "console", "", "live status screen and commands on terminal `DEV` (- : this terminal; overrides `console`)")
@@ -58,6 +64,10 @@ func main() {
 	}
 	if flag.NArg() > 0 && !(o.checkConfig && flag.NArg() == 1) {
 		fmt.Fprintf(os.Stderr, "gpsntpd: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	if _, ok := simLeaps[o.simLeap]; !ok {
+		fmt.Fprintf(os.Stderr, "gpsntpd: -sim-leap %q: want insert, delete or none\n", o.simLeap)
 		os.Exit(2)
 	}
 

@@ -100,7 +100,7 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 		simDelay := 120 * time.Millisecond
 		baud = 9600
 		gpsDev = slavePath
-		rx, err := sim.New(sim.Config{Timeline: tl, Baud: baud, Delay: simDelay, Seed: uint64(o.simSeed)}, master)
+		rx, err := sim.New(sim.Config{Timeline: tl, Baud: baud, Delay: simDelay, Seed: uint64(o.simSeed), Leap: simLeaps[o.simLeap]}, master)
 		if err != nil {
 			return err
 		}

@@ -111,6 +111,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		HoldoverS:        st.HoldoverS,
 		Steps:            st.Counters.Steps,
 		RootDispersionNs: 0,
+		Leap:             map[uint8]string{discipline.LeapInsert: "insert", discipline.LeapDelete: "delete"}[r.Leap],
 	}
 	if r.Synchronised {
 		s.RootDispersionNs = r.RootDispersionAt(served)
@@ -137,7 +138,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		Device: c.gpsDevice, DeviceState: rs.Device.String(), DeviceErr: rs.DeviceErr, Baud: rs.Baud,
 		Opens: rs.Opens, Losses: rs.Losses, Fixes: st.Counters.Fixes, Untrusted: st.Counters.FixesUntrusted,
 		BadChecksum: rs.Stream.Framer.BadChecksum,
-		Receiver:    f.Receiver, FixTime: f.Time, TimeValid: f.TimeValid, Distrust: f.Distrust,
+		Receiver:    f.Receiver, FixTime: f.Time, TimeValid: f.TimeValid, Distrust: f.Distrust, LeapNotice: leapNotice(f.Leap),
 		Mode: modeString(f.Mode), SatsUsed: f.SatsUsed, SatsInView: f.SatsInView, HDOP: f.HDOP, PDOP: f.PDOP,
 		LatDeg: f.LatDeg, LonDeg: f.LonDeg, AltM: f.AltM,
 	}
@@ -270,4 +271,22 @@ func ppsDescription(p config.PPS, sim bool) string {
 		return p.Device
 	}
 	return p.Kind
+}
+
+// leapNotice describes a receiver's leap second announcement for status.
+func leapNotice(n gps.LeapNotice) string {
+	if !n.Known {
+		return ""
+	}
+	what := "none scheduled"
+	switch n.Change {
+	case +1:
+		what = "insert at " + n.At.Format(time.DateOnly)
+	case -1:
+		what = "delete at " + n.At.Format(time.DateOnly)
+	}
+	if n.GPSMinusUTCS != 0 {
+		what += fmt.Sprintf(", GPS-UTC %d s", n.GPSMinusUTCS)
+	}
+	return what
 }

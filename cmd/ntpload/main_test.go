@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,13 +31,27 @@ func TestLoopbackOnly(t *testing.T) {
 	}
 }
 
+// TestCPUTime: cpuTime follows the CPU the process burns, as getrusage(2)
+// counts it (not wall time: a busy machine may deschedule the test).
 func TestCPUTime(t *testing.T) {
-	end := time.Now().Add(50 * time.Millisecond)
-	for time.Now().Before(end) {
+	rusage := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	d, err := cpuTime(os.Getpid())
-	if err != nil || d < 40*time.Millisecond {
-		t.Errorf("cpuTime(self) = %v, %v; want ≥ 40ms", d, err)
+	c0, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatalf("cpuTime(self): %v", err)
+	}
+	r0 := rusage()
+	for limit := time.Now().Add(10 * time.Second); rusage()-r0 < 50*time.Millisecond && time.Now().Before(limit); {
+	}
+	burnt := rusage() - r0
+	c1, err := cpuTime(os.Getpid())
+	if d := c1 - c0; err != nil || d < burnt*8/10 || d > burnt*2 {
+		t.Errorf("cpuTime(self) grew by %v (%v) while getrusage counted %v", d, err, burnt)
 	}
 	if d, err := statTime(os.Getpid()); err != nil || d <= 0 {
 		t.Errorf("statTime(self) = %v, %v; want > 0", d, err)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/internal/simtime"
 )
 
@@ -36,6 +37,12 @@ type Config struct {
 	GarbageFraction float64
 	// Seed for drops, garbage and satellite jitter.
 	Seed uint64
+	// Leap, when ±1, makes the receiver announce a leap second (inserted
+	// or deleted) at the end of the simulated UTC month, in a
+	// UBX-NAV-TIMELS frame after every tenth burst (a u-blox set up by
+	// board's init commands sends one a minute). The simulated time itself
+	// never leaps.
+	Leap int
 	// LatDeg, LonDeg, AltM: the antenna position (default a field in
 	// Cambridge, UK: 52.2053 N, 0.1218 E, 15 m).
 	LatDeg, LonDeg, AltM float64
@@ -70,6 +77,9 @@ func New(cfg Config, w io.Writer) (*Receiver, error) {
 	}
 	if cfg.Delay == 0 {
 		cfg.Delay = DefaultDelay
+	}
+	if cfg.Leap < -1 || cfg.Leap > 1 {
+		return nil, fmt.Errorf("sim: leap %d, want -1, 0 or +1", cfg.Leap)
 	}
 	if cfg.Delay < 50*time.Millisecond || cfg.Delay > 900*time.Millisecond {
 		return nil, fmt.Errorf("sim: delay %v outside 50–900 ms", cfg.Delay)
@@ -211,15 +221,17 @@ func (r *Receiver) Burst(n int64) []byte {
 	gll := "GNGLL," + latField(r.cfg.LatDeg) + "," + lonField(r.cfg.LonDeg) + "," + t.Format("150405") + ".00,A,A"
 	b = appendSentence(b, gll)
 	b = appendSentence(b, zda(t))
-	if r.wire(len(b)) > budget {
+	ls := r.leapFrame(n)
+	if r.wire(len(b)+len(ls)) > budget {
 		r.trimmed.Add(1)
 		b = b[:withoutGSV]
 		b = appendSentence(b, gll)
 		b = appendSentence(b, zda(t))
-		if r.wire(len(b)) > budget {
+		if r.wire(len(b)+len(ls)) > budget {
 			b = r.minimalBurst(n)
 		}
 	}
+	b = append(b, ls...)
 	if r.cfg.GarbageFraction > 0 && r.rng.Float64() < r.cfg.GarbageFraction {
 		r.garbage.Add(1)
 		at := r.rng.IntN(len(b))
@@ -227,6 +239,19 @@ func (r *Receiver) Burst(n int64) []byte {
 		b = append(b[:at:at], append(junk, b[at:]...)...)
 	}
 	return b
+}
+
+// leapFrame is the UBX-NAV-TIMELS frame that follows burst n (GPS second n
+// since the Unix epoch), or nil: every tenth second when Config.Leap is
+// set, announcing the leap at the end of second n's UTC month.
+func (r *Receiver) leapFrame(n int64) []byte {
+	if r.cfg.Leap == 0 || n%10 != 0 {
+		return nil
+	}
+	t := time.Unix(n, 0).UTC()
+	end := time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	return gps.AppendUBX(nil, gps.UBXNavTimeLS.Class, gps.UBXNavTimeLS.ID,
+		gps.NavTimeLSPayload(18, r.cfg.Leap, int32(end.Unix()-n)))
 }
 
 func (r *Receiver) rmc(t time.Time) string {

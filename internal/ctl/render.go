@@ -105,8 +105,8 @@ func StatusLines(s *Snapshot) []string {
 	l := []string{
 		fmt.Sprintf("gpsntp  %s UTC  up %s  clock %s",
 			s.Time.UTC().Format("2006-01-02 15:04:05"), fmtAge(s.UptimeS), s.Clock),
-		fmt.Sprintf("state   %s (%s)  refid %s  stratum %d  holdover %s",
-			strings.ToUpper(s.State), sync, refid, s.Stratum, hold),
+		fmt.Sprintf("state   %s (%s)  refid %s  stratum %d  holdover %s%s",
+			strings.ToUpper(s.State), sync, refid, s.Stratum, hold, leapNote(s.Leap)),
 		fmt.Sprintf("offset  %s  jitter %s  freq %+.3f ppm  maxerr %s  steps %d",
 			fmtDur(s.OffsetNs, true), fmtDur(s.JitterNs, false), s.FreqPPB/1e3,
 			fmtDur(float64(s.RootDispersionNs), false), s.Steps),
@@ -136,6 +136,9 @@ func StatusLines(s *Snapshot) []string {
 	}
 	l = append(l, fmt.Sprintf("GPS     %s; fix %s, sats %d/%d, HDOP %.1f%s",
 		link, g.Mode, g.SatsUsed, g.SatsInView, g.HDOP, rcv))
+	if g.LeapNotice != "" {
+		l = append(l, "        receiver leap notice: "+g.LeapNotice)
+	}
 	second := "no time from the receiver yet"
 	if !g.FixTime.IsZero() {
 		valid := "valid"
@@ -309,4 +312,13 @@ func FormatEvent(e Event) string {
 		s += " " + e.Attrs
 	}
 	return s
+}
+
+// leapNote is the state line's mention of a leap second announced on the
+// wire.
+func leapNote(leap string) string {
+	if leap == "" {
+		return ""
+	}
+	return "  leap " + leap + " at month end"
 }

@@ -23,7 +23,10 @@ type Snapshot struct {
 	// RootDispersionNs is the error bound advertised at Time.
 	RootDispersionNs int64   `json:"root_dispersion_ns"`
 	HoldoverS        float64 `json:"holdover_s"` // time in holdover (0 unless holding over)
-	Steps            uint64  `json:"steps"`
+	// Leap is the leap second announced on the wire this month: "insert",
+	// "delete" or "" (none).
+	Leap  string `json:"leap,omitempty"`
+	Steps uint64 `json:"steps"`
 
 	PPS        PPSStatus   `json:"pps"`
 	GPS        GPSStatus   `json:"gps"`
@@ -65,18 +68,22 @@ type GPSStatus struct {
 	Untrusted   uint64 `json:"fixes_untrusted"`
 	BadChecksum uint64 `json:"bad_checksums"`
 
-	Receiver   string    `json:"receiver,omitempty"`
-	FixTime    time.Time `json:"fix_time"` // UTC the last epoch named (zero if none)
-	TimeValid  bool      `json:"time_valid"`
-	Distrust   string    `json:"distrust,omitempty"`
-	Mode       string    `json:"mode"` // "-", "nofix", "2D", "3D"
-	SatsUsed   int       `json:"sats_used"`
-	SatsInView int       `json:"sats_in_view"`
-	HDOP       float64   `json:"hdop"`
-	PDOP       float64   `json:"pdop"`
-	LatDeg     float64   `json:"lat_deg"`
-	LonDeg     float64   `json:"lon_deg"`
-	AltM       float64   `json:"alt_m"`
+	Receiver  string    `json:"receiver,omitempty"`
+	FixTime   time.Time `json:"fix_time"` // UTC the last epoch named (zero if none)
+	TimeValid bool      `json:"time_valid"`
+	Distrust  string    `json:"distrust,omitempty"`
+	// LeapNotice is what the receiver announced of leap seconds
+	// (UBX-NAV-TIMELS), e.g. "insert at 2027-07-01, GPS-UTC 18 s"; "" if
+	// it told nothing.
+	LeapNotice string  `json:"leap_notice,omitempty"`
+	Mode       string  `json:"mode"` // "-", "nofix", "2D", "3D"
+	SatsUsed   int     `json:"sats_used"`
+	SatsInView int     `json:"sats_in_view"`
+	HDOP       float64 `json:"hdop"`
+	PDOP       float64 `json:"pdop"`
+	LatDeg     float64 `json:"lat_deg"`
+	LonDeg     float64 `json:"lon_deg"`
+	AltM       float64 `json:"alt_m"`
 }
 
 // Satellite is one row of the sats view.
