@@ -41,7 +41,10 @@ func daemonBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "gpsntpd")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		// As shipped: without cgo (privilege dropping needs it so).
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -66,8 +69,10 @@ type daemon struct {
 	cmd     *exec.Cmd
 	addr    string
 	startNs int64 // the simulation timeline's start, from the daemon's log
-	mu      sync.Mutex
-	log     strings.Builder
+	// timeline receives the timeline start when the daemon logs it (-sim).
+	timeline chan int64
+	mu       sync.Mutex
+	log      strings.Builder
 
 	stopOnce sync.Once
 	stopErr  error
@@ -97,9 +102,27 @@ var startRE = regexp.MustCompile(`timeline_start_ns=(\d+)`)
 
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
-	port := freePort(t)
-	d := &daemon{addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	d.cmd = exec.Command(daemonBinary(t), append([]string{"-sim", "-listen", d.addr}, args...)...)
+	d := launch(t, append([]string{"-sim", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, args...))
+	select {
+	case d.startNs = <-d.timeline:
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not log its simulation timeline within 20 s")
+	}
+	return d
+}
+
+// launch starts the daemon binary with args (which must hold one
+// -listen 127.0.0.1:PORT), collects its output, and stops it with SIGINT
+// (exit status 0 required) when the test ends.
+func launch(t *testing.T, args []string) *daemon {
+	t.Helper()
+	d := &daemon{timeline: make(chan int64, 1)}
+	for i, a := range args[:len(args)-1] {
+		if a == "-listen" {
+			d.addr = args[i+1]
+		}
+	}
+	d.cmd = exec.Command(daemonBinary(t), args...)
 	stderr, _ := d.cmd.StderrPipe()
 	stdout, _ := d.cmd.StdoutPipe()
 	if err := d.cmd.Start(); err != nil {
@@ -115,7 +138,6 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 			d.mu.Unlock()
 		}
 	})
-	started := make(chan int64, 1)
 	collect := func(r io.Reader) {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
@@ -125,17 +147,12 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 			d.mu.Unlock()
 			if m := startRE.FindStringSubmatch(line); m != nil {
 				n, _ := strconv.ParseInt(m[1], 10, 64)
-				started <- n
+				d.timeline <- n
 			}
 		}
 	}
 	go collect(stderr)
 	go collect(stdout)
-	select {
-	case d.startNs = <-started:
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon did not log its simulation timeline within 20 s")
-	}
 	return d
 }
 

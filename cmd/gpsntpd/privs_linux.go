@@ -116,8 +116,10 @@ func lookupTarget(name string) (t target, ok bool, err error) {
 
 // dropPrivileges: started as root with the System clock, become the
 // configured user (default gpsntp) keeping CAP_SYS_TIME and
-// CAP_NET_BIND_SERVICE. Devices and sockets are open by now. Not root, or
-// a simulation: nothing to do. The control socket is given to the user's
+// CAP_NET_BIND_SERVICE. The NTP sockets, the PPS device and the control
+// socket are open by now; the receiver's serial device is opened (and
+// reopened after a loss) as the user, which needs its group (dialout on
+// Raspberry Pi OS). Not root, or a simulation: nothing to do. The control socket is given to the user's
 // group so gpsntpctl works for its members.
 func dropPrivileges(cfg config.Config, sim bool, ctlPath string, log *slog.Logger) error {
 	if os.Geteuid() != 0 || sim {
@@ -171,6 +173,11 @@ func capNames(caps []int) string {
 // and a thread left with other capabilities is not acceptable.
 func becomeUser(t target, caps []int) error {
 	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0); e != 0 {
+		if e == syscall.ENOTSUP {
+			return errors.New("this gpsntpd was built with cgo, where Go cannot change every thread's " +
+				"capabilities (syscall.AllThreadsSyscall): build it with CGO_ENABLED=0 (make build, the .deb " +
+				"and the image do), or start it as the user with CAP_SYS_TIME granted (systemd AmbientCapabilities)")
+		}
 		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", e)
 	}
 	groups := t.groups

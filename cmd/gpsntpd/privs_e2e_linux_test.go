@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gpsntp/gpsntp/gps/sim"
+	"github.com/gpsntp/gpsntp/internal/simtime"
+)
+
+// TestEndToEndDropsPrivileges starts the real daemon as root on a real
+// receiver device (a pty the simulated receiver writes into), with the soft
+// clock and `user nobody`, and checks in /proc that every thread ended up
+// as nobody with only CAP_NET_BIND_SERVICE left, while the daemon goes on
+// reading the receiver and serving synchronised time. (With `clock system`
+// the same code also keeps CAP_SYS_TIME; that backend runs only in the VM
+// test, never on this machine.)
+func TestEndToEndDropsPrivileges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the daemon drops privileges only when started as root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	t.Parallel()
+	master, slave, err := sim.OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	// The receiver's device belongs to the daemon's user, as a udev rule
+	// or the dialout group arranges on a Pi: it is opened after the drop.
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	if err := os.Chown(slave, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rx, err := sim.New(sim.Config{Timeline: simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: 250e6}, Baud: 9600, Seed: 3}, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go rx.Run(ctx)
+
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "gpsntp.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps none\nclock soft\nnmeadelay %v\nuser nobody\ncontrol none\n",
+		slave, sim.DefaultDelay)), 0o644)
+	d := launch(t, []string{"-config", conf, "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	took := waitSynced(t, d, "GPS", 60*time.Second)
+
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", d.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := uint64(1) << capNetBindService
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", d.cmd.Process.Pid, task.Name()))
+		if err != nil {
+			continue // the thread exited
+		}
+		st := string(b)
+		if uid := field(st, "Uid:"); uid != strings.Repeat(nobody.Uid+" ", 4)[:len(nobody.Uid)*4+3] {
+			t.Errorf("thread %s: Uid %q, want %s (real, effective, saved, fs)", task.Name(), uid, nobody.Uid)
+		}
+		for _, set := range []string{"CapEff:", "CapPrm:"} {
+			v, err := strconv.ParseUint(field(st, set), 16, 64)
+			if err != nil || v != want {
+				t.Errorf("thread %s: %s %s, want %016x (CAP_NET_BIND_SERVICE only)", task.Name(), set, field(st, set), want)
+			}
+		}
+	}
+	// Still working as nobody: synchronised replies keep coming.
+	time.Sleep(3 * time.Second)
+	waitSynced(t, d, "GPS", 5*time.Second)
+	t.Logf("synchronised (refid GPS) after %v; %d threads, all uid %s with CapEff %016x", took, len(tasks), nobody.Uid, want)
+}
+
+// field returns the whitespace-normalised value of a /proc status line.
+func field(status, name string) string {
+	for _, l := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(l, name); ok {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return ""
+}
