@@ -250,7 +250,7 @@ func (e *Engine) nmeaFix(f gps.Fix, labelNs int64) {
 	}
 	e.lastUpd = at
 	// NMEA timing: the receiver's delay is only known to a few ms.
-	e.dispNs = 3*math.Max(e.servo.JitterNs(), e.servo.PhaseSigmaNs()) + 5e6
+	e.dispNs = 3*math.Max(e.servo.JitterNs(), e.servo.PhaseSigmaNs()) + 5e6 + e.servo.PhaseErrorNs()
 	if a.Locked {
 		e.setState(GPS, f.ArrivalNs)
 	}
@@ -328,9 +328,10 @@ func (e *Engine) ppsFix(f gps.Fix, labelNs int64) {
 		e.cnt.Outliers++
 	}
 	e.lastUpd = match.servedNs
-	// What we can claim at the reference time: the filter's 3σ phase
-	// uncertainty, plus the clock's read precision.
-	e.dispNs = 3*e.servo.PhaseSigmaNs() + math.Ldexp(1e9, int(e.cfg.Precision))
+	// What we can claim at the reference time: the phase error still being
+	// slewed away, the filter's 3σ uncertainty about it, and the clock's
+	// read precision.
+	e.dispNs = e.servo.PhaseErrorNs() + 3*math.Max(e.servo.PhaseSigmaNs(), e.servo.JitterNs()) + math.Ldexp(1e9, int(e.cfg.Precision))
 	if a.Locked {
 		e.setState(PPS, f.ArrivalNs)
 	}

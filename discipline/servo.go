@@ -181,6 +181,11 @@ func (s *Servo) JitterNs() float64 { return s.jitterNs }
 // PhaseSigmaNs is the 1σ uncertainty of the phase estimate.
 func (s *Servo) PhaseSigmaNs() float64 { return math.Sqrt(math.Max(s.p00, 0)) }
 
+// PhaseErrorNs is the magnitude of the estimated phase error (ns) at the
+// last sample: what the served clock is still off by while the servo
+// slews it away. Part of any honest error bound.
+func (s *Servo) PhaseErrorNs() float64 { return math.Abs(s.thetaNs) }
+
 // FreqSigmaPPB is the 1σ uncertainty of the frequency estimate.
 func (s *Servo) FreqSigmaPPB() float64 { return math.Sqrt(math.Max(s.p11, 0)) }
 

@@ -114,12 +114,16 @@ type Result struct {
 	HoldoverModelUs float64 // what the oscillator model alone implies for that loss (1σ)
 	StepsAfterLock  uint64
 	MislabeledS     int64 // synchronised seconds with |error| ≥ 0.5 s
-	Counters        Counters
+	// OverBoundS: synchronised seconds whose |error| exceeded the root
+	// dispersion the server advertised then (the error bound clients
+	// trust), from lock on, GPS losses included.
+	OverBoundS int64
+	Counters   Counters
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("RESULT scenario=%s lock_s=%d rms_ns=%.0f p99_ns=%.0f max_ns=%.0f bound_rms_ns=%.0f holdover_1h_us=%.1f holdover_model_us=%.1f steps_after_lock=%d mislabeled_s=%d",
-		r.Scenario, r.LockS, r.RMSNs, r.P99Ns, r.MaxNs, r.BoundRMSNs, r.Holdover1hUs, r.HoldoverModelUs, r.StepsAfterLock, r.MislabeledS)
+	return fmt.Sprintf("RESULT scenario=%s lock_s=%d rms_ns=%.0f p99_ns=%.0f max_ns=%.0f bound_rms_ns=%.0f holdover_1h_us=%.1f holdover_model_us=%.1f steps_after_lock=%d mislabeled_s=%d over_bound_s=%d",
+		r.Scenario, r.LockS, r.RMSNs, r.P99Ns, r.MaxNs, r.BoundRMSNs, r.Holdover1hUs, r.HoldoverModelUs, r.StepsAfterLock, r.MislabeledS, r.OverBoundS)
 }
 
 // Simulate runs the real Engine and Servo on a Soft clock whose
@@ -179,6 +183,9 @@ func simulateWith(sc Scenario, seed uint64, tau float64) Result {
 		r := eng.Ref().Load()
 		if r.Synchronised && math.Abs(errNs) >= 0.5e9 {
 			res.MislabeledS++
+		}
+		if r.Synchronised && math.Abs(errNs) > float64(r.RootDispersionAt(clock.Map(nowNs))) {
+			res.OverBoundS++
 		}
 		lost := sc.LossS > 0 && s >= sc.LossStartS && s < lossEnd
 		if s == lossEnd && sc.LossS > 0 {
