@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gpsntp/gpsntp/config"
+	"github.com/gpsntp/gpsntp/discipline"
 )
 
 // tools the image build and inspection need, with the Debian package that
@@ -146,7 +147,7 @@ func TestRaspberryPiImage(t *testing.T) {
 	t.Run("root", func(t *testing.T) {
 		sq := extract(t, img, ps[1], "root.squashfs")
 		list := output(t, "unsquashfs", "-l", sq)
-		for _, want := range []string{"user/gpsntpd", "user/gpsntp-boot", "etc/gpsntp/ntp.conf", "gokrazy/init", "gokrazy/dhcp", "perm"} {
+		for _, want := range []string{"user/gpsntpd", "user/gpsntp-boot", "etc/gpsntp/ntp.conf", "etc/gpsntp/leap-seconds.list", "gokrazy/init", "gokrazy/dhcp", "perm"} {
 			if !hasLine(list, "squashfs-root/"+want) {
 				t.Errorf("root file system lacks /%s", want)
 			}
@@ -179,6 +180,15 @@ func TestRaspberryPiImage(t *testing.T) {
 		}
 		if c.Clock != "system" || c.PPS.Kind != "gpio" || c.GPS.Device != "/dev/ttyAMA0" {
 			t.Errorf("baked config: clock=%q pps=%+v gps=%+v, want clock system, pps gpio, gps /dev/ttyAMA0", c.Clock, c.PPS, c.GPS)
+		}
+		if c.LeapFile != "/etc/gpsntp/leap-seconds.list" {
+			t.Errorf("baked config: leapfile %q, want /etc/gpsntp/leap-seconds.list", c.LeapFile)
+		}
+		leaps := output(t, "unsquashfs", "-cat", sq, "etc/gpsntp/leap-seconds.list")
+		if lt, err := discipline.ParseLeapFile("/etc/gpsntp/leap-seconds.list", strings.NewReader(leaps)); err != nil {
+			t.Errorf("baked leap file: %v", err)
+		} else if len(lt.Events) < 27 {
+			t.Errorf("baked leap file: %d leap seconds, want the 27 since 1972", len(lt.Events))
 		}
 	})
 

@@ -105,7 +105,7 @@ func checkControl(t *testing.T, deb, arch string) {
 	want := map[string]string{
 		"Package": "gpsntp", "Architecture": arch,
 		"Provides": "time-daemon", "Conflicts": "time-daemon", "Replaces": "time-daemon",
-		"Depends": "adduser",
+		"Depends": "adduser, tzdata",
 	}
 	for k, v := range want {
 		if fields[k] != v {

@@ -248,17 +248,20 @@ func TestEndToEndZeroOffset(t *testing.T) {
 }
 
 // TestEndToEndReceiverLeapAnnouncement: a receiver that announces a leap
-// second (UBX-NAV-TIMELS, no leap file configured) makes the daemon serve
-// LI = 1 during the month it ends, through the whole chain: sim → pty →
-// framer → assembler → engine → wire. Simulated GPS time is set mid-June
-// 2027 so the test never runs across the leap itself.
+// second (UBX-NAV-TIMELS) makes the daemon serve LI = 1 during the month it
+// ends, through the whole chain: sim → pty → framer → assembler → engine →
+// wire. The configured leap file is missing: the daemon says so and runs
+// on. Simulated GPS time is set mid-June 2027 so the test never runs
+// across the leap itself.
 func TestEndToEndReceiverLeapAnnouncement(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: a minute")
 	}
 	t.Parallel()
+	conf := filepath.Join(t.TempDir(), "gpsntp.conf")
+	os.WriteFile(conf, []byte("leapfile /nonexistent/leap-seconds.list\ncontrol none\n"), 0o644)
 	mid := time.Date(2027, 6, 15, 12, 0, 0, 0, time.UTC)
-	d := startDaemon(t, "-sim-offset", time.Until(mid).Round(time.Second).String(), "-sim-leap", "insert")
+	d := startDaemon(t, "-config", conf, "-sim-offset", time.Until(mid).Round(time.Second).String(), "-sim-leap", "insert")
 	took := waitSynced(t, d, "PPS", 90*time.Second)
 	// The simulated receiver announces every ten seconds.
 	deadline := time.Now().Add(30 * time.Second)
@@ -269,6 +272,12 @@ func TestEndToEndReceiverLeapAnnouncement(t *testing.T) {
 				t.Fatalf("served %v, want June 2027", served)
 			}
 			t.Logf("synchronised after %v; LI = 1 (insert) announced, stratum %d", took, r.Stratum)
+			d.mu.Lock()
+			logged := strings.Contains(d.log.String(), "leap file unusable")
+			d.mu.Unlock()
+			if !logged {
+				t.Error("no log line about the missing leap file")
+			}
 			return
 		}
 		if time.Now().After(deadline) {

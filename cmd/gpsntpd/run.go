@@ -136,14 +136,18 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 	}
 	var leaps *discipline.LeapTable
 	if cfg.LeapFile != "" {
+		// A missing or damaged leap file must not stop the clock: without
+		// it the receiver's own announcement counts (discipline.Engine).
 		lt, err := discipline.LoadLeapFile(cfg.LeapFile)
-		if err != nil {
-			return err
+		switch {
+		case err != nil:
+			log.Error("leap file unusable: leap seconds come from the receiver only (u-blox UBX-NAV-TIMELS)", "err", err)
+		case !lt.Expires.IsZero() && time.Unix(0, a.clock.Now()).After(lt.Expires):
+			log.Warn("leap file expired: leap seconds after its expiry come from the receiver only", "path", cfg.LeapFile, "expired", lt.Expires.Format(time.DateOnly))
+			leaps = lt
+		default:
+			leaps = lt
 		}
-		if !lt.Expires.IsZero() && time.Unix(0, a.clock.Now()).After(lt.Expires) {
-			log.Warn("leap file expired: leap seconds after its expiry will not be announced", "path", cfg.LeapFile, "expired", lt.Expires.Format(time.DateOnly))
-		}
-		leaps = lt
 	}
 	a.engine = discipline.NewEngine(discipline.Config{
 		Clock:         a.clock,
