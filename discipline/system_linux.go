@@ -27,6 +27,30 @@ type System struct {
 	freqPPB  float64
 	leapBits int32 // STA_INS or STA_DEL while a leap is scheduled today
 	leapAtNs int64
+	// failures counts clock_adjtime calls the kernel refused (lost
+	// CAP_SYS_TIME, a value out of range); lastErr is the latest.
+	failures uint64
+	lastErr  error
+}
+
+// adjtime is clock_adjtime(CLOCK_REALTIME, tx) with the failure recorded
+// (Failures). The caller holds mu.
+func (s *System) adjtime(what string, tx *unix.Timex) bool {
+	if _, err := unix.ClockAdjtime(unix.CLOCK_REALTIME, tx); err != nil {
+		s.failures++
+		s.lastErr = fmt.Errorf("clock_adjtime(%s): %w", what, err)
+		return false
+	}
+	return true
+}
+
+// Failures returns how many times the kernel refused a change, and the
+// latest refusal. The engine cannot act on them (it steers through the
+// Clock interface); the daemon logs them.
+func (s *System) Failures() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failures, s.lastErr
 }
 
 // OpenSystem takes over CLOCK_REALTIME: it switches off the kernel's own
@@ -68,7 +92,7 @@ func (s *System) SetFrequency(freqPPB float64) {
 	tx.Freq, tx.Tick = cLong(scaledPPM), cLong(tickUs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx); err == nil {
+	if s.adjtime("ADJ_FREQUENCY|ADJ_TICK", &tx) {
 		s.freqPPB = freqPPB
 	}
 }
@@ -111,7 +135,7 @@ func (s *System) Step(deltaNs int64) {
 	tx.Time.Sec, tx.Time.Usec = cLong(sec), cLong(nsec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx)
+	s.adjtime("ADJ_SETOFFSET", &tx)
 }
 
 // leapBits returns the kernel status bit that makes the kernel carry out
@@ -170,5 +194,5 @@ func (s *System) ReportSync(synced bool, maxErrorNs, estErrorNs int64) {
 	tx.Maxerror, tx.Esterror = cLong(maxErrorNs/1000), cLong(estErrorNs/1000)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	unix.ClockAdjtime(unix.CLOCK_REALTIME, &tx)
+	s.adjtime("ADJ_STATUS", &tx)
 }

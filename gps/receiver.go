@@ -95,11 +95,16 @@ type Receiver struct {
 
 	mu    sync.Mutex
 	stats Stats
+	// pre is the device opened by Preopen for Run's first open, at rate
+	// preBaud.
+	pre     serial.Port
+	preBaud int
 }
 
 // Open validates cfg and returns a Receiver. It does not touch the device:
-// Run opens it, and reopens it with backoff whenever it disappears (a USB
-// receiver unplugged, a pty closed), reporting the state in Stats.
+// Run opens it (or takes the one Preopen opened), and reopens it with
+// backoff whenever it disappears (a USB receiver unplugged, a pty closed),
+// reporting the state in Stats.
 func Open(cfg Config) (*Receiver, error) {
 	if cfg.Device == "" {
 		return nil, errors.New("gps: no device configured")
@@ -205,6 +210,10 @@ func (r *Receiver) Run(ctx context.Context, out chan<- Fix) error {
 		r.mu.Unlock()
 		r.setState(DeviceLost, err)
 	}
+	if r.pre != nil { // never taken: stopped before the first open
+		r.pre.Close()
+		r.pre = nil
+	}
 	r.setState(DeviceLost, nil)
 	return ctx.Err()
 }
@@ -235,43 +244,88 @@ func (r *Receiver) openAt(baud int) (serial.Port, error) {
 	return p, nil
 }
 
-// open opens the device at the configured rate, or detects the rate
-// (trying first the last rate that worked).
+// Preopen opens the device now, for Run to start with: a daemon started as
+// root opens it before it drops privileges (later reopens, after the
+// device was lost, need the user's own access: the dialout group). An
+// error is only reported; Run tries again.
+func (r *Receiver) Preopen() error {
+	b := r.cfg.Baud
+	if b == 0 {
+		b = AutoBaudRates[0]
+	}
+	p, err := r.openAt(b)
+	if err != nil {
+		return err
+	}
+	r.pre, r.preBaud = p, b
+	return nil
+}
+
+// open opens the device (or takes the preopened one) at the configured
+// rate, or detects the rate (trying first the last rate that worked). One
+// descriptor serves every rate tried: the rate is changed on it
+// (tcsetattr), so detection needs no reopen.
 func (r *Receiver) open(ctx context.Context, first int) (serial.Port, int, error) {
-	if r.cfg.Baud > 0 {
-		p, err := r.openAt(r.cfg.Baud)
-		return p, r.cfg.Baud, err
-	}
-	r.setState(DeviceConnecting, nil)
-	rates := make([]int, 0, len(AutoBaudRates)+1)
-	if first > 0 {
-		rates = append(rates, first)
-	}
-	for _, b := range AutoBaudRates {
-		if b != first {
-			rates = append(rates, b)
+	rates := []int{r.cfg.Baud}
+	if r.cfg.Baud == 0 {
+		r.setState(DeviceConnecting, nil)
+		rates = rates[:0]
+		if first > 0 {
+			rates = append(rates, first)
+		}
+		for _, b := range AutoBaudRates {
+			if b != first {
+				rates = append(rates, b)
+			}
 		}
 	}
-	var lastErr error
+	p, at := r.pre, r.preBaud
+	r.pre = nil
+	if p == nil {
+		var err error
+		if p, err = r.openAt(rates[0]); err != nil {
+			return nil, 0, err
+		}
+		at = rates[0]
+	}
 	for _, b := range rates {
 		if ctx.Err() != nil {
+			p.Close()
 			return nil, 0, ctx.Err()
 		}
-		p, err := r.openAt(b)
-		if err != nil {
-			return nil, 0, err
+		if b != at {
+			if err := r.setRate(p, b); err != nil {
+				p.Close()
+				return nil, 0, err
+			}
+			at = b
+		}
+		if r.cfg.Baud > 0 {
+			return p, b, nil
 		}
 		ok, err := r.probe(ctx, p)
 		if ok {
 			return p, b, nil
 		}
-		p.Close()
 		if err != nil {
+			p.Close()
 			return nil, 0, err
 		}
-		lastErr = fmt.Errorf("open %s: no valid NMEA at %d baud", r.cfg.Device, b)
 	}
-	return nil, 0, lastErr
+	p.Close()
+	return nil, 0, fmt.Errorf("open %s: no valid NMEA at %v baud", r.cfg.Device, rates)
+}
+
+// setRate changes an open port's rate and drops what was read at the old
+// one.
+func (r *Receiver) setRate(p serial.Port, baud int) error {
+	if err := p.SetMode(&serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}); err != nil {
+		return fmt.Errorf("%s: set %d baud: %w", r.cfg.Device, baud, err)
+	}
+	if err := p.ResetInputBuffer(); err != nil {
+		return fmt.Errorf("%s: flush input: %w", r.cfg.Device, err)
+	}
+	return nil
 }
 
 // probe listens for up to AutoBaudWindow and reports whether two lines with

@@ -455,3 +455,35 @@ func pointAt(t *testing.T, link, slave string) {
 		t.Fatal(err)
 	}
 }
+
+// TestReceiverPreopen: Run starts on the descriptor Preopen opened (a
+// daemon opens the device as root, then drops privileges), even when the
+// path can no longer be opened.
+func TestReceiverPreopen(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "gps0")
+	m, s := newPTY(t)
+	pointAt(t, link, s)
+	r, err := gps.Open(gps.Config{Device: link, Baud: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Preopen(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(link) // from now on only the open descriptor reaches the pty
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := make(chan gps.Fix, 16)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, out) }()
+	data, _ := mt3339Slice(t, 4000)
+	go pacedWrite(ctx, m, data[:1200], 115200)
+	if got := collectFixes(out, 1, 3*time.Second); len(got) == 0 {
+		t.Errorf("no fix from the preopened device: %+v", r.Stats())
+	}
+	if st := r.Stats(); st.Opens != 1 {
+		t.Errorf("Opens = %d, want 1", st.Opens)
+	}
+	cancel()
+	<-done
+}

@@ -271,6 +271,24 @@ func inner(t *testing.T) {
 	}
 	st := rx.Stats()
 	t.Logf("simulated receiver: %d bursts, %d late", st.Bursts, st.Late)
+	// It did all that as uid 65534 (image/gpsntp-vm/ntp.conf `user`),
+	// keeping only CAP_SYS_TIME and CAP_NET_BIND_SERVICE: the guest's
+	// clock was stepped and steered after the drop.
+	b, _ := os.ReadFile(console)
+	var dropped string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, `msg="dropped privileges"`) {
+			dropped = l
+		}
+	}
+	if !strings.Contains(dropped, "uid=65534") || !strings.Contains(dropped, "CAP_SYS_TIME") {
+		t.Errorf("guest console has no privilege drop to uid 65534 keeping CAP_SYS_TIME (got %q)", dropped)
+	} else {
+		t.Logf("guest: %s", strings.TrimSpace(dropped[strings.Index(dropped, "msg="):]))
+	}
+	if strings.Contains(string(b), "the kernel refused to steer the clock") {
+		t.Errorf("guest console: the kernel refused clock_adjtime after the drop")
+	}
 }
 
 // synchronised says whether the reply claims the server is synchronised

@@ -132,6 +132,10 @@ func TestEffectiveCaps(t *testing.T) {
 	if _, ok, err := lookupTarget(""); err != nil || (ok && defaultServiceUser != "gpsntp") {
 		t.Errorf("lookupTarget(default) = %v, %v", ok, err)
 	}
+	// A numeric uid without a passwd entry (gokrazy) is taken as it is.
+	if tg, ok, err := lookupTarget("54321"); err != nil || !ok || tg.uid != 54321 || tg.gid != 54321 {
+		t.Errorf("lookupTarget(54321) = %+v, %v, %v; want uid and gid 54321", tg, ok, err)
+	}
 }
 
 // ctlBinary builds gpsntpctl once.

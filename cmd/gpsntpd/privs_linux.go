@@ -80,7 +80,8 @@ type target struct {
 
 // lookupTarget resolves the `user` directive (default gpsntp). ok is false
 // when the default user does not exist (stay root, with a warning); a
-// configured user that does not exist is an error.
+// configured user that does not exist is an error, unless it is a numeric
+// uid.
 func lookupTarget(name string) (t target, ok bool, err error) {
 	configured := name != ""
 	if !configured {
@@ -93,6 +94,11 @@ func lookupTarget(name string) (t target, ok bool, err error) {
 		}
 	}
 	if err != nil {
+		if n, nerr := strconv.Atoi(name); configured && nerr == nil && n > 0 {
+			// A numeric uid with no passwd entry (gokrazy has no
+			// /etc/passwd): that uid, and the same number as group.
+			return target{name: "uid " + name, uid: n, gid: n}, true, nil
+		}
 		if configured {
 			return t, false, fmt.Errorf("user %s: %w", name, err)
 		}

@@ -208,6 +208,11 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 	cons := startConsole(ctx, con, col.get, log)
 	defer func() { cons.stop() }()
 
+	// Open the receiver while still root (a device only root may open
+	// stays usable); Run reopens it as the user after a loss.
+	if err := rcv.Preopen(); err != nil {
+		log.Warn("gps: device not open yet, retrying", "err", err)
+	}
 	if err := dropPrivileges(cfg, o.sim, ctlPath, log); err != nil {
 		return err
 	}
@@ -243,6 +248,7 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 	}
 	lastState := discipline.Unsynchronised
 	devState := gps.DeviceConnecting
+	var clockFailures uint64 // System clock changes the kernel refused, as logged
 	col.tick(time.Now().UnixNano(), a)
 	for {
 		select {
@@ -268,11 +274,27 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 				lastState = s
 			}
 			devState = logDevice(log, gpsDev, a.receiver.Stats(), devState)
+			clockFailures = logClockFailures(log, a.clock, clockFailures)
 			col.tick(now.UnixNano(), a)
 		case <-status:
 			fmt.Fprintln(os.Stdout, a.statusLine())
 		}
 	}
+}
+
+// logClockFailures logs the clock changes the kernel refused since the
+// last call (System: clock_adjtime without CAP_SYS_TIME, a value out of
+// range) and returns the new count. The log throttles repeats.
+func logClockFailures(log *slog.Logger, c discipline.Clock, seen uint64) uint64 {
+	f, ok := c.(interface{ Failures() (uint64, error) })
+	if !ok {
+		return seen
+	}
+	n, err := f.Failures()
+	if n > seen {
+		log.Error("the kernel refused to steer the clock", "times", n-seen, "err", err)
+	}
+	return n
 }
 
 // statusLine is the one-line status printed each second.
