@@ -235,9 +235,10 @@ func (e *Engine) nmeaFix(f gps.Fix, labelNs int64) {
 	e.apply(a)
 	if math.Abs(a.FreqPPB) >= e.servo.cfg.MaxFreqPPB {
 		// The correction is at the end of the clock's range: the clock
-		// cannot follow and the error grows whatever the filter says. Not
-		// time to serve; after nmeaPinnedMax in a row, start again from
-		// the receiver's time.
+		// cannot follow and the error grows whatever the filter says (the
+		// root dispersion grows with it, PhaseErrorNs). After
+		// nmeaPinnedMax such updates in a row, stop claiming
+		// synchronisation and start again from the receiver's time.
 		e.nmeaPinned++
 		if e.nmeaPinned >= nmeaPinnedMax {
 			e.nmeaPinned = 0
