@@ -215,7 +215,7 @@ func TestRaspberryPiImage(t *testing.T) {
 // TestBakedConfigs checks the configs in the instance directories parse
 // (cheap; runs without the image tools).
 func TestBakedConfigs(t *testing.T) {
-	for _, p := range []string{"gpsntp/ntp.conf", "gpsntp-vm/ntp.conf"} {
+	for _, p := range []string{"gpsntp/ntp.conf", "gpsntp-vm/ntp.conf", "gpsntp-arm64vm/ntp.conf"} {
 		if _, err := config.Load(p); err != nil {
 			t.Errorf("config.Load(%s): %v", p, err)
 		}
