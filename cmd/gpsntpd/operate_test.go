@@ -23,6 +23,19 @@ import (
 	"github.com/prometheus/common/model"
 )
 
+// scrape fetches url and parses it as a Prometheus scrape.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	return parseMetrics(t, b.Bytes())
+}
+
 func parseMetrics(t *testing.T, body []byte) map[string]*dto.MetricFamily {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -72,14 +85,7 @@ func TestMetricsFromSnapshot(t *testing.T) {
 	}
 	srv := httptest.NewServer(metricsHandler(func() *ctl.Snapshot { return s }))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	resp.Body.Close()
-	mf := parseMetrics(t, b.Bytes())
+	mf := scrape(t, srv.URL)
 	for _, c := range []struct {
 		name  string
 		label []string
@@ -255,14 +261,7 @@ func TestOperatorInterfaces(t *testing.T) {
 	master.Write([]byte("\r"))
 
 	// /metrics parses, and says what the daemon says.
-	resp, err := http.Get("http://" + metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	resp.Body.Close()
-	mf := parseMetrics(t, b.Bytes())
+	mf := scrape(t, "http://"+metrics+"/metrics")
 	if v := value(t, mf, "gpsntp_state", "state", "pps"); v != 1 {
 		t.Errorf("gpsntp_state{state=pps} = %v, want 1", v)
 	}

@@ -310,23 +310,20 @@ func appendGSV(b []byte, talker string, sats []satellite) []byte {
 }
 
 // latField formats degrees as NMEA ddmm.mmmmm,H.
-func latField(deg float64) string {
-	h := "N"
-	if deg < 0 {
-		h, deg = "S", -deg
-	}
-	d := math.Floor(deg)
-	return fmt.Sprintf("%02d%08.5f,%s", int(d), (deg-d)*60, h)
-}
+func latField(deg float64) string { return angleField(deg, 2, "N", "S") }
 
 // lonField formats degrees as NMEA dddmm.mmmmm,H.
-func lonField(deg float64) string {
-	h := "E"
+func lonField(deg float64) string { return angleField(deg, 3, "E", "W") }
+
+// angleField formats |deg| as NMEA degrees (width digits) and minutes, then
+// the hemisphere: pos for deg ≥ 0, neg below.
+func angleField(deg float64, width int, pos, neg string) string {
+	h := pos
 	if deg < 0 {
-		h, deg = "W", -deg
+		h, deg = neg, -deg
 	}
 	d := math.Floor(deg)
-	return fmt.Sprintf("%03d%08.5f,%s", int(d), (deg-d)*60, h)
+	return fmt.Sprintf("%0*d%08.5f,%s", width, int(d), (deg-d)*60, h)
 }
 
 // appendSentence appends "$body*hh\r\n".
