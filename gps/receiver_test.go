@@ -34,20 +34,34 @@ func mt3339Slice(t *testing.T, maxBytes int) (data []byte, date time.Time) {
 // pacedWrite writes b to w as a UART at baud delivers it: chunks written
 // when their last byte would have left the wire.
 func pacedWrite(ctx context.Context, w *os.File, b []byte, baud int) error {
+	_, err := pacedWriteTimes(ctx, w, b, baud)
+	return err
+}
+
+// pacedChunk is how many bytes pacedWrite writes at a time.
+const pacedChunk = 8
+
+// pacedWriteTimes is pacedWrite returning when each chunk of pacedChunk
+// bytes really went into the pty (host ns, taken just before the write):
+// on a loaded machine the writer's sleeps overshoot, and a test of the
+// receiver's arrival times must compare with when the bytes came, not with
+// when they were due.
+func pacedWriteTimes(ctx context.Context, w *os.File, b []byte, baud int) ([]int64, error) {
 	bt := 10 * time.Second / time.Duration(baud)
 	start := time.Now()
-	const chunk = 8
-	for i := 0; i < len(b); i += chunk {
-		j := min(i+chunk, len(b))
+	var at []int64
+	for i := 0; i < len(b); i += pacedChunk {
+		j := min(i+pacedChunk, len(b))
 		time.Sleep(time.Until(start.Add(time.Duration(j-1) * bt)))
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return at, ctx.Err()
 		}
+		at = append(at, time.Now().UnixNano())
 		if _, err := w.Write(b[i:j]); err != nil {
-			return err
+			return at, err
 		}
 	}
-	return nil
+	return at, nil
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
@@ -130,7 +144,8 @@ func replay(t *testing.T, data []byte, floor time.Time, baud int) {
 	r, ctx, cancel, out, done := startReceiver(t, gps.Config{Device: slave, Baud: baud, ReferenceDate: floor, IdleFlush: 400 * time.Millisecond}, 20*time.Second, 64)
 	waitFor(t, "device open", 5*time.Second, func() bool { return r.Stats().Device == gps.DeviceOpen })
 
-	if err := pacedWrite(ctx, master, data, baud); err != nil {
+	writes, err := pacedWriteTimes(ctx, master, data, baud)
+	if err != nil {
 		t.Fatal(err)
 	}
 	got := collectFixes(out, len(want), 3*time.Second)
@@ -152,13 +167,22 @@ func replay(t *testing.T, data []byte, floor time.Time, baud int) {
 		}
 	}
 	// Consecutive epochs are written back to back, so their arrival spacing
-	// is their byte distance on the wire. A single read can be delayed by
-	// scheduling noise; the median must be tight.
+	// is their distance on the wire: byte distance at the line rate, plus
+	// however late the writer's sleeps made the chunks holding their first
+	// bytes. A single read can be delayed by scheduling noise; the median
+	// must be tight.
 	off := epochOffsets(t, data, floor)
 	bt := int64(10 * time.Second / time.Duration(baud))
+	// sent is when byte k went on the line: its chunk's write time, less
+	// the wire time of the bytes after it in the chunk.
+	sent := func(k int) int64 {
+		c := k / pacedChunk
+		last := min((c+1)*pacedChunk, len(data)) - 1
+		return writes[c] - int64(last-k)*bt
+	}
 	var errs []time.Duration
 	for i := 1; i < len(got) && i < len(off); i++ {
-		wantNs := int64(off[i]-off[i-1]) * bt
+		wantNs := sent(off[i]) - sent(off[i-1])
 		d := time.Duration(got[i].ArrivalNs - got[i-1].ArrivalNs - wantNs)
 		errs = append(errs, max(d, -d))
 		if d > 100*time.Millisecond || d < -100*time.Millisecond { // gross errors; the median is the fine check
