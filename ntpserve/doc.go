@@ -53,7 +53,8 @@
 // # Speed
 //
 // Per listen address, one SO_REUSEPORT socket and worker per core but one
-// (Config.Workers), recvmmsg/sendmmsg in batches, buffers allocated once:
+// (Config.Workers; the first socket is bound without the option, so an
+// address another process holds is refused instead of shared), recvmmsg/sendmmsg in batches, buffers allocated once:
 // the steady state allocates nothing (tested with testing.AllocsPerRun).
 // A worker waits in one of two ways, chosen every 100 ms from the request
 // rate it measures. Below 1,000 requests/s (the usual life of a pool

@@ -108,7 +108,11 @@ type Server struct {
 }
 
 // New validates cfg and opens the sockets (so Addrs is known before Serve;
-// binding port 0 is how tests get a free port).
+// binding port 0 is how tests get a free port). An address that another
+// socket already holds or overlaps (another gpsntpd, an NTP daemon, a
+// wildcard on the same port) is refused with an error that says so and
+// wraps syscall.EADDRINUSE: SO_REUSEPORT joins only this Server's own
+// workers.
 func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		return nil, errors.New("ntpserve: Config.Clock is nil")

@@ -3,6 +3,7 @@
 package ntpserve
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -50,17 +52,35 @@ func (s *Server) open(cfg Config) error {
 	if bufBytes <= 0 {
 		bufBytes = defaultSocketBuffer
 	}
-	for _, ap := range aps {
+	// Wildcards first: a wildcard's claim (below) covers every specific
+	// address of its family on its port, and a specific address bound
+	// first would make the wildcard's claim fail on our own socket.
+	order := make([]int, len(aps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(boolInt(!aps[a].Addr().IsUnspecified()), boolInt(!aps[b].Addr().IsUnspecified()))
+	})
+	s.addrs = make([]netip.AddrPort, len(aps))
+	for n, k := range order {
+		ap := aps[k]
+		claim := true
+		for _, j := range order[:n] {
+			if covers(aps[j], ap) {
+				claim = false // already proved free by our own claim
+			}
+		}
 		bound := ap
 		for i := range workers {
-			fd, la, err := listenUDP(bound, bufBytes)
+			fd, la, err := listenUDP(bound, bufBytes, claim && i == 0)
 			if err != nil {
 				return err
 			}
 			if i == 0 {
 				// Port 0: the other workers join the port the first got.
 				bound = la
-				s.addrs = append(s.addrs, bound)
+				s.addrs[k] = bound
 			}
 			w, err := newWorker(&s.h, fd, ap.Addr().Is6(), ap.Addr().IsUnspecified(), s.batch, br)
 			if err != nil {
@@ -73,13 +93,51 @@ func (s *Server) open(cfg Config) error {
 	return nil
 }
 
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// covers reports whether binding a (already done, by this Server) proved
+// b free too: the same family and the same fixed port, and a is b or the
+// family's wildcard. Port 0 covers nothing: each bind draws its own port.
+func covers(a, b netip.AddrPort) bool {
+	return a.Port() != 0 && a.Port() == b.Port() && a.Addr().Is6() == b.Addr().Is6() &&
+		(a.Addr() == b.Addr() || a.Addr().IsUnspecified())
+}
+
+// addrInUseError is bind's EADDRINUSE said for an operator: the usual
+// cause is a second gpsntpd or another NTP server on the machine.
+type addrInUseError struct{ ap netip.AddrPort }
+
+func (e addrInUseError) Error() string {
+	return fmt.Sprintf("ntpserve: listen %s: address in use by another process (another gpsntpd or an NTP daemon?)", e.ap)
+}
+
+func (e addrInUseError) Unwrap() error { return unix.EADDRINUSE }
+
 // listenUDP opens and binds one blocking SO_REUSEPORT socket with big
 // buffers and returns it with its bound address. IPv6 sockets are
 // IPv6-only, so "0.0.0.0:123" and "[::]:123" can both be served.
 //
+// One daemon per address: SO_REUSEPORT lets any socket of the same
+// effective uid that also sets it share the address, and the kernel then
+// spreads requests over both processes (clients get one daemon's time,
+// then the other's). So the first socket of an address (claim) is bound
+// without SO_REUSEPORT: the bind fails if any socket at all holds the
+// address or overlaps it (a wildcard, a dual-stack IPv6 socket), with or
+// without the option. SO_REUSEPORT is set on it after the bind, which
+// Linux allows: the next worker's bind then forms the group with it
+// (udp_reuseport_add_sock allocates the first socket's group). A second
+// gpsntpd's claim fails the same way against ours. What remains open is
+// a process that deliberately sets SO_REUSEPORT under our uid after we
+// started; nothing short of giving up SO_REUSEPORT closes that.
+//
 // The socket is not registered with Go's network poller: its worker
 // decides when it is (see worker) and sets O_NONBLOCK accordingly.
-func listenUDP(ap netip.AddrPort, bufBytes int) (int, netip.AddrPort, error) {
+func listenUDP(ap netip.AddrPort, bufBytes int, claim bool) (int, netip.AddrPort, error) {
 	fail := func(op string, err error) (int, netip.AddrPort, error) {
 		return -1, netip.AddrPort{}, fmt.Errorf("ntpserve: listen %s: %s: %w", ap, op, err)
 	}
@@ -97,8 +155,16 @@ func listenUDP(ap netip.AddrPort, bufBytes int) (int, netip.AddrPort, error) {
 			unix.Close(fd)
 		}
 	}()
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return fail("setsockopt(SO_REUSEPORT)", err)
+	reuseport := func() error {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fmt.Errorf("ntpserve: listen %s: setsockopt(SO_REUSEPORT): %w", ap, err)
+		}
+		return nil
+	}
+	if !claim {
+		if err := reuseport(); err != nil {
+			return -1, netip.AddrPort{}, err
+		}
 	}
 	// Best effort: *BUFFORCE needs CAP_NET_ADMIN, the plain options are
 	// capped at net.core.[rw]mem_max.
@@ -137,7 +203,15 @@ func listenUDP(ap netip.AddrPort, bufBytes int) (int, netip.AddrPort, error) {
 		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
+		if errors.Is(err, unix.EADDRINUSE) {
+			return -1, netip.AddrPort{}, addrInUseError{ap}
+		}
 		return fail("bind", err)
+	}
+	if claim {
+		if err := reuseport(); err != nil {
+			return -1, netip.AddrPort{}, err
+		}
 	}
 	got, err := unix.Getsockname(fd)
 	if err != nil {
