@@ -9,7 +9,11 @@
 // rendering is pure (a Snapshot in, text out), so the console and gpsntpctl
 // show the same thing and tests compare text.
 //
-// Control socket protocol (a unix stream socket, mode 0660): the client
-// sends one line, "snapshot", and reads one JSON Snapshot; the daemon then
-// closes the connection. Unknown requests get a JSON {"error": …}.
+// Control socket protocol (a unix stream socket, mode 0660, group the
+// daemon's): the client sends one line, "snapshot", and reads one JSON
+// Snapshot; the daemon then closes the connection. Unknown requests, lines
+// over MaxRequestBytes and clients silent for IdleTimeout get a JSON
+// {"error": …} that quotes at most a short prefix of the request; with
+// MaxClients connections open, one more gets {"error": "busy: …"}.
+// Listen replaces only a stale socket, never another file.
 package ctl
