@@ -237,9 +237,10 @@ func ScreenLines(s *Snapshot) []string {
 		rows = append(rows, "")
 		rows = append(rows, satsCompact(s, 2)...)
 		rows = append(rows, "", "recent events:")
-		n := ScreenRows - 1 - 2 - len(rows)
-		ev := LogLines(s, n)
-		rows = append(rows, ev...)
+		// Alarms push events off the screen, never the other way.
+		if n := ScreenRows - 1 - 2 - len(rows); n > 0 {
+			rows = append(rows, LogLines(s, n)...)
+		}
 	}
 	for len(rows) < ScreenRows-2 {
 		rows = append(rows, "")

@@ -63,6 +63,7 @@ func TestViewsFit80Columns(t *testing.T) {
 	s := testSnapshot()
 	s.GPS.DeviceErr = strings.Repeat("x", 200)
 	s.GPS.DeviceState = "lost"
+	s.Alarms = []string{strings.Repeat("word ", 60), "GPS device /dev/ttyUSB0 \x1b[2J gone: \u00e9t\u00e9\n", strings.Repeat("y", 120)}
 	for _, v := range Views {
 		var b bytes.Buffer
 		if err := Render(&b, v, s); err != nil {
@@ -94,6 +95,51 @@ func TestStatusLines(t *testing.T) {
 		if !strings.Contains(l, want) {
 			t.Errorf("StatusLines() missing %q:\n%s", want, l)
 		}
+	}
+}
+
+func TestAlarmLines(t *testing.T) {
+	for _, c := range []struct {
+		name, alarm string
+		want        []string
+	}{
+		{"short", "GPS device lost", []string{"ALARM: GPS device lost"}},
+		{"wrapped at a space", "PPS configured on gpio 18 but no pulses for 30 s: check wiring / dtoverlay / antenna",
+			[]string{"ALARM: PPS configured on gpio 18 but no pulses for 30 s: check wiring /",
+				"       dtoverlay / antenna"}},
+		{"controls and non-ASCII shown as ?", "tty \x1b[2J \u00e9\r\n", []string{"ALARM: tty ?[2J ??"}},
+		{"one long word cut", strings.Repeat("z", 100), []string{"ALARM: " + strings.Repeat("z", 72)}},
+		{"at most three lines", strings.Repeat("abcdefghi ", 40), []string{
+			"ALARM:" + strings.Repeat(" abcdefghi", 7),
+			"      " + strings.Repeat(" abcdefghi", 7),
+			"      " + strings.Repeat(" abcdefghi", 7)[:70] + "..."}},
+	} {
+		got := AlarmLines(c.alarm)
+		if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+			t.Errorf("%s: AlarmLines(%q) =\n%s\nwant\n%s", c.name, c.alarm, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+		}
+	}
+}
+
+// Alarms come right after the status view's first line, and on the live
+// console screen, which keeps its size.
+func TestAlarmsShown(t *testing.T) {
+	s := testSnapshot()
+	s.Alarms = []string{"PPS configured on gpio 18 but no pulses for 30 s: check wiring / dtoverlay / antenna", "GPS device lost"}
+	l := StatusLines(s)
+	if !strings.HasPrefix(l[1], "ALARM: PPS configured") || l[2] != "       dtoverlay / antenna" || l[3] != "ALARM: GPS device lost" || !strings.HasPrefix(l[4], "state") {
+		t.Errorf("StatusLines() =\n%s\nwant the alarms on lines 2-4", strings.Join(l, "\n"))
+	}
+	rows := ScreenLines(s)
+	if len(rows) != ScreenRows-1 || rows[1] != l[1] || rows[3] != l[3] {
+		t.Errorf("ScreenLines() = %d rows:\n%s\nwant %d with the alarms at the top", len(rows), strings.Join(rows, "\n"), ScreenRows-1)
+	}
+	// So many alarms that nothing else fits: the screen keeps its size.
+	for range 10 {
+		s.Alarms = append(s.Alarms, strings.Repeat("many words ", 20))
+	}
+	if rows := ScreenLines(s); len(rows) != ScreenRows-1 || !strings.HasPrefix(rows[ScreenRows-2], "commands:") {
+		t.Errorf("ScreenLines() with %d alarms = %d rows, last %q", len(s.Alarms), len(rows), rows[len(rows)-1])
 	}
 }
 

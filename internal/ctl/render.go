@@ -87,8 +87,8 @@ func fit(l string) string {
 	return l
 }
 
-// StatusLines is the status view: eight lines, the head of the console
-// screen.
+// StatusLines is the status view, the head of the console screen: eight
+// lines, after the first of which come the alarms, if any (AlarmLines).
 func StatusLines(s *Snapshot) []string {
 	refid := s.RefID
 	if refid == "" {
@@ -105,12 +105,17 @@ func StatusLines(s *Snapshot) []string {
 	l := []string{
 		fmt.Sprintf("gpsntp  %s UTC  up %s  clock %s",
 			s.Time.UTC().Format("2006-01-02 15:04:05"), fmtAge(s.UptimeS), s.Clock),
+	}
+	for _, a := range s.Alarms {
+		l = append(l, AlarmLines(a)...)
+	}
+	l = append(l,
 		fmt.Sprintf("state   %s (%s)  refid %s  stratum %d  holdover %s%s",
 			strings.ToUpper(s.State), sync, refid, s.Stratum, hold, leapNote(s.Leap)),
 		fmt.Sprintf("offset  %s  jitter %s  freq %+.3f ppm  maxerr %s  steps %d",
 			fmtDur(s.OffsetNs, true), fmtDur(s.JitterNs, false), s.FreqPPB/1e3,
 			fmtDur(float64(s.RootDispersionNs), false), s.Steps),
-	}
+	)
 	p := s.PPS
 	if p.Configured {
 		last := "never"
@@ -165,6 +170,48 @@ func StatusLines(s *Snapshot) []string {
 		l[i] = fit(l[i])
 	}
 	return l
+}
+
+// alarmIndent is where an alarm's text starts on its lines.
+const alarmIndent = "       "
+
+// maxAlarmLines is the most lines one alarm takes on a screen.
+const maxAlarmLines = 3
+
+// AlarmLines is one alarm as the status view shows it: "ALARM: " and the
+// text, wrapped at spaces into lines that fit 79 columns (continuations
+// indented under the text), at most maxAlarmLines of them. Bytes a
+// terminal would act on (controls, non-ASCII) are shown as '?'.
+func AlarmLines(alarm string) []string {
+	b := []byte(strings.TrimSpace(alarm))
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	words := strings.Fields(string(b))
+	var lines []string
+	cur := "ALARM:"
+	for _, w := range words {
+		if len(cur)+1+len(w) > 79 && len(cur) > len(alarmIndent) {
+			lines = append(lines, cur)
+			cur = alarmIndent[:len(alarmIndent)-1]
+		}
+		cur += " " + w
+	}
+	lines = append(lines, cur)
+	if len(lines) > maxAlarmLines {
+		lines = lines[:maxAlarmLines]
+		last := lines[maxAlarmLines-1]
+		if len(last) > 76 {
+			last = last[:76]
+		}
+		lines[maxAlarmLines-1] = last + "..."
+	}
+	for i := range lines {
+		lines[i] = fit(lines[i])
+	}
+	return lines
 }
 
 func latlon(deg float64, pos, neg string) string {

@@ -27,6 +27,11 @@ type Snapshot struct {
 	// "delete" or "" (none).
 	Leap  string `json:"leap,omitempty"`
 	Steps uint64 `json:"steps"`
+	// Alarms are the conditions an operator must act on, each in words a
+	// user understands, with what to check ("PPS configured on gpio 18 but
+	// no pulses for 30 s: check wiring / dtoverlay / antenna"); none when
+	// all is well. The daemon's components report them.
+	Alarms []string `json:"alarms,omitempty"`
 
 	PPS        PPSStatus   `json:"pps"`
 	GPS        GPSStatus   `json:"gps"`
