@@ -3,10 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -70,34 +70,57 @@ func (p *persistence) load(cfg config.Config, servo discipline.ServoConfig, floo
 	return servo, floor
 }
 
-// tick saves what is due. servedNs is the served time now.
+// tick saves what is due. servedNs is the served time now. It is called
+// every second; each file is attempted at most once per interval, failed
+// attempts included, so a full disk costs one warning an hour, not one a
+// second.
 func (p *persistence) tick(servedNs int64, ref *discipline.Reference) {
+	// The drift saver sees every tick, unsynchronised ones included, so
+	// that any break in the lock restarts its settling time.
+	freq, bound, locked := driftInputs(ref)
+	if wrote, err := p.drift.Maybe(servedNs, freq, bound, locked); err != nil {
+		p.log.Warn("drift file not written; next attempt in an hour", "err", err)
+	} else if wrote {
+		p.log.Info("drift file written", "path", p.drift.Path, "freq_ppm", freq/1e3)
+	}
 	if ref == nil || !ref.Synchronised {
 		return
 	}
-	locked := ref.State == discipline.PPS || ref.State == discipline.GPS
-	if wrote, err := p.drift.Maybe(servedNs, ref.FreqEstPPB, locked); err != nil {
-		p.log.Warn("drift file not written", "err", err)
-	} else if wrote {
-		p.log.Info("drift file written", "path", p.drift.Path, "freq_ppm", ref.FreqEstPPB/1e3)
-	}
 	if p.timePath != "" && servedNs-p.lastTimeW >= timeFileIntervalNs {
-		p.lastTimeW = servedNs
+		p.lastTimeW = servedNs // a failure too waits for the next interval
 		if err := writeTimeFile(p.timePath, time.Unix(0, servedNs)); err != nil {
-			p.log.Warn("time file not written", "err", err)
+			p.log.Warn("time file not written; next attempt in an hour", "err", err)
 		}
 	}
 }
 
-// flush saves both at shutdown, if there is anything trustworthy to save.
+// driftInputs is what the drift saver needs of a reference: the frequency
+// estimate, the engine's bound on its error (the rate at which the error
+// bound grows without updates: 3σ of the estimate plus the assumed
+// wander, ns/s = ppb) and whether the servo is locked (PPS or NMEA, not
+// holdover).
+func driftInputs(ref *discipline.Reference) (freqPPB, boundPPB float64, locked bool) {
+	if ref == nil {
+		return 0, 0, false
+	}
+	locked = ref.Synchronised && (ref.State == discipline.PPS || ref.State == discipline.GPS)
+	return ref.FreqEstPPB, ref.DispersionRateNsPerS, locked
+}
+
+// flush saves both at shutdown, if there is anything trustworthy to save:
+// the drift file only once the estimate has settled, the time file while
+// synchronised.
 func (p *persistence) flush(servedNs int64, ref *discipline.Reference) {
+	freq, bound, locked := driftInputs(ref)
+	if wrote, err := p.drift.Flush(servedNs, freq, bound, locked); errors.Is(err, discipline.ErrDriftUnsettled) {
+		p.log.Info("drift file not written at shutdown", "reason", err)
+	} else if err != nil {
+		p.log.Warn("drift file not written at shutdown", "err", err)
+	} else if wrote {
+		p.log.Info("drift file written", "path", p.drift.Path, "freq_ppm", freq/1e3)
+	}
 	if ref == nil || !ref.Synchronised {
 		return
-	}
-	if p.drift.Path != "" && (ref.State == discipline.PPS || ref.State == discipline.GPS) {
-		if _, err := p.drift.Flush(servedNs, ref.FreqEstPPB); err != nil {
-			p.log.Warn("drift file not written at shutdown", "err", err)
-		}
 	}
 	if p.timePath != "" {
 		if err := writeTimeFile(p.timePath, time.Unix(0, servedNs)); err != nil {
@@ -106,11 +129,23 @@ func (p *persistence) flush(servedNs int64, ref *discipline.Reference) {
 	}
 }
 
+// maxTimeFileBytes bounds what readTimeFile reads: the file is one short
+// line ("1956528000 2032-01-01T00:00:00Z\n").
+const maxTimeFileBytes = 256
+
 // The time file holds Unix seconds and, for people, the RFC 3339 time.
 func readTimeFile(path string) (time.Time, error) {
-	b, err := os.ReadFile(path)
+	fh, err := os.Open(path)
 	if err != nil {
 		return time.Time{}, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxTimeFileBytes+1))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time file %s: read: %w", path, err)
+	}
+	if len(b) > maxTimeFileBytes {
+		return time.Time{}, fmt.Errorf("time file %s: not a time file (larger than %d bytes)", path, maxTimeFileBytes)
 	}
 	f := strings.Fields(string(b))
 	if len(f) == 0 {
@@ -124,23 +159,11 @@ func readTimeFile(path string) (time.Time, error) {
 	return time.Unix(s, 0).UTC(), nil
 }
 
+// writeTimeFile replaces the time file atomically and durably (fsync of
+// the file, rename, fsync of the directory), keeping its mode.
 func writeTimeFile(path string, t time.Time) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".time-*")
-	if err != nil {
-		return fmt.Errorf("time file %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = fmt.Fprintf(tmp, "%d %s\n", t.Unix(), t.UTC().Format(time.RFC3339))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
+	data := fmt.Sprintf("%d %s\n", t.Unix(), t.UTC().Format(time.RFC3339))
+	if err := discipline.ReplaceFile(path, []byte(data)); err != nil {
 		return fmt.Errorf("time file %s: %w", path, err)
 	}
 	return nil
