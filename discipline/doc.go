@@ -23,13 +23,25 @@
 // clock is set, the edge's served time is within 400 ms of the label.
 // Anything else is counted (Unpaired, Mislabel) and dropped.
 //
-// State machine: Unsynchronised → (PPS configured) PPS once the servo locks
-// to labelled edges, or (no PPS) GPS once the NMEA-only servo locks; then
-// Holdover when the reference is lost (no labelled edge for 5 s, no trusted
-// fix for 10 s), keeping the last frequency while the advertised error
-// grows at the servo's 3σ frequency uncertainty plus the assumed oscillator
-// wander; Unsynchronised once that error passes MaxErrorNs. With a PPS
-// configured, NMEA time alone never makes the clock claim synchronisation.
+// State machine: Unsynchronised → PPS once the servo locks to labelled
+// edges, or GPS once the NMEA-only servo locks (no PPS configured, or PPS
+// configured but silent for 10 s: NMEA time rather than nothing, until
+// edges pair again); then Holdover when the reference is lost (no
+// labelled edge for 5 s, no trusted fix for 10 s), keeping the last
+// frequency while the advertised error grows at the servo's 3σ frequency
+// uncertainty plus the assumed oscillator wander; Unsynchronised once that
+// error passes MaxErrorNs (then NMEA time again if fixes still come).
+//
+// Receiver time jumps: after the first lock, a receiver time further from
+// our clock than the step threshold (or our own error bound, if larger) is
+// not followed, as in ntpd: the engine holds over or says it is
+// unsynchronised, and raises an alarm (Status.Alarms). It follows the new
+// time with a step only once it has held, at the same offset, for
+// StepOutNs (300 s), and never beyond PanicNs (1000 s): that takes an
+// operator. The first set of the clock is not checked (a Pi boots in 1970).
+//
+// Every step, state change and alarm is an Event, with its reason in
+// words (Engine.Events); the daemon logs them.
 //
 // The servo (Servo) is pure: samples and times in, steering out. It is a
 // two-state Kalman filter (phase, frequency) that learns its measurement

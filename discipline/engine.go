@@ -1,6 +1,7 @@
 package discipline
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,15 @@ type Config struct {
 	// HoldoverMaxNs ends holdover after this long even if the error bound
 	// allows more (`holdover DURATION`); 0: only the error bound counts.
 	HoldoverMaxNs int64
+	// StepOutNs: after the first lock, a receiver time further from our
+	// clock than the step threshold is followed only once it has held, at
+	// the same offset, for this long (default 300 s, ntpd's stepout).
+	StepOutNs int64
+	// PanicNs: a receiver time further than this from our clock is never
+	// followed after the first lock; it takes an operator (a restart)
+	// (default 1000 s, ntpd's panic). Negative: no limit, as ntpd's
+	// `tinker panic 0`.
+	PanicNs int64
 }
 
 // Pairing window: the first byte of an epoch's NMEA burst must arrive
@@ -58,6 +68,10 @@ const (
 	// nmeaFaultNs: NMEA time further than this from our clock is a fault
 	// (a receiver's burst delay is never near a second).
 	nmeaFaultNs = 600e6
+	// ppsSilentNs: with PPS configured, no edge for this long (since
+	// start, when none ever came) and no PPS holdover under way means the
+	// engine serves NMEA time rather than nothing.
+	ppsSilentNs = 10e9
 	// nmeaPinnedMax NMEA updates in a row with the frequency correction at
 	// its limit end NMEA synchronisation (a slew of a large phase error
 	// reaches the limit for a few seconds; an oscillator beyond the range
@@ -70,6 +84,12 @@ type Counters struct {
 	Edges, Fixes, FixesUntrusted uint64
 	Paired, Unpaired, Mislabel   uint64
 	Outliers, Steps              uint64
+	// Distrusted counts receiver times not followed: samples further from
+	// our clock than the step threshold after the first lock.
+	Distrusted uint64
+	// EventsDropped counts events lost because Events was not called
+	// often enough.
+	EventsDropped uint64
 }
 
 // Status is a snapshot for status lines and screens.
@@ -78,6 +98,9 @@ type Status struct {
 	Counters  Counters
 	LastFix   gps.Fix
 	HoldoverS float64
+	// Alarms are the engine's current alarm conditions in words, e.g. a
+	// receiver time jump it does not follow; empty when all is well.
+	Alarms []string
 }
 
 // edgeRec is a recent edge: its CLOCK_REALTIME and its served time then.
@@ -89,20 +112,46 @@ type edgeRec struct {
 // publishes the Reference. Its methods must be called from one goroutine
 // (the daemon's discipline loop); Ref and Status are safe from any.
 type Engine struct {
-	cfg   Config
-	servo *Servo // PPS servo, or NMEA servo when PPS is not configured
+	cfg Config
+	// servo is the servo steering now: ppsServo (PPS configured and edges
+	// arriving) or nmeaServo (no PPS, or PPS silent). Each keeps its own
+	// tuning and learned noise; a handover carries the frequency over.
+	servo               *Servo
+	ppsServo, nmeaServo *Servo
+	// nmeaMode: steering from NMEA (always without PPS; with PPS
+	// configured while it is silent).
+	nmeaMode bool
+	// stepNs is the step threshold (ServoConfig.StepThresholdNs);
+	// stepOutNs, panicNs as Config, with defaults.
+	stepNs             float64
+	stepOutNs, panicNs int64
 
 	state    State
-	coarse   bool // NMEA-only: the clock has been set from NMEA
-	edges    [4]edgeRec
-	nEdges   int
-	lastPair int64 // CLOCK_REALTIME of the last paired edge (0: none)
-	lastFix  int64 // CLOCK_REALTIME of the last trusted fix
-	lastUpd  int64 // served time of the last servo update
-	nmeaBad  int   // consecutive NMEA samples disagreeing by > nmeaFaultNs
+	holdFrom State // the source held over from (PPS or GPS)
+	// everLocked: the engine has claimed synchronisation once. From then
+	// on the receiver's time is checked against our clock (jumpGuard).
+	everLocked bool
+	everSet    bool // the clock has been set from the receiver once
+	coarse     bool // the clock has been set from the receiver (NMEA or PPS)
+	edges      [4]edgeRec
+	nEdges     int
+	started    bool
+	startNs    int64 // CLOCK_REALTIME of the first input
+	lastEdge   int64 // CLOCK_REALTIME of the last edge (valid if anyEdge)
+	anyEdge    bool
+	lastPair   int64 // CLOCK_REALTIME of the last paired edge (0: none)
+	lastFix    int64 // CLOCK_REALTIME of the last fix whose time was used
+	lastUpd    int64 // served time of the last servo update
+	nmeaBad    int   // consecutive NMEA samples disagreeing by > nmeaFaultNs
 	// nmeaPinned counts consecutive NMEA updates with the frequency
 	// correction at the servo's limit.
 	nmeaPinned int
+	// burstDelayNs is the receiver's burst delay (first byte after the
+	// edge) as measured by paired PPS edges, a running mean; NMEA-only
+	// time uses it instead of Config.NMEADelayNs once known, so a PPS
+	// that goes silent hands over to NMEA time without a jump.
+	burstDelayNs float64
+	burstKnown   bool
 	// rxLeap is the receiver's latest leap second announcement.
 	rxLeap gps.LeapNotice
 	// PPS labelling.
@@ -111,6 +160,8 @@ type Engine struct {
 	mislabels                      int  // consecutive pairings further than coarseOKNs from the label
 	prevLabel, prevEdge, prevDelay int64
 	dispNs                         float64 // error bound at lastUpd
+	jump                           jumpGuard
+	events                         eventQueue
 	cnt                            Counters
 	fix                            gps.Fix
 	ref                            atomic.Pointer[Reference]
@@ -132,27 +183,39 @@ func NewEngine(cfg Config) *Engine {
 	if cfg.Precision == 0 {
 		cfg.Precision = -24
 	}
-	e := &Engine{cfg: cfg, servo: NewServo(cfg.Servo)}
-	if !cfg.PPS {
-		// NMEA timing noise is milliseconds: never step under 50 ms, and
-		// never believe a burst's arrival to better than 1 ms.
-		sc := cfg.Servo
-		sc.AcquireStepNs = 50e6
-		sc.SlewTimeConstantS = 16
-		sc.MinNoiseNs = math.Max(sc.MinNoiseNs, 1e6)
-		// Without PPS edges no interval check assumes the kernel's
-		// ±500 ppm, so the servo may use the whole range of the clocks
-		// (a virtual machine's TSC calibrated under load can be off by
-		// more). Nothing known of the frequency (no drift file) means
-		// anything in that range: with a 50 ppm prior, ms-noisy samples
-		// take minutes to find a 300 ppm error.
-		if sc.MaxFreqPPB == 0 {
-			sc.MaxFreqPPB = MaxClockFreqPPB
-		}
-		if sc.InitialFreqSigmaPPB == 0 {
-			sc.InitialFreqSigmaPPB = 500e3
-		}
-		e.servo = NewServo(sc)
+	e := &Engine{cfg: cfg, stepOutNs: cfg.StepOutNs, panicNs: cfg.PanicNs}
+	if e.stepOutNs <= 0 {
+		e.stepOutNs = defaultStepOutNs
+	}
+	if e.panicNs == 0 {
+		e.panicNs = defaultPanicNs
+	}
+	e.stepNs = cfg.Servo.withDefaults().StepThresholdNs
+	// NMEA timing noise is milliseconds: never step under 50 ms, and
+	// never believe a burst's arrival to better than 1 ms.
+	sc := cfg.Servo
+	sc.AcquireStepNs = 50e6
+	sc.SlewTimeConstantS = 16
+	sc.MinNoiseNs = math.Max(sc.MinNoiseNs, 1e6)
+	// Without PPS edges no interval check assumes the kernel's ±500 ppm,
+	// so the servo may use the whole range of the clocks (a virtual
+	// machine's TSC calibrated under load can be off by more). Nothing
+	// known of the frequency (no drift file) means anything in that
+	// range: with a 50 ppm prior, ms-noisy samples take minutes to find a
+	// 300 ppm error.
+	if sc.MaxFreqPPB == 0 {
+		sc.MaxFreqPPB = MaxClockFreqPPB
+	}
+	if sc.InitialFreqSigmaPPB == 0 {
+		sc.InitialFreqSigmaPPB = 500e3
+	}
+	e.nmeaServo = NewServo(sc)
+	e.servo = e.nmeaServo
+	e.nmeaMode = true
+	if cfg.PPS {
+		e.ppsServo = NewServo(cfg.Servo)
+		e.servo = e.ppsServo
+		e.nmeaMode = false
 	}
 	e.publish(0)
 	return e
@@ -165,7 +228,16 @@ func (e *Engine) Ref() *atomic.Pointer[Reference] { return &e.ref }
 func (e *Engine) Status() Status {
 	e.statusMu.Lock()
 	defer e.statusMu.Unlock()
-	return e.status
+	st := e.status
+	st.Alarms = append([]string(nil), st.Alarms...)
+	return st
+}
+
+// seen notes the first input's time: silence of the PPS counts from it.
+func (e *Engine) seen(realNs int64) {
+	if !e.started {
+		e.started, e.startNs = true, realNs
+	}
 }
 
 // Edge takes one PPS edge. Its served time is computed now, with the
@@ -174,6 +246,8 @@ func (e *Engine) Edge(ed pps.Edge) {
 	e.cnt.Edges++
 	// Board latency calibration is applied by the source (pps.Compensated).
 	r := ed.AssertNs
+	e.seen(r)
+	e.lastEdge, e.anyEdge = r, true
 	copy(e.edges[1:], e.edges[:len(e.edges)-1])
 	e.edges[0] = edgeRec{realNs: r, servedNs: e.cfg.Clock.Map(r)}
 	if e.nEdges < len(e.edges) {
@@ -184,6 +258,7 @@ func (e *Engine) Edge(ed pps.Edge) {
 // Fix takes one receiver epoch.
 func (e *Engine) Fix(f gps.Fix) {
 	e.cnt.Fixes++
+	e.seen(f.ArrivalNs)
 	if f.Leap.Known {
 		e.rxLeap = f.Leap
 	}
@@ -194,45 +269,131 @@ func (e *Engine) Fix(f gps.Fix) {
 		return
 	}
 	e.fix = f
-	e.lastFix = f.ArrivalNs
 	labelNs := f.Time.UnixNano()
 	if e.cfg.PPS {
-		e.ppsFix(f, labelNs)
+		e.ppsConfiguredFix(f, labelNs)
 	} else {
 		e.nmeaFix(f, labelNs)
 	}
 	e.snapshot(f.ArrivalNs)
 }
 
-// nmeaFix steers from NMEA alone (no PPS configured): the burst's arrival
-// minus the receiver's typical delay marks the start of the second.
+// ppsSilent: PPS is configured and no edge has come for ppsSilentNs (since
+// the first input when none ever came). A stamp more than that in the
+// future is from before a backward step of CLOCK_REALTIME (System).
+func (e *Engine) ppsSilent(realNs int64) bool {
+	last := e.startNs
+	if e.anyEdge {
+		last = e.lastEdge
+	}
+	d := realNs - last
+	return d > ppsSilentNs || d < -ppsSilentNs
+}
+
+// ppsConfiguredFix handles a trusted fix with PPS configured: steer from
+// the edge it labels, or from NMEA while PPS is silent.
+func (e *Engine) ppsConfiguredFix(f gps.Fix, labelNs int64) {
+	m, ok := e.pair(f, labelNs)
+	if !e.nmeaMode && e.ppsSilent(f.ArrivalNs) && !(e.state == Holdover && e.holdFrom == PPS) {
+		e.toNMEA(f.ArrivalNs)
+	}
+	if e.nmeaMode {
+		// Edges are back and pair consistently, and the receiver's time
+		// agrees with our clock (or was never checked): PPS again.
+		if ok && e.consistent >= 3 && !e.jump.active &&
+			(!e.everLocked || math.Abs(e.nmeaOffset(f, labelNs)) <= e.window(f.ArrivalNs)) {
+			e.toPPS(f.ArrivalNs)
+		} else {
+			e.nmeaFix(f, labelNs)
+			return
+		}
+	}
+	if ok {
+		e.ppsFix(f, labelNs, m)
+	}
+}
+
+// toNMEA makes NMEA the steering source while PPS is silent.
+func (e *Engine) toNMEA(realNs int64) {
+	e.nmeaMode = true
+	e.servo = e.nmeaServo
+	if e.ppsSet && e.ppsServo.everLocked {
+		// The clock was PPS-disciplined: carry its frequency over, and let
+		// NMEA slew the small difference rather than step it.
+		e.nmeaServo.handover(e.ppsServo.HoldFrequencyPPB(), e.ppsServo.FreqSigmaPPB())
+	} else {
+		e.nmeaServo.Reset()
+	}
+	e.ppsSet = false
+	e.consistent = 0
+	e.nmeaBad, e.nmeaPinned = 0, 0
+	e.event(Event{AtNs: realNs, Kind: EventAlarm, Raised: true, Reason: e.silentAlarm()})
+}
+
+// toPPS makes PPS the steering source again; the next certain pairing
+// sets the clock (within the step threshold: slewed when we were locked).
+func (e *Engine) toPPS(realNs int64) {
+	e.event(Event{AtNs: realNs, Kind: EventAlarm, Reason: "PPS edges pair with UTC seconds again: " + e.silentAlarm()})
+	e.nmeaMode = false
+	e.servo = e.ppsServo
+	if e.everLocked {
+		e.ppsServo.handover(e.nmeaServo.HoldFrequencyPPB(), e.nmeaServo.FreqSigmaPPB())
+	} else {
+		e.ppsServo.Reset()
+	}
+	e.ppsSet = false
+	e.mislabels = 0
+}
+
+// nmeaOffset is our served time minus the receiver's at the start of the
+// second the fix names: the burst's arrival minus the receiver's delay
+// (measured from PPS when it was, else configured).
+func (e *Engine) nmeaOffset(f gps.Fix, labelNs int64) float64 {
+	d := e.cfg.NMEADelayNs
+	if e.burstKnown {
+		d = int64(e.burstDelayNs)
+	}
+	return float64(e.cfg.Clock.Map(f.ArrivalNs-d) - labelNs)
+}
+
+// nmeaFix steers from NMEA alone: the burst's arrival minus the
+// receiver's typical delay marks the start of the second.
 func (e *Engine) nmeaFix(f gps.Fix, labelNs int64) {
-	nmeaOff := float64(e.cfg.Clock.Map(f.ArrivalNs-e.cfg.NMEADelayNs) - labelNs)
+	nmeaOff := e.nmeaOffset(f, labelNs)
+	if e.guard(nmeaOff, f.ArrivalNs) {
+		return
+	}
+	e.lastFix = f.ArrivalNs
 	switch {
 	case !e.coarse:
 		// First trusted time: set the clock to it.
 		if math.Abs(nmeaOff) > 1e6 {
-			e.cfg.Clock.Step(-int64(nmeaOff))
-			e.cnt.Steps++
+			why := "first trusted NMEA time"
+			if e.everSet {
+				why = "clock set again from NMEA time"
+			}
+			e.step(-int64(nmeaOff), f.ArrivalNs, why)
 		}
-		e.coarse = true
+		e.coarse, e.everSet = true, true
 		e.servo.Reset()
 		return
-	case math.Abs(nmeaOff) > nmeaFaultNs:
-		// Our clock and NMEA disagree by about a second: the receiver
-		// jumped. Three in a row and we start again from its time.
+	case !e.everLocked && math.Abs(nmeaOff) > nmeaFaultNs:
+		// Our clock and NMEA disagree by about a second before we ever
+		// locked: the receiver jumped while it was finding its time.
+		// Three in a row and we start again from its time. (After the
+		// first lock, guard decides.)
 		e.nmeaBad++
 		if e.nmeaBad >= 3 {
 			e.coarse = false
 			e.nmeaBad = 0
-			e.setState(Unsynchronised, f.ArrivalNs)
+			e.setState(Unsynchronised, f.ArrivalNs, fmt.Sprintf("NMEA time %s off the clock 3 times before lock: setting the clock again", span(nmeaOff)))
 		}
 		return
 	}
 	e.nmeaBad = 0
 	at := e.cfg.Clock.Map(f.ArrivalNs)
 	a := e.servo.Sample(nmeaOff, at, at)
-	e.apply(a)
+	e.apply(a, f.ArrivalNs, "NMEA", nmeaOff)
 	if math.Abs(a.FreqPPB) >= e.servo.cfg.MaxFreqPPB {
 		// The correction is at the end of the clock's range: the clock
 		// cannot follow and the error grows whatever the filter says (the
@@ -243,7 +404,7 @@ func (e *Engine) nmeaFix(f gps.Fix, labelNs int64) {
 		if e.nmeaPinned >= nmeaPinnedMax {
 			e.nmeaPinned = 0
 			e.coarse = false
-			e.setState(Unsynchronised, f.ArrivalNs)
+			e.setState(Unsynchronised, f.ArrivalNs, fmt.Sprintf("the clock cannot follow NMEA time: frequency correction at its %.0f ppm limit for %d updates", e.servo.cfg.MaxFreqPPB/1e3, nmeaPinnedMax))
 			return
 		}
 	} else {
@@ -253,21 +414,19 @@ func (e *Engine) nmeaFix(f gps.Fix, labelNs int64) {
 	// NMEA timing: the receiver's delay is only known to a few ms.
 	e.dispNs = 3*math.Max(e.servo.JitterNs(), e.servo.PhaseSigmaNs()) + 5e6 + e.servo.PhaseErrorNs()
 	if a.Locked {
-		e.setState(GPS, f.ArrivalNs)
+		e.setState(GPS, f.ArrivalNs, fmt.Sprintf("NMEA time locked (error bound %s)", span(e.dispNs)))
 	}
 }
 
-// ppsFix labels the edge that started this fix's second and feeds the
-// servo. The label is certain when exactly one edge precedes the burst
-// within the pairing window, three consecutive pairings agree (labels one
-// second apart per second of edges, a stable burst delay), and, once the
-// clock has been set from PPS, the edge's served time is within 400 ms of
-// the label.
-func (e *Engine) ppsFix(f gps.Fix, labelNs int64) {
+// pair finds the edge that started this fix's second. The label is
+// certain when exactly one edge precedes the burst within the pairing
+// window; consistent counts pairings in a row that agree with each other
+// (labels one second apart per second of edges, a stable burst delay).
+func (e *Engine) pair(f gps.Fix, labelNs int64) (edgeRec, bool) {
 	if labelNs%1e9 != 0 {
 		// Not the epoch at a whole second (5 Hz receivers, or receivers
 		// whose reports are not aligned to UTC): nothing to pair.
-		return
+		return edgeRec{}, false
 	}
 	var match *edgeRec
 	n := 0
@@ -281,9 +440,11 @@ func (e *Engine) ppsFix(f gps.Fix, labelNs int64) {
 		}
 	}
 	if match == nil || n != 1 {
-		e.cnt.Unpaired++
+		if e.anyEdge || !e.nmeaMode {
+			e.cnt.Unpaired++
+		}
 		e.consistent = 0
-		return
+		return edgeRec{}, false
 	}
 	delay := f.ArrivalNs - match.realNs
 	if e.consistent > 0 {
@@ -300,17 +461,32 @@ func (e *Engine) ppsFix(f gps.Fix, labelNs int64) {
 		e.consistent = 1
 	}
 	e.prevLabel, e.prevEdge, e.prevDelay = labelNs, match.realNs, delay
+	return *match, true
+}
 
-	off := float64(match.servedNs - labelNs)
+// ppsFix steers from the edge m that pair labelled with this fix's
+// second. The label is used once three consecutive pairings agree and,
+// once the clock has been set from PPS, the edge's served time is within
+// 400 ms of the label (after the first lock: within the step threshold,
+// or guard decides).
+func (e *Engine) ppsFix(f gps.Fix, labelNs int64, m edgeRec) {
+	off := float64(m.servedNs - labelNs)
 	if e.ppsSet && math.Abs(off) > coarseOKNs {
 		e.cnt.Mislabel++
+	}
+	if e.ppsSet && e.everLocked {
+		if e.guard(off, f.ArrivalNs) {
+			return
+		}
+	} else if e.ppsSet && math.Abs(off) > coarseOKNs {
 		e.mislabels++
 		if e.mislabels >= 3 {
-			// The receiver and our clock disagree by seconds, steadily:
-			// start again, and let consistency decide.
+			// Before the first lock: the receiver and our clock disagree
+			// by seconds, steadily: start again, and let consistency
+			// decide.
 			e.ppsSet = false
 			e.servo.Reset()
-			e.setState(Unsynchronised, f.ArrivalNs)
+			e.setState(Unsynchronised, f.ArrivalNs, fmt.Sprintf("PPS labels %s off the clock 3 times before lock: labelling again", span(off)))
 		}
 		return
 	}
@@ -319,45 +495,81 @@ func (e *Engine) ppsFix(f gps.Fix, labelNs int64) {
 		if e.consistent < 3 {
 			return
 		}
-		e.ppsSet = true
+		e.ppsSet, e.coarse, e.everSet = true, true, true
 	}
 	e.cnt.Paired++
-	e.lastPair = match.realNs
-	a := e.servo.Sample(off, match.servedNs, e.cfg.Clock.Map(f.ArrivalNs))
-	e.apply(a)
+	e.lastPair = m.realNs
+	e.lastFix = f.ArrivalNs
+	a := e.servo.Sample(off, m.servedNs, e.cfg.Clock.Map(f.ArrivalNs))
+	e.apply(a, f.ArrivalNs, "PPS-labelled", off)
 	if !a.Accepted {
 		e.cnt.Outliers++
+	} else {
+		// The burst delay, for NMEA time should PPS go silent.
+		d := float64(f.ArrivalNs - m.realNs)
+		if !e.burstKnown {
+			e.burstDelayNs, e.burstKnown = d, true
+		} else {
+			e.burstDelayNs += (d - e.burstDelayNs) / 16
+		}
 	}
-	e.lastUpd = match.servedNs
+	e.lastUpd = m.servedNs
 	// What we can claim at the reference time: the phase error still being
 	// slewed away, the filter's 3σ uncertainty about it, and the clock's
 	// read precision.
 	e.dispNs = e.servo.PhaseErrorNs() + 3*math.Max(e.servo.PhaseSigmaNs(), e.servo.JitterNs()) + math.Ldexp(1e9, int(e.cfg.Precision))
 	if a.Locked {
-		e.setState(PPS, f.ArrivalNs)
+		e.setState(PPS, f.ArrivalNs, fmt.Sprintf("PPS locked to UTC seconds (error bound %s)", span(e.dispNs)))
 	}
 }
 
-func (e *Engine) apply(a Action) {
+// apply steers the clock as the servo asks; src ("PPS", "NMEA") and the
+// sample's offset say why a step was needed.
+func (e *Engine) apply(a Action, realNs int64, src string, offNs float64) {
 	if a.StepNs != 0 {
-		e.cfg.Clock.Step(a.StepNs)
-		e.cnt.Steps++
-		e.nEdges = 0
+		why := fmt.Sprintf("first %s time: the clock was %s", src, clockWas(offNs))
+		if e.everLocked {
+			why = fmt.Sprintf("%s time: the clock was %s, past the %s step threshold", src, clockWas(offNs), span(e.stepNs))
+		}
+		e.step(a.StepNs, realNs, why)
 	}
 	e.cfg.Clock.SetFrequency(a.FreqPPB)
+}
+
+// clockWas words an offset (served minus reference time): "2.5 s behind".
+func clockWas(offNs float64) string {
+	if offNs > 0 {
+		return span(offNs) + " ahead"
+	}
+	return span(offNs) + " behind"
+}
+
+// step steps the clock by deltaNs at CLOCK_REALTIME realNs, and says so.
+// The edges kept for pairing carry served times from before: dropped.
+func (e *Engine) step(deltaNs, realNs int64, why string) {
+	before := e.cfg.Clock.Map(realNs)
+	e.cfg.Clock.Step(deltaNs)
+	e.cnt.Steps++
+	e.nEdges = 0
+	e.event(Event{AtNs: realNs, Kind: EventStep, BeforeNs: before, AfterNs: before + deltaNs, StepNs: deltaNs, Reason: why})
 }
 
 // Tick advances time-driven transitions (loss of PPS or GPS, holdover
 // expiry). Call it about once a second with CLOCK_REALTIME.
 func (e *Engine) Tick(realNs int64) {
+	e.seen(realNs)
 	switch e.state {
 	case PPS:
 		if realNs-e.lastPair > ppsLostNs {
-			e.enterHoldover(realNs)
+			why := fmt.Sprintf("no PPS edge paired with a UTC second for %s", span(ppsLostNs))
+			if !e.anyEdge || realNs-e.lastEdge > ppsLostNs {
+				why = fmt.Sprintf("no PPS edge for %s", span(ppsLostNs))
+			}
+			e.enterHoldover(realNs, why)
 		}
 	case GPS:
 		if realNs-e.lastFix > gpsLostNs {
-			e.enterHoldover(realNs)
+			e.enterHoldover(realNs, fmt.Sprintf("no trusted NMEA time for %s", span(gpsLostNs)))
 		}
 	case Holdover:
 		tooLong := e.cfg.HoldoverMaxNs > 0 && realNs-e.holdStart > e.cfg.HoldoverMaxNs
@@ -365,9 +577,13 @@ func (e *Engine) Tick(realNs int64) {
 		// holdover when that was already larger (NMEA-only time is good to
 		// milliseconds: it may hold over, but not claim what it never had).
 		limit := math.Max(float64(e.cfg.MaxErrorNs), 2*e.holdStartErr)
-		if tooLong || e.errorAt(e.cfg.Clock.Map(realNs)) > limit {
+		switch {
+		case tooLong:
 			e.servo.Reset()
-			e.setState(Unsynchronised, realNs)
+			e.setState(Unsynchronised, realNs, fmt.Sprintf("holdover time limit %s reached", span(float64(e.cfg.HoldoverMaxNs))))
+		case e.errorAt(e.cfg.Clock.Map(realNs)) > limit:
+			e.servo.Reset()
+			e.setState(Unsynchronised, realNs, fmt.Sprintf("holdover error bound %s exceeded", span(limit)))
 		}
 	}
 	e.snapshot(realNs)
@@ -375,11 +591,12 @@ func (e *Engine) Tick(realNs int64) {
 
 // enterHoldover keeps the frequency estimate and drops the phase slew,
 // which would otherwise be a frequency error for the whole holdover.
-func (e *Engine) enterHoldover(realNs int64) {
+func (e *Engine) enterHoldover(realNs int64, why string) {
 	e.holdStart = realNs
 	e.holdStartErr = e.errorAt(e.cfg.Clock.Map(realNs))
+	e.holdFrom = e.state
 	e.cfg.Clock.SetFrequency(e.servo.Hold())
-	e.setState(Holdover, realNs)
+	e.setState(Holdover, realNs, why)
 }
 
 // rateNsPerS is how fast the error bound grows without updates: the
@@ -396,11 +613,16 @@ func (e *Engine) errorAt(servedNs int64) float64 {
 	return e.dispNs + e.rateNsPerS()*el
 }
 
-func (e *Engine) setState(s State, realNs int64) {
+// setState changes state and says why (an Event).
+func (e *Engine) setState(s State, realNs int64, why string) {
 	if s == e.state {
 		return
 	}
+	e.event(Event{AtNs: realNs, Kind: EventState, From: e.state, To: s, Reason: why})
 	e.state = s
+	if s == PPS || s == GPS {
+		e.everLocked = true
+	}
 	e.publish(realNs)
 }
 
@@ -411,7 +633,7 @@ func (e *Engine) publish(realNs int64) {
 		r.Synchronised = true
 		r.Stratum = 1
 		r.Leap = LeapNone
-		if e.state == GPS || (e.state == Holdover && !e.cfg.PPS) {
+		if src := e.state; src == GPS || (src == Holdover && e.holdFrom == GPS) {
 			r.RefID = [4]byte{'G', 'P', 'S', 0}
 		} else {
 			r.RefID = [4]byte{'P', 'P', 'S', 0}
@@ -477,9 +699,29 @@ type syncReporter interface {
 func (e *Engine) snapshot(realNs int64) {
 	e.publish(realNs)
 	e.statusMu.Lock()
-	e.status = Status{Ref: *e.ref.Load(), Counters: e.cnt, LastFix: e.fix}
+	e.status = Status{Ref: *e.ref.Load(), Counters: e.cnt, LastFix: e.fix, Alarms: e.alarms(realNs, e.status.Alarms[:0])}
 	if e.state == Holdover {
 		e.status.HoldoverS = float64(realNs-e.holdStart) * 1e-9
 	}
 	e.statusMu.Unlock()
+}
+
+// alarms appends the engine's current alarm conditions to dst.
+func (e *Engine) alarms(realNs int64, dst []string) []string {
+	if e.jump.active {
+		dst = append(dst, e.jump.alarm)
+	}
+	if e.cfg.PPS && e.nmeaMode {
+		dst = append(dst, e.silentAlarm())
+	}
+	return dst
+}
+
+// silentAlarm is the alarm while PPS is configured but silent.
+func (e *Engine) silentAlarm() string {
+	since := "start"
+	if e.anyEdge {
+		since = hhmm(e.cfg.Clock.Map(e.lastEdge))
+	}
+	return fmt.Sprintf("PPS configured but no pulse since %s: serving NMEA time (refid GPS, milliseconds)", since)
 }

@@ -22,10 +22,20 @@ type world struct {
 	tl     simtime.Timeline
 	rng    *rand.Rand
 	second int64
+	// events is everything the engine reported (Engine.Events), and
+	// state the state its events lead to.
+	events []Event
+	state  State
 }
 
 func newWorld(t *testing.T, cfg Config, offsetNs int64, freqPPM float64) *world {
-	w := &world{t: t, nowNs: 1_790_000_000_123_456_789, rng: rand.New(rand.NewPCG(3, 4))}
+	return newWorldAt(t, cfg, 1_790_000_000_123_456_789, offsetNs, freqPPM)
+}
+
+// newWorldAt is newWorld with the host's CLOCK_REALTIME starting at
+// hostNs (a Pi without an RTC boots in 1970).
+func newWorldAt(t *testing.T, cfg Config, hostNs, offsetNs int64, freqPPM float64) *world {
+	w := &world{t: t, nowNs: hostNs, rng: rand.New(rand.NewPCG(3, 4))}
 	w.tl = simtime.Timeline{StartHostNs: w.nowNs, OffsetNs: offsetNs, FreqPPM: freqPPM}
 	w.soft = NewSoft(func() int64 { return w.nowNs })
 	cfg.Clock = w.soft
@@ -48,7 +58,41 @@ func (w *world) step(jitterNs float64, delayNs int64, withEdge, withFix bool) {
 	}
 	w.nowNs = edge + 500e6
 	w.eng.Tick(w.nowNs)
+	w.drain()
 	w.second++
+}
+
+// drain collects the engine's events and checks that they account for
+// every state change: each state event starts where the last one ended,
+// says why, and the last one ends in the published state.
+func (w *world) drain() {
+	w.t.Helper()
+	for _, ev := range w.eng.Events() {
+		if ev.Kind == EventState {
+			if ev.From != w.state || ev.Reason == "" {
+				w.t.Fatalf("state event %q: from %v, want from %v with a reason", ev, ev.From, w.state)
+			}
+			w.state = ev.To
+		}
+		if ev.Kind == EventStep && (ev.StepNs == 0 || ev.AfterNs-ev.BeforeNs != ev.StepNs || ev.Reason == "") {
+			w.t.Fatalf("step event %+v: want a non-zero step = after − before, with a reason", ev)
+		}
+		w.events = append(w.events, ev)
+	}
+	if s := w.eng.Ref().Load().State; s != w.state {
+		w.t.Fatalf("state %v published, but the events say %v: a state change without an event", s, w.state)
+	}
+}
+
+// eventsOf returns the events of kind k collected so far.
+func (w *world) eventsOf(k EventKind) []Event {
+	var out []Event
+	for _, ev := range w.events {
+		if ev.Kind == k {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // errNs is served time minus true GPS time now.

@@ -208,6 +208,18 @@ func (s *Servo) Reset() {
 	}
 }
 
+// handover restarts the servo from frequency correction freqPPB known to
+// sigmaPPB (1σ), taken over from another servo that was steering the same
+// clock (PPS to NMEA time and back). The clock is trusted already, so the
+// phase error found at the first sample is slewed unless it is past the
+// step threshold, as after a lock of this servo.
+func (s *Servo) handover(freqPPB, sigmaPPB float64) {
+	s.Reset()
+	s.freqPPB = clamp(freqPPB, s.cfg.MaxFreqPPB)
+	s.cfg.InitialFreqSigmaPPB = math.Max(sigmaPPB, 1e3)
+	s.everLocked = true
+}
+
 // Sample takes one offset measurement (ns, positive: our clock is ahead of
 // UTC) made at served time atNs, and returns the steering to apply at
 // served time nowNs (≥ atNs: a PPS edge is measured when its NMEA burst

@@ -1,6 +1,7 @@
 package discipline
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -48,10 +49,12 @@ func TestStateTransitions(t *testing.T) {
 			[]phase{{60, true, true}, {30, false, true}, {30, true, true}}, []State{U, P, H, P}},
 		{"GPS and PPS lost: holdover, then unsynchronised at maxerror", Config{PPS: true, NMEADelayNs: 120e6, MaxErrorNs: 20e3},
 			[]phase{{120, true, true}, {3000, false, false}}, []State{U, P, H, U}},
-		{"holdover time limit", Config{PPS: true, NMEADelayNs: 120e6, HoldoverMaxNs: 60e9},
-			[]phase{{120, true, true}, {100, false, true}}, []State{U, P, H, U}},
-		{"NMEA without PPS never synchronises when PPS is configured", Config{PPS: true, NMEADelayNs: 120e6},
-			[]phase{{120, false, true}}, []State{U}},
+		{"holdover time limit, then NMEA time", Config{PPS: true, NMEADelayNs: 120e6, HoldoverMaxNs: 60e9},
+			[]phase{{120, true, true}, {100, false, true}}, []State{U, P, H, U, G}},
+		{"holdover time limit, no NMEA either", Config{PPS: true, NMEADelayNs: 120e6, HoldoverMaxNs: 60e9},
+			[]phase{{120, true, true}, {100, false, false}}, []State{U, P, H, U}},
+		{"PPS configured but silent: NMEA time", Config{PPS: true, NMEADelayNs: 120e6},
+			[]phase{{120, false, true}}, []State{U, G}},
 		{"NMEA only: GPS, lost, holdover, back", Config{PPS: false, NMEADelayNs: 120e6},
 			[]phase{{60, false, true}, {30, false, false}, {30, false, true}}, []State{U, G, H, G}},
 		{"PPS without NMEA never synchronises", Config{PPS: true, NMEADelayNs: 120e6},
@@ -71,8 +74,10 @@ func TestStateTransitions(t *testing.T) {
 }
 
 // The receiver suddenly names the wrong second (a firmware bug, a spoofer):
-// the engine must notice, stop claiming synchronisation rather than serve a
-// second off, and re-acquire from consistent labels.
+// the engine must notice, never serve a second off while claiming
+// synchronisation, keep serving its own clock (holdover), say why in an
+// alarm, and not step (a jump is followed only after the step-out
+// interval: TestReceiverTimeJump).
 func TestReceiverJumpsASecond(t *testing.T) {
 	w := newWorld(t, Config{PPS: true, NMEADelayNs: 120e6}, 0, 3)
 	for k := 0; k < 60; k++ {
@@ -81,7 +86,7 @@ func TestReceiverJumpsASecond(t *testing.T) {
 	if s := w.eng.Ref().Load().State; s != PPS {
 		t.Fatalf("state = %v, want pps", s)
 	}
-	unsync := false
+	steps := w.eng.Status().Counters.Steps
 	for k := 0; k < 10; k++ {
 		edge := w.tl.HostAt(w.second * 1e9)
 		w.nowNs = edge
@@ -90,18 +95,25 @@ func TestReceiverJumpsASecond(t *testing.T) {
 		// Labels one second late.
 		w.eng.Fix(gps.Fix{Time: time.Unix(w.second-1, 0).UTC(), TimeValid: true, Mode: gps.Mode3D, ArrivalNs: w.nowNs})
 		w.eng.Tick(edge + 500e6)
+		w.drain()
 		r := w.eng.Ref().Load()
 		if r.Synchronised && w.errNs() > 0.5e9 {
 			t.Fatalf("served a second off while claiming synchronisation")
 		}
-		unsync = unsync || r.State == Unsynchronised
 		w.second++
 	}
-	if !unsync {
-		t.Error("never dropped to unsynchronised on steadily wrong labels")
+	st := w.eng.Status()
+	if st.Ref.State != Holdover {
+		t.Errorf("state on steadily wrong labels = %v, want holdover on our own clock", st.Ref.State)
 	}
-	if st := w.eng.Status(); st.Counters.Mislabel < 3 {
+	if st.Counters.Mislabel < 3 {
 		t.Errorf("Mislabel = %d, want ≥ 3", st.Counters.Mislabel)
+	}
+	if st.Counters.Steps != steps {
+		t.Errorf("Steps = %d, want %d: a one-second jump is not followed at once", st.Counters.Steps, steps)
+	}
+	if len(st.Alarms) != 1 || !strings.Contains(st.Alarms[0], "receiver time is 1 s behind the clock") {
+		t.Errorf("Alarms = %q, want one saying the receiver is 1 s behind", st.Alarms)
 	}
 }
 
