@@ -14,12 +14,17 @@ import (
 // stepLabelled simulates one GPS second whose NMEA names the true second
 // plus shiftS seconds (a receiver whose time jumped).
 func (w *world) stepLabelled(shiftS int64, withEdge bool) {
+	w.stepDelayed(shiftS, withEdge, 120e6)
+}
+
+// stepDelayed is stepLabelled with the NMEA burst delayNs after the edge.
+func (w *world) stepDelayed(shiftS int64, withEdge bool, delayNs int64) {
 	edge := w.tl.HostAt(w.second * 1e9)
 	if withEdge {
 		w.nowNs = edge + int64(w.rng.NormFloat64()*1000)
 		w.eng.Edge(pps.Edge{AssertNs: w.nowNs, Seq: uint32(w.second)})
 	}
-	delay := int64(120e6)
+	delay := delayNs
 	if !withEdge {
 		delay += int64(w.rng.NormFloat64() * 2e6) // NMEA bursts jitter by ms
 	}
@@ -215,4 +220,102 @@ func TestEventsBounded(t *testing.T) {
 	if evs := e.Events(); evs != nil {
 		t.Errorf("second Events() = %v, want nil", evs)
 	}
+}
+
+// Config.StepOutNs and Config.PanicNs are honoured, and a receiver time
+// that keeps changing (a spoofer walking it, a receiver coasting on a bad
+// oscillator) never persists, so it is never followed.
+func TestReceiverTimeJumpConfig(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		cfg       Config
+		shiftS    func(k int) int64 // the receiver's shift k s into the jump
+		seconds   int
+		followMin int // followed no earlier than this (-1: never)
+		followMax int
+	}{
+		{"step-out 60 s: -30 s followed after 60 s", Config{StepOutNs: 60e9},
+			func(int) int64 { return -30 }, 200, 59, 70},
+		{"no panic limit: +1 h followed after 300 s", Config{PanicNs: -1},
+			func(int) int64 { return 3600 }, 400, 299, 310},
+		{"panic 10 s: +30 s never followed", Config{PanicNs: 10e9},
+			func(int) int64 { return 30 }, 400, -1, -1},
+		{"walking receiver time never followed", Config{},
+			func(k int) int64 { return 5 + int64(k/20) }, 900, -1, -1},
+	} {
+		for _, withPPS := range []bool{true, false} {
+			t.Run(c.name+map[bool]string{true: ", PPS", false: ", NMEA only"}[withPPS], func(t *testing.T) {
+				cfg := c.cfg
+				cfg.PPS, cfg.NMEADelayNs = withPPS, 120e6
+				w := newWorld(t, cfg, 0, 20)
+				for k := 0; k < 120; k++ {
+					w.stepLabelled(0, withPPS)
+				}
+				steps := w.eng.Status().Counters.Steps
+				followed := -1
+				for k := 0; k < c.seconds && followed < 0; k++ {
+					w.stepLabelled(c.shiftS(k), withPPS)
+					if w.eng.Status().Counters.Steps > steps {
+						followed = k
+					}
+				}
+				if c.followMin < 0 {
+					if followed >= 0 {
+						t.Fatalf("followed after %d s, want never", followed)
+					}
+					return
+				}
+				if followed < c.followMin || followed > c.followMax {
+					t.Fatalf("followed after %d s, want %d..%d", followed, c.followMin, c.followMax)
+				}
+			})
+		}
+	}
+}
+
+// With PPS configured, the receiver's burst delay is measured from the
+// paired edges, so when PPS goes silent NMEA time carries on from the PPS
+// time, even with nmeadelay configured 300 ms wrong: no jump, no alarm.
+// And with PPS silent from the start the (wrong) NMEA time is served, then
+// corrected by a step when PPS arrives (NMEA named the right second).
+func TestNMEADelayFromPPS(t *testing.T) {
+	t.Run("PPS then silent", func(t *testing.T) {
+		w := newWorld(t, Config{PPS: true, NMEADelayNs: 420e6, MaxErrorNs: 20e3}, 0, 20)
+		for k := 0; k < 120; k++ {
+			w.stepDelayed(0, true, 120e6)
+		}
+		if s := w.eng.Ref().Load().State; s != PPS {
+			t.Fatalf("state = %v, want pps", s)
+		}
+		steps := w.eng.Status().Counters.Steps
+		for k := 0; k < 3000; k++ {
+			w.stepDelayed(0, false, 120e6)
+			if r := w.eng.Ref().Load(); r.Synchronised && math.Abs(w.errNs()) > 20e6 {
+				t.Fatalf("second %d without PPS: %v serving %.3f ms off", k, r.State, w.errNs()/1e6)
+			}
+		}
+		st := w.eng.Status()
+		if st.Ref.State != GPS || st.Counters.Steps != steps || st.Counters.Distrusted != 0 {
+			t.Errorf("without PPS: state %v, %d steps, %d distrusted; want gps, none, none", st.Ref.State, st.Counters.Steps-steps, st.Counters.Distrusted)
+		}
+	})
+	t.Run("silent then PPS", func(t *testing.T) {
+		w := newWorld(t, Config{PPS: true, NMEADelayNs: 420e6}, 0, 20)
+		for k := 0; k < 60; k++ {
+			w.stepDelayed(0, false, 120e6)
+		}
+		if r := w.eng.Ref().Load(); r.State != GPS || math.Abs(w.errNs()-300e6) > 20e6 {
+			t.Fatalf("NMEA time with nmeadelay 300 ms too long: %v, %.3f ms off, want gps, 300 ms ahead", r.State, w.errNs()/1e6)
+		}
+		for k := 0; k < 60; k++ {
+			w.stepDelayed(0, true, 120e6)
+		}
+		if r := w.eng.Ref().Load(); r.State != PPS || math.Abs(w.errNs()) > 10e3 {
+			t.Fatalf("after PPS came: %v, %.0f ns off, want pps within 10 µs", r.State, w.errNs())
+		}
+		steps := w.eventsOf(EventStep)
+		if last := steps[len(steps)-1]; math.Abs(float64(last.StepNs)+300e6) > 20e6 || !strings.Contains(last.Reason, "PPS-labelled time") {
+			t.Errorf("last step %q, want -300 ms to the PPS-labelled time", last)
+		}
+	})
 }
