@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -102,9 +101,22 @@ func main() {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	err := run(ctx, o, cfg, log, daemonEnv{events: events, hup: hup})
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, o, cfg, log, daemonEnv{events: events, hup: hup}); err != nil {
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}
+}
+
+// run opens the appliance, runs it until ctx is done or a part of it
+// fails, and closes it. nil: stopped by ctx.
+func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, env daemonEnv) error {
+	a, err := openAppliance(o, cfg, log, env)
+	if err != nil {
+		return err
+	}
+	err = a.Run(ctx)
+	if cerr := a.Close(); cerr != nil {
+		log.Warn("closing", "err", cerr)
+	}
+	return err
 }

@@ -56,12 +56,24 @@ type consoleRunner struct {
 	cfg    config.Console
 }
 
-func (r *consoleRunner) stop() {
+// consoleStopWait bounds how long stop waits for the console: a terminal
+// whose output is stopped (XOFF, Scroll Lock) must not hold up a reload or
+// the daemon's exit.
+const consoleStopWait = time.Second
+
+// stop ends the console; it reports whether it really ended within
+// consoleStopWait (if not, its goroutine is left to end on its own).
+func (r *consoleRunner) stop() bool {
 	if r == nil {
-		return
+		return true
 	}
 	r.cancel()
-	<-r.done
+	select {
+	case <-r.done:
+		return true
+	case <-time.After(consoleStopWait):
+		return false
+	}
 }
 
 // startConsole runs the console on con.Device until ctx is done or stop;

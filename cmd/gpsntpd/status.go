@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -41,11 +42,16 @@ type collector struct {
 	// it walks the server's whole client table, so not every second.
 	talkers []ctl.Talker
 
+	// alarmOn and alarmText are the alarms raised at the last tick, by key.
+	alarmOn   map[string]bool
+	alarmText map[string]string
+	log       *slog.Logger
+
 	cur atomic.Pointer[ctl.Snapshot]
 }
 
-func newCollector(start time.Time) *collector {
-	return &collector{start: start, validator: pps.NewValidator(pps.ValidatorConfig{})}
+func newCollector(start time.Time, log *slog.Logger) *collector {
+	return &collector{start: start, log: log, validator: pps.NewValidator(pps.ValidatorConfig{})}
 }
 
 // get is the last snapshot with the events as of now (an event logged
@@ -152,7 +158,62 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	}
 	s.Server = c.server(a.server.Stats())
 	s.Server.TopTalkers = c.talkers
+	s.Alarms = c.alarms(nowNs, a, rs)
 	c.cur.Store(s)
+}
+
+// ppsSilentAlarmNs: an open PPS device without a pulse for this long is an
+// alarm (the engine has long since fallen back to NMEA time).
+const ppsSilentAlarmNs = 30e9
+
+// alarm is a condition the operator must act on: key identifies it across
+// ticks (its text may change, "no pulses for 31 s", "… 32 s").
+type alarm struct{ key, text string }
+
+// alarms are the device-level conditions the collector sees, then the
+// engine's. Each alarm raised or cleared is logged once.
+func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats) []string {
+	var cur []alarm
+	if d := a.ppsDev; d != nil {
+		ds := d.Status()
+		where := "PPS configured on " + c.ppsSource
+		switch {
+		case !ds.Open:
+			cur = append(cur, alarm{"pps-missing", fmt.Sprintf("%s but its device cannot be opened (%s): serving GPS (NMEA) time meanwhile; check the pps line and the dtoverlay in config.txt (a new overlay needs a reboot)", where, ds.Err)})
+		default:
+			since := ds.Since.UnixNano()
+			if c.lastEdgeNs > since {
+				since = c.lastEdgeNs
+			}
+			if silent := nowNs - since; silent >= ppsSilentAlarmNs {
+				cur = append(cur, alarm{"pps-silent", fmt.Sprintf("%s but no pulses for %d s: check wiring / dtoverlay / antenna (most receivers give PPS only with a fix)", where, silent/1e9)})
+			}
+		}
+	}
+	switch rs.Device {
+	case gps.DeviceLost:
+		cur = append(cur, alarm{"gps-device", fmt.Sprintf("GPS device %s not available (%s): check the cable and the gps line; retrying", c.gpsDevice, rs.DeviceErr)})
+	}
+	out := make([]string, 0, len(cur))
+	seen := map[string]bool{}
+	for _, al := range cur {
+		out = append(out, al.text)
+		seen[al.key] = true
+		if !c.alarmOn[al.key] {
+			c.log.Warn("alarm", "alarm", al.text)
+		}
+	}
+	for k := range c.alarmOn {
+		if !seen[k] {
+			c.log.Info("alarm cleared", "alarm", c.alarmText[k])
+		}
+	}
+	c.alarmOn = seen
+	c.alarmText = map[string]string{}
+	for _, al := range cur {
+		c.alarmText[al.key] = al.text
+	}
+	return out
 }
 
 func modeString(m gps.Mode) string {

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gpsntp/gpsntp/config"
+	"github.com/gpsntp/gpsntp/discipline"
+	"github.com/gpsntp/gpsntp/gps"
+	"github.com/gpsntp/gpsntp/gps/sim"
+	"github.com/gpsntp/gpsntp/internal/ctl"
+	"github.com/gpsntp/gpsntp/internal/simtime"
+	"github.com/gpsntp/gpsntp/ntpserve"
+	"github.com/gpsntp/gpsntp/pps"
+)
+
+// appliance is the daemon's parts: openAppliance opens all of them (as
+// root, before the privilege drop) or none, Run runs them under
+// supervision, Close releases them.
+type appliance struct {
+	o   options
+	cfg config.Config
+	log *slog.Logger
+	env daemonEnv
+
+	clock    discipline.Clock
+	engine   *discipline.Engine
+	receiver *gps.Receiver
+	// gpsCfg and nmeaDelay are the receiver's device and calibration, as
+	// openSources resolved them.
+	gpsCfg    gps.Config
+	nmeaDelay time.Duration
+	// ppsSrc feeds the engine (nil: `pps none`); ppsDev is the same
+	// source when it is a device, retried while missing (nil with -sim).
+	ppsSrc  pps.Source
+	ppsDev  *pps.Reopening
+	server  *ntpserve.Server
+	persist *persistence
+	col     *collector
+	ctlPath string
+
+	// tasks run for the daemon's lifetime (Run); any that ends before the
+	// daemon stops is a failure that stops it.
+	tasks []task
+	// closers release what was opened, in reverse order (Close).
+	closers []func() error
+}
+
+// task is a component's run function, named for the logs.
+type task struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// daemonEnv is what main gives the appliance beyond options and config:
+// the event ring behind the logger, and the reload signal.
+type daemonEnv struct {
+	events *ctl.EventLog
+	hup    <-chan os.Signal
+}
+
+// openAppliance opens everything the configuration names, in data-flow
+// order, and drops privileges. On failure it closes what it opened.
+func openAppliance(o options, cfg config.Config, log *slog.Logger, env daemonEnv) (a *appliance, err error) {
+	a = &appliance{o: o, cfg: cfg, log: log, env: env, col: newCollector(time.Now(), log)}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+	if env.events != nil {
+		a.col.events = env.events.Events
+	}
+	for _, step := range []func() error{a.openClock, a.openSources, a.openEngine, a.openServer, a.openOperator, a.dropPrivileges} {
+		if err := step(); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+// Close releases everything opened, last opened first.
+func (a *appliance) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+func (a *appliance) onClose(f func() error) { a.closers = append(a.closers, f) }
+
+// openClock chooses the clock backend: the System clock (CLOCK_REALTIME,
+// needs CAP_SYS_TIME) on the appliance, the Soft clock otherwise.
+func (a *appliance) openClock() error {
+	a.clock = discipline.NewSoft(nil)
+	a.col.clockName = "soft"
+	if a.cfg.Clock != "system" || a.o.sim {
+		return nil
+	}
+	if err := checkClockCapability(); err != nil {
+		return err
+	}
+	sys, err := discipline.OpenSystem()
+	if err != nil {
+		return err
+	}
+	a.clock = sys
+	a.col.clockName = "system"
+	a.log.Info("clock backend", "backend", "system")
+	return nil
+}
+
+// openSources sets up the receiver and the PPS source: simulated ones on a
+// pty with -sim, else the configured devices with the board's and the
+// receiver profile's calibration. A PPS device that cannot be opened yet
+// is not fatal: it is retried while the daemon serves NMEA time.
+func (a *appliance) openSources() error {
+	a.nmeaDelay = a.cfg.NMEADelay
+	a.gpsCfg = gps.Config{Device: a.cfg.GPS.Device, Baud: a.cfg.GPS.Baud}
+	if a.o.sim {
+		tl := simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(a.o.simOffset), FreqPPM: a.o.simFreqPPM}
+		a.log.Info("simulation", "timeline_start_ns", tl.StartHostNs, "offset", a.o.simOffset, "freq_ppm", a.o.simFreqPPM, "pps_jitter", a.o.simJitter)
+		master, slavePath, err := sim.OpenPTY()
+		if err != nil {
+			return err
+		}
+		a.onClose(master.Close)
+		simDelay := 120 * time.Millisecond
+		a.gpsCfg.Device, a.gpsCfg.Baud = slavePath, 9600
+		rx, err := sim.New(sim.Config{Timeline: tl, Baud: a.gpsCfg.Baud, Delay: simDelay, Seed: uint64(a.o.simSeed), Leap: simLeaps[a.o.simLeap]}, master)
+		if err != nil {
+			return err
+		}
+		a.tasks = append(a.tasks, task{"simulated receiver", rx.Run})
+		a.ppsSrc = pps.NewSim(tl, a.o.simJitter, a.o.simSeed)
+		a.onClose(a.ppsSrc.Close)
+		if a.nmeaDelay == 0 {
+			a.nmeaDelay = simDelay
+		}
+	} else {
+		bd, rcvProfile, err := profiles(a.cfg, a.log)
+		if err != nil {
+			return err
+		}
+		if a.nmeaDelay == 0 {
+			a.nmeaDelay = rcvProfile.NMEADelay
+		}
+		a.gpsCfg.Init = rcvProfile.InitCommands
+		if a.cfg.PPS.Kind != "none" {
+			open, err := ppsOpener(a.cfg, bd)
+			if err != nil {
+				return err
+			}
+			a.ppsDev = pps.NewReopening(open, time.Second, 30*time.Second)
+			a.ppsSrc = a.ppsDev
+			a.onClose(a.ppsDev.Close)
+			// Open while still root; missing now is retried (Run).
+			if err := a.ppsDev.TryOpen(); err != nil {
+				a.log.Warn("PPS device not available yet; serving NMEA time until it is", "pps", ppsDescription(a.cfg.PPS, false), "err", err)
+			}
+		}
+	}
+	a.col.ppsSource = ppsDescription(a.cfg.PPS, a.o.sim)
+	a.col.gpsDevice = a.gpsCfg.Device
+	a.col.nmeaDelayNs = int64(a.nmeaDelay)
+	a.col.upstreams = a.cfg.Upstreams
+	return nil
+}
+
+// openEngine restores what persisted (drift, last known time), then sets
+// up the receiver's decoder and the discipline engine.
+func (a *appliance) openEngine() error {
+	a.persist = &persistence{log: a.log}
+	servoCfg, floor := a.persist.load(a.cfg, discipline.ServoConfig{StepThresholdNs: float64(a.cfg.Step)}, buildDate())
+	if servoCfg.InitialFreqPPB != 0 {
+		a.clock.SetFrequency(servoCfg.InitialFreqPPB)
+	}
+	a.gpsCfg.ReferenceDate = floor
+	rcv, err := gps.Open(a.gpsCfg)
+	if err != nil {
+		return err
+	}
+	a.receiver = rcv
+	a.engine = discipline.NewEngine(discipline.Config{
+		Clock:         a.clock,
+		PPS:           a.ppsSrc != nil,
+		NMEADelayNs:   int64(a.nmeaDelay),
+		MaxErrorNs:    int64(a.cfg.MaxError),
+		HoldoverMaxNs: int64(a.cfg.HoldoverMax),
+		Leaps:         a.leapTable(),
+		Servo:         servoCfg,
+	})
+	return nil
+}
+
+// leapTable loads the leap file. A missing or damaged one must not stop
+// the clock: without it the receiver's own announcement counts
+// (discipline.Engine).
+func (a *appliance) leapTable() *discipline.LeapTable {
+	if a.cfg.LeapFile == "" {
+		return nil
+	}
+	lt, err := discipline.LoadLeapFile(a.cfg.LeapFile)
+	switch {
+	case err != nil:
+		a.log.Error("leap file unusable: leap seconds come from the receiver only (u-blox UBX-NAV-TIMELS)", "err", err)
+		return nil
+	case !lt.Expires.IsZero() && time.Unix(0, a.clock.Now()).After(lt.Expires):
+		a.log.Warn("leap file expired: leap seconds after its expiry come from the receiver only", "path", a.cfg.LeapFile, "expired", lt.Expires.Format(time.DateOnly))
+	}
+	return lt
+}
+
+// openServer binds the NTP sockets.
+func (a *appliance) openServer() error {
+	table, discard, err := accessRules(a.cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := ntpserve.New(ntpserve.Config{Listen: listenAddrs(a.o, a.cfg), Clock: a.clock, Ref: a.engine.Ref(), Restrict: table, Discard: discard})
+	if err != nil {
+		return err
+	}
+	a.server = srv
+	a.onClose(srv.Close)
+	if !srv.KernelTimestamps() {
+		a.log.Warn("no kernel receive timestamps (SO_TIMESTAMPNS unsupported here): receive times are taken in user space, tens of µs late")
+	}
+	for _, ad := range srv.Addrs() {
+		a.log.Info("serving NTP", "addr", ad.String())
+		a.col.listen = append(a.col.listen, ad.String())
+	}
+	a.tasks = append(a.tasks, task{"ntp server", srv.Serve})
+	return nil
+}
+
+// listenAddrs: -listen, else `listen`/`interface`, else the default.
+func listenAddrs(o options, cfg config.Config) []string {
+	switch {
+	case len(o.listen) > 0:
+		return o.listen
+	case len(cfg.Listen) > 0:
+		return cfg.Listen
+	case o.sim:
+		return []string{"127.0.0.1:12300"}
+	}
+	return []string{":123"}
+}
+
+// openOperator opens the control socket and the metrics listener, before
+// privileges are dropped (the socket lives in /run, the port may be low).
+// A control socket that cannot be had costs only gpsntpctl; a metrics
+// port that is taken is fatal: the operator asked for it, and a daemon
+// that silently lacks it would go unmonitored.
+func (a *appliance) openOperator() error {
+	a.ctlPath = controlPath(a.o, a.cfg)
+	if a.ctlPath != "" {
+		ln, err := ctl.Listen(a.ctlPath)
+		if err != nil {
+			a.log.Warn("gpsntpctl disabled", "err", err)
+			a.ctlPath = ""
+		} else {
+			a.log.Info("control socket", "path", a.ctlPath)
+			a.onClose(ignoreClosed(ln))
+			a.tasks = append(a.tasks, task{"control socket", func(ctx context.Context) error { return ctl.Serve(ctx, ln, a.col.get) }})
+		}
+	}
+	if a.cfg.Metrics != "" {
+		ml, err := listenMetrics(a.cfg.Metrics)
+		if err != nil {
+			return err
+		}
+		a.onClose(ignoreClosed(ml))
+		a.log.Info("serving metrics", "url", "http://"+ml.Addr().String()+"/metrics")
+		a.tasks = append(a.tasks, task{"metrics", func(ctx context.Context) error { return serveMetrics(ctx, ml, a.col.get) }})
+	}
+	return nil
+}
+
+// ignoreClosed closes a listener that its server may have closed already.
+func ignoreClosed(ln net.Listener) func() error {
+	return func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// dropPrivileges opens the receiver while still root (a device only root
+// may open stays usable; Run reopens it as the user after a loss), then
+// becomes the configured user.
+func (a *appliance) dropPrivileges() error {
+	if err := a.receiver.Preopen(); err != nil {
+		a.log.Warn("gps: device not open yet, retrying", "err", err)
+	}
+	if err := dropPrivileges(a.cfg, a.o.sim, a.ctlPath, a.log); err != nil {
+		return err
+	}
+	return nil
+}
+
+// errComponentStopped is the failure of a component that returned while
+// the daemon was running.
+var errComponentStopped = fmt.Errorf("stopped unexpectedly")

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gpsntp/gpsntp/board"
+	"github.com/gpsntp/gpsntp/config"
+	"github.com/gpsntp/gpsntp/ntpserve/restrict"
+	"github.com/gpsntp/gpsntp/pps"
+)
+
+// buildDate is the floor for GPS week-rollover correction: no receiver can
+// tell us a time before this binary was built.
+func buildDate() time.Time {
+	return time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+}
+
+// accessRules turns the config's restrict and discard lines into the
+// server's table (nil: no restrict lines, serve everyone, as ntpd).
+func accessRules(cfg config.Config) (*restrict.Table, *restrict.Discard, error) {
+	var rules []restrict.Rule
+	var errs []error
+	for _, r := range cfg.Restricts {
+		rule, err := restrict.ParseRestrict(r.Args)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: restrict: %w", r.Pos, err))
+			continue
+		}
+		rules = append(rules, rule)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	var table *restrict.Table
+	if len(rules) > 0 {
+		table = restrict.NewTable(rules)
+	}
+	var discard *restrict.Discard
+	if cfg.Discard != nil {
+		d, err := restrict.ParseDiscard(cfg.Discard)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: discard: %w", cfg.DiscardPos, err)
+		}
+		discard = &d
+	}
+	return table, discard, nil
+}
+
+// profiles resolves the board (`board auto` reads /proc/device-tree/model)
+// and the receiver profile (`gps … receiver NAME`, default generic).
+func profiles(cfg config.Config, log *slog.Logger) (board.Board, board.Receiver, error) {
+	var bd board.Board
+	switch cfg.Board {
+	case "auto":
+		if model, err := board.ReadModel(); err == nil {
+			if b, ok := board.Detect(model); ok {
+				bd = b
+				log.Info("board detected", "board", b.Name, "model", model)
+			} else {
+				log.Warn("board not recognised; no board calibration applied", "model", model)
+			}
+		}
+	default:
+		b, ok := board.ByName(cfg.Board)
+		if !ok {
+			return bd, board.Receiver{}, fmt.Errorf("board %s: unknown board (known: %s)", cfg.Board, boardNames())
+		}
+		bd = b
+	}
+	name := cfg.GPS.Receiver
+	if name == "" {
+		name = "generic"
+	}
+	r, ok := board.ReceiverByName(name)
+	if !ok {
+		return bd, r, fmt.Errorf("receiver %s: unknown receiver", name)
+	}
+	return bd, r, nil
+}
+
+func boardNames() string {
+	var n []string
+	for _, b := range board.Boards() {
+		n = append(n, b.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// ppsOpener returns how to open the configured PPS source, with the
+// board's timestamp latency calibration unless `ppsoffset` overrides it.
+// What the configuration alone can tell is wrong fails here; a device
+// that is missing fails each open, and pps.Reopening retries it.
+func ppsOpener(cfg config.Config, bd board.Board) (func() (pps.Source, error), error) {
+	latency := bd.PPSOffsetNs
+	if cfg.PPSOffset != 0 {
+		latency = int64(cfg.PPSOffset)
+	}
+	edge := pps.Rising
+	if cfg.PPS.Falling {
+		edge = pps.Falling
+	}
+	compensated := func(s pps.Source, err error) (pps.Source, error) {
+		if err != nil {
+			return nil, err
+		}
+		return pps.Compensated(s, latency), nil
+	}
+	switch cfg.PPS.Kind {
+	case "kernel":
+		return func() (pps.Source, error) {
+			return compensated(pps.OpenKernel(cfg.PPS.Device, pps.KernelConfig{CaptureClear: cfg.PPS.Falling}))
+		}, nil
+	case "gpio":
+		chip := cfg.PPS.Chip
+		if chip == "" {
+			chip = bd.GPIOChip
+		}
+		if chip == "" {
+			return nil, fmt.Errorf("pps gpio %d: no board detected to name the GPIO chip; add `chip LABEL` (see gpioinfo)", cfg.PPS.Pin)
+		}
+		return func() (pps.Source, error) {
+			return compensated(pps.OpenGPIO(pps.GPIOConfig{Chip: chip, Line: uint32(cfg.PPS.Pin), Edge: edge}))
+		}, nil
+	case "dcd":
+		return func() (pps.Source, error) {
+			return compensated(pps.OpenDCD(cfg.GPS.Device, pps.DCDConfig{Edge: edge}))
+		}, nil
+	}
+	return nil, fmt.Errorf("pps %s: not supported by this build", cfg.PPS.Kind)
+}
