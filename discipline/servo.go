@@ -142,7 +142,11 @@ type Servo struct {
 	uN         int     // open-loop offsets since (re)start
 	prevAtNs   int64   // time of the previous sample
 	everLocked bool    // locked at some time since NewServo: re-acquire by slewing
-	afterGap   bool    // the next sample follows a long gap: do not gate it
+	// handedOver: restarted by handover with a known frequency on a
+	// trusted clock; lock needs one agreeing sample after the first, not
+	// four (until the next Reset).
+	handedOver bool
+	afterGap   bool // the next sample follows a long gap: do not gate it
 
 	// Wander estimate (see learnWander): open-loop offsets at whole-second
 	// spacing, and the mean square of their second differences per lag.
@@ -218,6 +222,7 @@ func (s *Servo) handover(freqPPB, sigmaPPB float64) {
 	s.freqPPB = clamp(freqPPB, s.cfg.MaxFreqPPB)
 	s.cfg.InitialFreqSigmaPPB = math.Max(sigmaPPB, 1e3)
 	s.everLocked = true
+	s.handedOver = true
 }
 
 // Sample takes one offset measurement (ns, positive: our clock is ahead of
@@ -294,9 +299,10 @@ func (s *Servo) Sample(offsetNs float64, atNs, nowNs int64) Action {
 	// noise allows (and at least to 1 ppm), and the phase has settled: the
 	// residual error within three times the noise (or 1 µs, for a source
 	// so clean that would take minutes) and the latest innovation within
-	// three times its expected size.
+	// three times its expected size. After a handover the frequency is
+	// known already: one agreeing sample after the first will do.
 	noise := math.Sqrt(s.rNs2)
-	if !s.locked && s.n >= 4 && math.Sqrt(s.p11) < math.Max(1000, noise) &&
+	if !s.locked && (s.n >= 4 || s.handedOver && s.n >= 1) && math.Sqrt(s.p11) < math.Max(1000, noise) &&
 		math.Abs(s.thetaNs) < math.Max(3*noise, 1000) && nu*nu < 9*S {
 		s.locked = true
 		s.everLocked = true
