@@ -306,3 +306,36 @@ func TestDriftFileMode(t *testing.T) {
 		}
 	}
 }
+
+// ReadDrift on arbitrary bytes: never a panic, and whatever it accepts is a
+// finite frequency within ±DriftMaxPPB that WriteDrift stores and ReadDrift
+// reads back to the file's 1 ppb resolution.
+func FuzzReadDrift(f *testing.F) {
+	for _, s := range []string{"-37.123\n", "12.345 0.011\n", "  -12.345678  0.012345\n", "0\n", "500\n", "600\n", "NaN\n", "-Inf\n", "0x1p3\n", "1e2\n", "", "\x00"} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "in")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v, err := ReadDrift(p)
+		if err != nil {
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("ReadDrift(%q) error %q does not name the file", b, err)
+			}
+			return
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > DriftMaxPPB {
+			t.Fatalf("ReadDrift(%q) = %v ppb, outside ±%g", b, v, DriftMaxPPB)
+		}
+		out := filepath.Join(dir, "out")
+		if err := WriteDrift(out, v); err != nil {
+			t.Fatalf("WriteDrift(%v) after ReadDrift(%q): %v", v, b, err)
+		}
+		if w, err := ReadDrift(out); err != nil || math.Abs(w-v) > 0.5 {
+			t.Fatalf("round trip of %v ppb (from %q) = %v, %v", v, b, w, err)
+		}
+	})
+}

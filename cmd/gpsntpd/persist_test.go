@@ -305,3 +305,34 @@ func TestTimeFileModeAndSize(t *testing.T) {
 		t.Errorf("readTimeFile(1 MiB) error = %v, want \"not a time file\"", err)
 	}
 }
+
+// readTimeFile on arbitrary bytes: never a panic, and whatever it accepts
+// is a time between 2020 and 2200 that writeTimeFile stores and
+// readTimeFile reads back unchanged.
+func FuzzReadTimeFile(f *testing.F) {
+	for _, s := range []string{"1956528000 2032-01-01T00:00:00Z\n", "1577836800\n", "0\n", "99999999999\n", "soon\n", "", "1956528000" + strings.Repeat(" ", 300)} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	lo, hi := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "in")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tm, err := readTimeFile(p)
+		if err != nil {
+			return
+		}
+		if tm.Before(lo) || tm.After(hi) {
+			t.Fatalf("readTimeFile(%q) = %v, outside 2020–2200", b, tm)
+		}
+		out := filepath.Join(dir, "out")
+		if err := writeTimeFile(out, tm); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readTimeFile(out); err != nil || !got.Equal(tm) {
+			t.Fatalf("round trip of %v = %v, %v", tm, got, err)
+		}
+	})
+}
