@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 func testSnapshot() *Snapshot {
@@ -63,6 +65,7 @@ func TestViewsFit80Columns(t *testing.T) {
 	s := testSnapshot()
 	s.GPS.DeviceErr = strings.Repeat("x", 200)
 	s.GPS.DeviceState = "lost"
+	s.GPS.Receiver = "u-blox \x1b[2J\u00e9"
 	s.Alarms = []string{strings.Repeat("word ", 60), "GPS device /dev/ttyUSB0 \x1b[2J gone: \u00e9t\u00e9\n", strings.Repeat("y", 120)}
 	for _, v := range Views {
 		var b bytes.Buffer
@@ -74,8 +77,8 @@ func TestViewsFit80Columns(t *testing.T) {
 				t.Errorf("Render(%s): line of %d columns: %q", v, len(l), l)
 			}
 			for _, r := range l {
-				if r > 0x7e {
-					t.Errorf("Render(%s): non-ASCII %q in %q", v, r, l)
+				if r > 0x7e || r < 0x20 {
+					t.Errorf("Render(%s): control or non-ASCII %q in %q", v, r, l)
 				}
 			}
 		}
@@ -368,4 +371,195 @@ func TestConsoleOnPTY(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
 	}
+}
+
+// tcflow stops (TCOOFF) or restarts (TCOON) output on the terminal f, as
+// Scroll Lock on a VT or a flow-control stop on a serial line does.
+func tcflow(t *testing.T, f *os.File, action int) {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TCXONC, action) }); err != nil {
+		t.Fatal(err)
+	}
+	if ierr != nil {
+		t.Fatalf("ioctl(TCXONC, %d) = %v", action, ierr)
+	}
+}
+
+// setIXON turns on the kernel's XON/XOFF output control (MakeRaw turns it
+// off), so ^S typed on the terminal stops output.
+func setIXON(t *testing.T, f *os.File) {
+	t.Helper()
+	rc, _ := f.SyscallConn()
+	var ierr error
+	rc.Control(func(fd uintptr) {
+		tm, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+		if err != nil {
+			ierr = err
+			return
+		}
+		tm.Iflag |= unix.IXON
+		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS, tm)
+	})
+	if ierr != nil {
+		t.Fatalf("set IXON: %v", ierr)
+	}
+}
+
+// A terminal that stops taking output (Scroll Lock, XOFF) must not stop
+// the console: frames are dropped meanwhile, a full redraw follows the
+// restart, and Run returns promptly when cancelled even with a write
+// stuck. Before, Run blocked in its write, and the daemon's console stop
+// (so SIGHUP and SIGTERM) waited forever. Both ways of stopping a Linux
+// pty's output block a writer: TCOOFF on the slave, and ^S typed on the
+// master with IXON set (without IXON, as MakeRaw leaves it, ^S is just a
+// key).
+func TestConsoleOutputStopped(t *testing.T) {
+	type ends struct{ master, slave *os.File }
+	for _, c := range []struct {
+		name         string
+		stop, resume func(t *testing.T, p ends)
+		// writer is W: the slave itself (an *os.File Go polls, so it
+		// takes write deadlines) or a wrapper without SetWriteDeadline.
+		writer      func(p ends) io.Writer
+		writerQuits bool
+	}{
+		{"TCOOFF, *os.File with write deadline",
+			func(t *testing.T, p ends) { tcflow(t, p.slave, unix.TCOOFF) },
+			func(t *testing.T, p ends) { tcflow(t, p.slave, unix.TCOON) },
+			func(p ends) io.Writer { return p.slave }, true},
+		{"^S with IXON, plain io.Writer",
+			func(t *testing.T, p ends) { p.master.Write([]byte{0x13}) },
+			func(t *testing.T, p ends) { p.master.Write([]byte{0x11}) },
+			func(p ends) io.Writer { return struct{ io.Writer }{p.slave} }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			master, slave, err := pty.Open()
+			if err != nil {
+				t.Skipf("no pty: %v", err)
+			}
+			defer master.Close()
+			defer slave.Close()
+			p := ends{master, slave}
+			rc, _ := slave.SyscallConn()
+			var rerr error
+			rc.Control(func(fd uintptr) { _, rerr = MakeRaw(int(fd), 0) })
+			if rerr != nil {
+				t.Fatalf("MakeRaw = %v", rerr)
+			}
+			setIXON(t, slave)
+			// Every redraw changes the clock row: a steady flow of frames.
+			var n atomic.Int64
+			get := func() *Snapshot {
+				s := testSnapshot()
+				s.Time = s.Time.Add(time.Duration(n.Add(1)) * time.Second)
+				return s
+			}
+			con := &Console{R: slave, W: c.writer(p), Get: get, Interval: 20 * time.Millisecond, MaxPending: minPending}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- con.Run(ctx) }()
+			r := newPTYReader(master)
+			r.until(t, 0, "commands: status sats", 5*time.Second)
+
+			waitDrops := func(what string) {
+				t.Helper()
+				d0 := con.Dropped()
+				for deadline := time.Now().Add(20 * time.Second); con.Dropped() <= d0; {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: no frame dropped within 20 s (dropped %d)", what, con.Dropped())
+					}
+					select {
+					case err := <-done:
+						t.Fatalf("%s: Run returned %v", what, err)
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+			}
+			c.stop(t, p)
+			waitDrops("output stopped")
+			mark := r.len()
+			c.resume(t, p)
+			out := r.until(t, mark, "commands: status sats", 10*time.Second)
+			if !strings.Contains(out, escClear) {
+				t.Errorf("after output resumed: no full redraw (%q) in %q", escClear, out)
+			}
+
+			c.stop(t, p)
+			waitDrops("output stopped again")
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run = %v, want nil after cancel", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Error("Run did not return within 2 s of cancel with output stopped")
+			}
+			// With a deadline the stuck write failed and the writer quit:
+			// nothing more comes when output resumes. Without one it was
+			// still blocked, and finishes now.
+			mark = r.len()
+			c.resume(t, p)
+			time.Sleep(500 * time.Millisecond)
+			if got := r.len() - mark; (got == 0) != c.writerQuits {
+				t.Errorf("after cancel and resume: %d more bytes; writer should have quit: %v", got, c.writerQuits)
+			}
+		})
+	}
+}
+
+// FuzzConsoleKeys: whatever is typed, the console sends the terminal only
+// printable ASCII, CR, LF, BS and its own CSI sequences (no typed control
+// byte is echoed), at most a screen per key, and keeps a command line of
+// printable ASCII no longer than maxInput.
+func FuzzConsoleKeys(f *testing.F) {
+	for _, s := range []string{"sats\r", "sources\r\n", "sourcez\x7fs\r", "bogus\r", "\r", "help\r\n\r\n",
+		"log\n", "stat\x15status\r", "\x0c", "\x1b[A\x1b[B", "\x13\x11\x03", "q\r", strings.Repeat("x", 60) + "\r",
+		"clients\r\x0c\r", "\xff\xfe\x00\x08\x08\x08"} {
+		f.Add([]byte(s), uint8(len(s)/2), false)
+	}
+	f.Fuzz(func(t *testing.T, keys []byte, split uint8, starting bool) {
+		get := testSnapshot
+		if starting {
+			get = func() *Snapshot { return nil }
+		}
+		c := &Console{Get: get, q: &outQueue{max: 1 << 30, wake: make(chan struct{}, 1)}}
+		c.redraw(true)
+		c.flush()
+		c.q.buf = c.q.buf[:0]
+		// Keys arrive in two reads: a CR LF may straddle them.
+		cut := min(int(split), len(keys))
+		c.keys(keys[:cut])
+		c.keys(keys[cut:])
+		c.flush()
+		out := c.q.buf
+		if limit := (len(keys) + 1) * 4096; len(out) > limit {
+			t.Fatalf("keys %q: %d bytes out, more than %d", keys, len(out), limit)
+		}
+		for i, b := range out {
+			switch {
+			case b >= 0x20 && b < 0x7f, b == '\r', b == '\n', b == '\b':
+			case b == 0x1b && i+1 < len(out) && out[i+1] == '[':
+			default:
+				t.Fatalf("keys %q: byte %#x at %d of the output %q", keys, b, i, out)
+			}
+		}
+		if len(c.input) > maxInput {
+			t.Fatalf("keys %q: command line of %d bytes", keys, len(c.input))
+		}
+		for _, b := range c.input {
+			if b < 0x20 || b >= 0x7f {
+				t.Fatalf("keys %q: command line %q holds a control byte", keys, c.input)
+			}
+		}
+		if c.Dropped() != 0 {
+			t.Fatalf("keys %q: %d frames dropped with room for all", keys, c.Dropped())
+		}
+	})
 }

@@ -5,6 +5,10 @@
 // snapshot to gpsntpctl, and the event log (a log/slog handler that keeps a
 // ring of recent events and throttles repeats).
 //
+// The console never blocks its caller on a terminal that stopped taking
+// output (Scroll Lock, XOFF): its frames go through a bounded queue and
+// are dropped, not waited for.
+//
 // The snapshot is a plain value with JSON tags (gpsntpctl -json prints it);
 // rendering is pure (a Snapshot in, text out), so the console and gpsntpctl
 // show the same thing and tests compare text.

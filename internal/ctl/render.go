@@ -80,9 +80,23 @@ func fmtAge(s float64) string {
 	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }
 
+// fit cuts l to 79 columns and shows bytes a terminal would act on
+// (controls, escapes, non-ASCII: a receiver's name or a device error may
+// hold anything) as '?'.
 func fit(l string) string {
 	if len(l) > 79 {
-		return l[:79]
+		l = l[:79]
+	}
+	for i := 0; i < len(l); i++ {
+		if c := l[i]; c < 0x20 || c > 0x7e {
+			b := []byte(l)
+			for j := i; j < len(b); j++ {
+				if b[j] < 0x20 || b[j] > 0x7e {
+					b[j] = '?'
+				}
+			}
+			return string(b)
+		}
 	}
 	return l
 }
