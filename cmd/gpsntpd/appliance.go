@@ -37,12 +37,14 @@ type appliance struct {
 	nmeaDelay time.Duration
 	// ppsSrc feeds the engine (nil: `pps none`); ppsDev is the same
 	// source when it is a device, retried while missing (nil with -sim).
-	ppsSrc  pps.Source
-	ppsDev  *pps.Reopening
-	server  *ntpserve.Server
-	persist *persistence
-	col     *collector
-	ctlPath string
+	ppsSrc pps.Source
+	ppsDev *pps.Reopening
+	// simTimeline is the simulated GPS time (-sim).
+	simTimeline simtime.Timeline
+	server      *ntpserve.Server
+	persist     *persistence
+	col         *collector
+	ctlPath     string
 
 	// tasks run for the daemon's lifetime (Run); any that ends before the
 	// daemon stops is a failure that stops it.
@@ -129,6 +131,7 @@ func (a *appliance) openSources() error {
 	a.gpsCfg = gps.Config{Device: a.cfg.GPS.Device, Baud: a.cfg.GPS.Baud}
 	if a.o.sim {
 		tl := simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(a.o.simOffset), FreqPPM: a.o.simFreqPPM}
+		a.simTimeline = tl
 		a.log.Info("simulation", "timeline_start_ns", tl.StartHostNs, "offset", a.o.simOffset, "freq_ppm", a.o.simFreqPPM, "pps_jitter", a.o.simJitter)
 		master, slavePath, err := sim.OpenPTY()
 		if err != nil {

@@ -138,7 +138,6 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 		defer st.Stop()
 		status = st.C
 	}
-	lastState := discipline.Unsynchronised
 	devState := gps.DeviceConnecting
 	var clockFailures uint64 // System clock changes the kernel refused, as logged
 	a.col.tick(time.Now().UnixNano(), a)
@@ -149,18 +148,17 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 		case e := <-edges:
 			a.col.edge(e)
 			a.engine.Edge(e)
+			a.logEngineEvents()
 		case f := <-fixes:
 			a.col.fix(f, a.clock)
 			a.engine.Fix(f)
+			a.logEngineEvents()
 		case <-a.env.hup:
 			*cons = reload(ctx, a.o, &a.cfg, *cons, a.col.get, a.server.SetAccess, a.log)
 		case now := <-tick.C:
 			a.engine.Tick(now.UnixNano())
+			a.logEngineEvents()
 			a.persist.tick(a.clock.Now(), a.engine.Ref().Load())
-			if s := a.engine.Ref().Load().State; s != lastState {
-				a.log.Info("state change", "from", lastState.String(), "to", s.String())
-				lastState = s
-			}
 			devState = logDevice(a.log, a.gpsCfg.Device, a.receiver.Stats(), devState)
 			clockFailures = logClockFailures(a.log, a.clock, clockFailures)
 			a.col.tick(now.UnixNano(), a)
@@ -169,6 +167,32 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 		}
 	}
 }
+
+// logEngineEvents logs every clock step, state change and engine alarm
+// since the last call, with from, to and the reason; they stay in the
+// event ring for the console and gpsntpctl.
+func (a *appliance) logEngineEvents() {
+	for _, ev := range a.engine.Events() {
+		switch ev.Kind {
+		case discipline.EventStep:
+			a.log.Warn("clock stepped", "step_s", float64(ev.StepNs)/1e9,
+				"from", fmtServed(ev.BeforeNs), "to", fmtServed(ev.AfterNs), "reason", ev.Reason)
+		case discipline.EventState:
+			a.log.Info("state change", "from", ev.From.String(), "to", ev.To.String(), "reason", ev.Reason)
+		case discipline.EventAlarm:
+			if ev.Raised {
+				a.log.Warn("alarm", "alarm", ev.Reason)
+			} else {
+				a.log.Info("alarm cleared", "alarm", ev.Reason)
+			}
+		default:
+			a.log.Info(ev.String())
+		}
+	}
+}
+
+// fmtServed formats a served time (ns since the Unix epoch, UTC).
+func fmtServed(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 // logClockFailures logs the clock changes the kernel refused since the
 // last call (System: clock_adjtime without CAP_SYS_TIME, a value out of

@@ -158,7 +158,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	}
 	s.Server = c.server(a.server.Stats())
 	s.Server.TopTalkers = c.talkers
-	s.Alarms = c.alarms(nowNs, a, rs)
+	s.Alarms = c.alarms(nowNs, a, rs, st.Alarms)
 	c.cur.Store(s)
 }
 
@@ -170,16 +170,20 @@ const ppsSilentAlarmNs = 30e9
 // ticks (its text may change, "no pulses for 31 s", "… 32 s").
 type alarm struct{ key, text string }
 
-// alarms are the device-level conditions the collector sees, then the
-// engine's. Each alarm raised or cleared is logged once.
-func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats) []string {
+// alarms are the device-level conditions the collector sees, each logged
+// once when raised and once when cleared, then the engine's.
+func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, engineAlarms []string) []string {
 	var cur []alarm
 	if d := a.ppsDev; d != nil {
 		ds := d.Status()
 		where := "PPS configured on " + c.ppsSource
+		why := ds.Err
+		if why == "" {
+			why = "not opened yet"
+		}
 		switch {
 		case !ds.Open:
-			cur = append(cur, alarm{"pps-missing", fmt.Sprintf("%s but its device cannot be opened (%s): serving GPS (NMEA) time meanwhile; check the pps line and the dtoverlay in config.txt (a new overlay needs a reboot)", where, ds.Err)})
+			cur = append(cur, alarm{"pps-missing", fmt.Sprintf("PPS device %s cannot be opened (%s): serving NMEA time; check the pps line and the dtoverlay in config.txt (takes effect after a reboot)", c.ppsSource, why)})
 		default:
 			since := ds.Since.UnixNano()
 			if c.lastEdgeNs > since {
@@ -213,7 +217,8 @@ func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats) []string {
 	for _, al := range cur {
 		c.alarmText[al.key] = al.text
 	}
-	return out
+	// The engine's own alarms: the discipline loop logs them (its events).
+	return append(out, engineAlarms...)
 }
 
 func modeString(m gps.Mode) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -12,11 +11,15 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/gps/sim"
+	"github.com/gpsntp/gpsntp/internal/simtime"
+	"github.com/gpsntp/gpsntp/pps"
 )
 
 // simAppliance opens the whole simulated appliance in this process: a
@@ -25,12 +28,21 @@ import (
 func simAppliance(t *testing.T) *appliance {
 	t.Helper()
 	o := options{sim: true, listen: listFlag{"127.0.0.1:0"}, control: "none", simJitter: time.Microsecond, simSeed: 1, simLeap: "none"}
-	a, err := openAppliance(o, config.Defaults(), slog.New(slog.NewTextHandler(io.Discard, nil)), daemonEnv{})
+	a, err := openAppliance(o, config.Defaults(), slog.New(slog.NewTextHandler(testLog{t}, nil)), daemonEnv{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
 	return a
+}
+
+// testLog writes the appliance's log lines to the test's log (shown with
+// -v or on failure).
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
 }
 
 // A component that fails, or returns while the daemon runs, or ignores
@@ -167,4 +179,85 @@ func TestEndToEndExitsWhenPrivilegeDropRefused(t *testing.T) {
 		t.Fatalf("exit code %d after %v, want 1 with the refused drop logged; output:\n%s", code, took, tail(out, 20))
 	}
 	t.Logf("exited %d after %v", code, took)
+}
+
+// A PPS device missing at start: the appliance serves NMEA time (refid
+// GPS) with an alarm that says what to check, and switches to PPS by
+// itself once the device appears. The device is the simulated PPS behind
+// the same pps.Reopening the real devices use, its opener failing as
+// OpenKernel does until the test "plugs it in".
+func TestPPSDeviceAppearsLater(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens the simulated appliance")
+	}
+	a := simAppliance(t)
+	var present atomic.Bool
+	a.ppsDev = pps.NewReopening(func() (pps.Source, error) {
+		if !present.Load() {
+			return nil, &os.PathError{Op: "open", Path: "/dev/pps7", Err: syscall.ENOENT}
+		}
+		return pps.NewSim(a.simTimeline, time.Microsecond, 1), nil
+	}, 100*time.Millisecond, 500*time.Millisecond)
+	a.ppsSrc.Close()
+	a.ppsSrc = a.ppsDev
+	a.col.ppsSource = "/dev/pps7"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil after the stop", err)
+		}
+	}()
+	addr := a.server.Addrs()[0].String()
+	d := &daemon{addr: addr}
+	took := waitSynced(t, d, "GPS", 60*time.Second)
+	snap := a.col.get()
+	if len(snap.Alarms) == 0 || !strings.Contains(snap.Alarms[0], "PPS device /dev/pps7 cannot be opened") {
+		t.Errorf("alarms while the device is missing = %q, want the missing PPS device named", snap.Alarms)
+	}
+	t.Logf("serving refid GPS %v after start, alarm %q", took, snap.Alarms)
+	present.Store(true)
+	took = waitSynced(t, d, "PPS", 60*time.Second)
+	t.Logf("refid PPS %v after the device appeared", took)
+	if snap := a.col.get(); len(snap.Alarms) != 0 {
+		t.Errorf("alarms once PPS is locked = %q, want none", snap.Alarms)
+	}
+}
+
+// The real daemon with `pps /dev/pps7`, a device this machine does not
+// have: it used to exit 1 at start. It now serves NMEA time (refid GPS)
+// and gpsntpctl shows the alarm naming the device.
+func TestEndToEndMissingPPSDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	if _, err := os.Stat("/dev/pps7"); err == nil {
+		t.Skip("this machine has a /dev/pps7")
+	}
+	t.Parallel()
+	master, slave, err := sim.OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rx, err := sim.New(sim.Config{Timeline: simtime.Timeline{StartHostNs: time.Now().UnixNano()}, Baud: 9600, Seed: 5}, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go rx.Run(ctx)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	conf := filepath.Join(dir, "gpsntp.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps /dev/pps7\nclock soft\nnmeadelay %v\ncontrol %s\n", slave, sim.DefaultDelay, sock)), 0o644)
+	d := launch(t, []string{"-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	took := waitSynced(t, d, "GPS", 90*time.Second)
+	out, err := exec.Command(gpsntpctlBinary(t), "status", "-socket", sock).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ALARM") || !strings.Contains(string(out), "/dev/pps7") {
+		t.Fatalf("gpsntpctl status: %v\n%s\nwant an ALARM line naming /dev/pps7", err, out)
+	}
+	t.Logf("refid GPS after %v; gpsntpctl status:\n%s", took, out)
 }
