@@ -42,6 +42,12 @@ func LoadLeapFile(path string) (*LeapTable, error) {
 	return ParseLeapFile(path, f)
 }
 
+// leapMaxNTPS is the latest time (NTP seconds) a leap file may name: the
+// start of 2200, well inside what int64 Unix nanoseconds hold (2262).
+// Anything later is not a leap file's date (fuzzing found both an entry and
+// an expiry that overflowed).
+const leapMaxNTPS = 7258118400 + ntpEpochOffsetS
+
 // ParseLeapFile parses leap-seconds.list text; name is used in errors,
 // which say name:line and what was expected.
 func ParseLeapFile(name string, r io.Reader) (*LeapTable, error) {
@@ -53,7 +59,7 @@ func ParseLeapFile(name string, r io.Reader) (*LeapTable, error) {
 		s := sc.Text()
 		if strings.HasPrefix(s, "#@") {
 			v, err := strconv.ParseInt(strings.TrimSpace(s[2:]), 10, 64)
-			if err != nil {
+			if err != nil || v < ntpEpochOffsetS || v > leapMaxNTPS {
 				return nil, fmt.Errorf("%s:%d: want `#@ NTP-seconds` (expiry), got %q", name, line, s)
 			}
 			t.Expires = time.Unix(v-ntpEpochOffsetS, 0).UTC()
@@ -71,7 +77,7 @@ func ParseLeapFile(name string, r io.Reader) (*LeapTable, error) {
 		}
 		ntpS, err1 := strconv.ParseInt(f[0], 10, 64)
 		off, err2 := strconv.Atoi(f[1])
-		if err1 != nil || err2 != nil || ntpS < ntpEpochOffsetS {
+		if err1 != nil || err2 != nil || ntpS < ntpEpochOffsetS || ntpS > leapMaxNTPS {
 			return nil, fmt.Errorf("%s:%d: want `NTP-seconds TAI-UTC`, got %q", name, line, sc.Text())
 		}
 		if ntpS <= prevNTP {
