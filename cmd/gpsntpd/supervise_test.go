@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/ntp"
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/gps/sim"
 	"github.com/gpsntp/gpsntp/internal/simtime"
@@ -260,4 +261,23 @@ func TestEndToEndMissingPPSDevice(t *testing.T) {
 		t.Fatalf("gpsntpctl status: %v\n%s\nwant an ALARM line naming /dev/pps7", err, out)
 	}
 	t.Logf("refid GPS after %v; gpsntpctl status:\n%s", took, out)
+}
+
+// A second daemon on the address the first serves: it exits 1 saying
+// another process has it, and the first goes on serving. (SO_REUSEPORT let
+// both bind, and clients got one daemon's time or the other's.)
+func TestEndToEndSecondDaemonRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	t.Parallel()
+	first := startDaemon(t, "-control", "none", "-status-interval", "0")
+	code, took, out := runToExit(t, 20*time.Second, daemonBinary(t), "-sim", "-control", "none", "-listen", first.addr)
+	if code != 1 || !strings.Contains(out, "in use by another process") {
+		t.Fatalf("second daemon on %s: exit code %d after %v, want 1 with the address clash logged; output:\n%s", first.addr, code, took, tail(out, 20))
+	}
+	if _, err := ntp.QueryWithOptions(first.addr, ntp.QueryOptions{Timeout: 2 * time.Second}); err != nil {
+		t.Errorf("first daemon after the second was refused: %v", err)
+	}
+	t.Logf("second daemon exited %d after %v: %s", code, took, tail(out, 1))
 }
