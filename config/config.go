@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -78,8 +79,9 @@ type Config struct {
 	PPSOffset   time.Duration // board PPS timestamp latency (positive: late)
 	NMEADelay   time.Duration // receiver burst delay after the second
 	Step        time.Duration // step threshold once locked
-	// Pos is where each directive was last given (directive → file:line),
-	// for errors found after parsing (unknown board, receiver).
+	// Pos is where each directive was given (directive → file:line; the
+	// last line of a repeatable one), for errors found after parsing
+	// (unknown board, receiver, unwritable driftfile).
 	Pos map[string]string
 }
 
@@ -88,6 +90,27 @@ type Config struct {
 var Directives = []string{"gps", "pps", "board", "clock", "listen", "interface", "restrict", "discard",
 	"driftfile", "leapfile", "timefile", "server", "pool", "console", "control", "metrics", "user", "holdover",
 	"ppsoffset", "nmeadelay", "step"}
+
+// once holds the directives that may be given once, each with why.
+// Repeatable ones (listen, interface, restrict, server, pool) are absent.
+var once = map[string]string{
+	"gps":       "gpsntpd reads one receiver",
+	"pps":       "gpsntpd takes one PPS source",
+	"board":     "one board",
+	"clock":     "one clock",
+	"discard":   "one set of rate limits",
+	"driftfile": "one drift file",
+	"leapfile":  "one leap file",
+	"timefile":  "one time file",
+	"console":   "one console",
+	"control":   "one control socket",
+	"metrics":   "one metrics address",
+	"user":      "one user",
+	"holdover":  "one holdover limit",
+	"ppsoffset": "one PPS offset",
+	"nmeadelay": "one NMEA delay",
+	"step":      "one step threshold",
+}
 
 // Defaults returns the configuration of a file with no directives.
 func Defaults() Config {
@@ -132,6 +155,11 @@ func Parse(name string, r io.Reader) (Config, error) {
 		if c.Pos == nil {
 			c.Pos = map[string]string{}
 		}
+		if first, ok := c.Pos[words[0]]; ok && once[words[0]] != "" {
+			// A second line would silently replace the first.
+			errs = append(errs, fmt.Sprintf("%s: %s: given twice (first at %s): %s; remove one", pos, words[0], first, once[words[0]]))
+			continue
+		}
 		c.Pos[words[0]] = pos
 		if err := c.directive(pos, words); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %s: %v", pos, words[0], err))
@@ -165,20 +193,20 @@ func (c *Config) directive(pos string, w []string) error {
 		c.Clock = args[0]
 	case "listen":
 		if len(args) != 1 {
-			return fmt.Errorf("expected `listen ADDR:PORT`")
+			return fmt.Errorf("expected `listen ADDR:PORT` (%s)", addrPortRule)
 		}
-		if _, err := netip.ParseAddrPort(args[0]); err != nil && !strings.HasPrefix(args[0], ":") {
-			return fmt.Errorf("expected `listen ADDR:PORT`, got %q", args[0])
+		if err := checkAddrPort(args[0]); err != nil {
+			return fmt.Errorf("expected `listen ADDR:PORT` (%s), got %q: %v", addrPortRule, args[0], err)
 		}
 		c.Listen = append(c.Listen, args[0])
 	case "interface":
 		// ntpd: interface listen ADDRESS (the subset that names addresses).
 		if len(args) != 2 || args[0] != "listen" {
-			return fmt.Errorf("expected `interface listen ADDRESS`")
+			return fmt.Errorf("expected `interface listen ADDRESS` (ntpd's other interface forms: use `listen ADDR:PORT`)")
 		}
 		a, err := netip.ParseAddr(args[1])
 		if err != nil {
-			return fmt.Errorf("expected an IP address after `interface listen`, got %q", args[1])
+			return fmt.Errorf("expected an IP address after `interface listen`, got %q (interface names are not resolved; `listen :123` serves every address)", args[1])
 		}
 		c.Listen = append(c.Listen, netip.AddrPortFrom(a, 123).String())
 	case "restrict":
@@ -215,15 +243,17 @@ func (c *Config) directive(pos string, w []string) error {
 		case "timefile":
 			c.TimeFile = args[0]
 		case "metrics":
-			ap, err := netip.ParseAddrPort(args[0])
-			if err != nil || ap.Port() == 0 {
-				return fmt.Errorf("expected `metrics ADDR:PORT` with an IP address literal, e.g. 127.0.0.1:9123, got %q", args[0])
+			if err := checkAddrPort(args[0]); err != nil {
+				return fmt.Errorf("expected `metrics ADDR:PORT` (%s), e.g. 127.0.0.1:9123, got %q: %v", addrPortRule, args[0], err)
 			}
 			c.Metrics = args[0]
 		}
 	case "server", "pool":
 		if len(args) == 0 {
 			return fmt.Errorf("expected `%s HOST [iburst]`", w[0])
+		}
+		if advice, ok := refclockAdvice(args[0]); ok {
+			return fmt.Errorf("%s", advice)
 		}
 		u := Upstream{Pool: w[0] == "pool", Host: args[0]}
 		for _, o := range args[1:] {
@@ -262,7 +292,38 @@ func (c *Config) directive(pos string, w []string) error {
 			c.Step = d
 		}
 	default:
+		if f, ok := lookupForeign(w[0]); ok {
+			return foreignError(f, args)
+		}
+		if d, ok := suggest(w[0]); ok {
+			return fmt.Errorf("unknown directive; did you mean `%s`?", d)
+		}
 		return fmt.Errorf("unknown directive")
+	}
+	return nil
+}
+
+// addrPortRule says what checkAddrPort accepts.
+const addrPortRule = "ADDR an IP address literal, [ADDR] for IPv6, or nothing for every address; PORT 1-65535"
+
+// checkAddrPort accepts what the daemon binds without surprise: ntpserve's
+// listen addresses and net.Listen for metrics take HOST:PORT with an IP
+// literal or an empty host (every address). Port 0 (and an empty port,
+// which the resolver reads as 0) would bind a random port; names are not
+// resolved.
+func checkAddrPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("not ADDR:PORT (IPv6 as [::1]:123)")
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return fmt.Errorf("port %q is not a number 1-65535", port)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("address %q is not an IP address literal (host names are not resolved)", host)
+		}
 	}
 	return nil
 }

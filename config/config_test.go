@@ -178,3 +178,129 @@ func TestDirectivesAreKnown(t *testing.T) {
 		}
 	}
 }
+
+// Each configuration mistake of issue 10 that the parser can see is
+// rejected at its file:line, saying what was expected or what to use
+// instead.
+func TestParseRejectsWithFileLine(t *testing.T) {
+	for _, c := range []struct{ name, src, want string }{
+		{"two gps lines", "gps /dev/ttyS0\nclock soft\ngps /dev/ttyUSB0",
+			"x.conf:3: gps: given twice (first at x.conf:1): gpsntpd reads one receiver"},
+		{"two driftfiles", "driftfile /a\ndriftfile /b", "x.conf:2: driftfile: given twice (first at x.conf:1)"},
+		{"listen port not a number", "listen :abc", "x.conf:1: listen: expected `listen ADDR:PORT` (ADDR an IP address literal, [ADDR] for IPv6, or nothing for every address; PORT 1-65535), got \":abc\": port \"abc\" is not a number 1-65535"},
+		{"listen port too big", "listen :99999", "x.conf:1: listen: expected `listen ADDR:PORT`"},
+		{"listen port negative", "listen :-1", `port "-1" is not a number 1-65535`},
+		{"listen empty port", "listen :", `x.conf:1: listen: expected ` + "`listen ADDR:PORT`" + ` (ADDR an IP address literal, [ADDR] for IPv6, or nothing for every address; PORT 1-65535), got ":": port "" is not a number`},
+		{"listen port 0", "listen 127.0.0.1:0", `port "0" is not a number 1-65535`},
+		{"listen named port", "listen :ntp", `port "ntp" is not a number 1-65535`},
+		{"listen host name", "listen localhost:123", `address "localhost" is not an IP address literal`},
+		{"listen bad IPv6", "listen ::1:123", "not ADDR:PORT (IPv6 as [::1]:123)"},
+		{"listen no port", "listen 127.0.0.1", "not ADDR:PORT"},
+		{"metrics port too big", "metrics 127.0.0.1:70000", `x.conf:1: metrics: expected ` + "`metrics ADDR:PORT`" + ` (ADDR an IP address literal`},
+		{"metrics empty port", "metrics 127.0.0.1:", `port "" is not a number 1-65535`},
+		{"metrics host name", "metrics localhost:9123", `address "localhost" is not an IP address literal`},
+		{"typo driftfle", "driftfle /var/lib/gpsntp/drift", "x.conf:1: driftfle: unknown directive; did you mean `driftfile`?"},
+		{"typo restict", "restict default ignore", "x.conf:1: restict: unknown directive; did you mean `restrict`?"},
+		{"typo swapped letters", "ppsofsfet 1us", "did you mean `ppsoffset`?"},
+		{"typo capitals", "GPS /dev/ttyS0", "did you mean `gps`?"},
+		{"ntpd NMEA refclock", "server 127.127.20.0 mode 17", "x.conf:1: server: 127.127.20.0 is ntpd's refclock address of driver 20, NMEA GPS, unit 0; gpsntpd has no refclock drivers: use `gps DEVICE"},
+		{"ntpd PPS refclock", "server 127.127.22.1 minpoll 4", "driver 22, PPS (ATOM), unit 1; gpsntpd has no refclock drivers: use `pps /dev/ppsN [clear]`"},
+		{"ntpd SHM refclock", "server 127.127.28.0", "SHM (shared memory, from gpsd)"},
+		{"ntpd other refclock", "pool 127.127.8.0", "127.127.8.0 is ntpd's refclock address of driver 8, unit 0 (127.127.t.u addresses are ntpd's)"},
+		{"fudge time2", "fudge 127.127.20.0 time2 0.350 refid GPS", "x.conf:1: fudge: ntpd's refclock calibration, not a gpsntpd directive: time2 (NMEA end-of-line delay) is `nmeadelay 350ms`; refid: gpsntpd sends PPS or GPS"},
+		{"fudge time1", "fudge 127.127.22.0 time1 0.000011 flag2 1", "time1 (PPS offset) is `ppsoffset 11µs`; flag2: PPS on/off is the `pps` line"},
+		{"fudge no options", "fudge 127.127.20.0", "time1 (PPS offset) is `ppsoffset DURATION`, time2 (NMEA delay) is `nmeadelay DURATION`"},
+		{"ntpsec refclock", "refclock nmea unit 0 baud 9600", "x.conf:1: refclock: ntpsec's (or chrony's) refclock driver line, not a gpsntpd directive: use `gps DEVICE"},
+		{"tos", "tos minsane 3", "x.conf:1: tos: ntpd's source selection thresholds (minsane, minclock, maxclock, orphan…), not a gpsntpd directive: gpsntpd does not query upstream servers yet"},
+		{"statsdir", "statsdir /var/log/ntpstats/", "x.conf:1: statsdir: ntpd's statistics directory, not a gpsntpd directive: use `metrics ADDR:PORT`"},
+		{"statistics", "statistics loopstats peerstats", "x.conf:1: statistics: ntpd's statistics files, not a gpsntpd directive: use `metrics ADDR:PORT`"},
+		{"filegen", "filegen loopstats file loopstats type day enable", "x.conf:1: filegen: ntpd's statistics file generations"},
+		{"logfile", "logfile /var/log/ntp.log", "x.conf:1: logfile: ntpd's log file, not a gpsntpd directive: gpsntpd logs to stderr"},
+		{"keys", "keys /etc/ntp.keys", "x.conf:1: keys: ntpd's symmetric key file, not a gpsntpd directive: not supported: gpsntpd serves unauthenticated time"},
+		{"includefile", "includefile /etc/ntp.d/", "x.conf:1: includefile: ntpd's file inclusion, not a gpsntpd directive: not supported"},
+		{"disable", "disable monitor", "x.conf:1: disable: ntpd's system flags"},
+		{"chrony allow", "allow 192.168.0.0/16", "x.conf:1: allow: chrony's client access rule, not a gpsntpd directive: use `restrict"},
+	} {
+		_, err := Parse("x.conf", strings.NewReader(c.src))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Parse(%q) error = %v, want containing %q", c.name, c.src, err, c.want)
+		}
+	}
+}
+
+// What the daemon really binds is accepted.
+func TestParseAcceptsAddrPorts(t *testing.T) {
+	for _, line := range []string{
+		"listen :123", "listen 0.0.0.0:123", "listen [::]:123", "listen [::1]:12300", "listen 192.0.2.1:65535",
+		"listen [fe80::1%eth0]:123", "metrics :9123", "metrics 127.0.0.1:9123", "metrics [::1]:9123",
+		"server 127.0.0.1 iburst", "server 127.127.20.0.example iburst",
+	} {
+		if _, err := Parse("x.conf", strings.NewReader(line)); err != nil {
+			t.Errorf("Parse(%q) = %v, want accepted", line, err)
+		}
+	}
+}
+
+// Every row of the foreign-directive table gives an error at file:line
+// with its advice, and none shadows a directive of ours.
+func TestForeignDirectives(t *testing.T) {
+	for _, f := range foreigns {
+		for _, d := range Directives {
+			if f.name == d {
+				t.Errorf("foreign directive %q is also one of ours", d)
+			}
+		}
+		_, err := Parse("x.conf", strings.NewReader("\n"+f.name+" x"))
+		want := "x.conf:2: " + f.name + ": " + f.what + ", not a gpsntpd directive: "
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) error = %v, want containing %q", f.name, err, want)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"driftfle", "driftfile"}, {"restict", "restrict"}, {"lisen", "listen"}, {"gsp", "gps"},
+		{"holdovr", "holdover"}, {"timefiel", "timefile"}, {"Console", "console"},
+		{"frobnicate", ""}, {"xyz", ""}, {"ab", ""}, {"", ""},
+	} {
+		got, _ := suggest(c.in)
+		if got != c.want {
+			t.Errorf("suggest(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// FuzzParse: no input panics the parser; an accepted file reports every
+// directive it set at a position of the file, and a listen address passes
+// the same check again (what the daemon binds).
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"gps /dev/serial0 baud 9600 receiver ublox\npps gpio 18\nlisten :123\n",
+		"restrict default nomodify notrap nopeer noquery kod limited\nrestrict ::1\n",
+		"server 127.127.20.0 mode 17\nfudge 127.127.20.0 time2 0.4\n",
+		"holdover 2h maxerror 1ms # comment\nmetrics [::1]:9123\nconsole /dev/tty1 baud 9600\n",
+		"driftfle x\ninterface listen fe80::1%eth0\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		c, err := Parse("f.conf", strings.NewReader(src))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.conf:") {
+				t.Fatalf("Parse error %q does not start with file:line", err)
+			}
+			return
+		}
+		for d, p := range c.Pos {
+			if !strings.HasPrefix(p, "f.conf:") {
+				t.Fatalf("Pos[%q] = %q", d, p)
+			}
+		}
+		for _, l := range c.Listen {
+			if err := checkAddrPort(l); err != nil {
+				t.Fatalf("accepted listen %q fails checkAddrPort: %v", l, err)
+			}
+		}
+	})
+}

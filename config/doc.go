@@ -7,5 +7,8 @@
 //
 // Every error names file:line, the directive and what was expected. Unknown
 // directives are errors, never silently ignored: a typo in a time server's
-// configuration must not pass unnoticed.
+// configuration must not pass unnoticed. A near miss gets "did you mean";
+// a directive of ntpd or chrony that we do not take gets what we have
+// instead (the table in classic.go); a directive that may be given once is
+// an error the second time. Addresses are checked as the daemon binds them.
 package config
