@@ -69,6 +69,10 @@ func main() {
 		os.Exit(2)
 	}
 
+	if o.checkConfig && o.configPath == "" {
+		fmt.Fprintln(os.Stderr, "gpsntpd: -check-config: no configuration file to check (gpsntpd -check-config FILE)")
+		os.Exit(2)
+	}
 	cfg := config.Defaults()
 	if o.configPath != "" {
 		c, err := config.Load(o.configPath)

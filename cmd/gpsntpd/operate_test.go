@@ -305,6 +305,11 @@ func TestCheckConfig(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "ok") {
 		t.Errorf("gpsntpd -check-config examples/gpsntp.conf = %v\n%s", err, out)
 	}
+	// No file at all: said, not "ok" (it printed ": ok").
+	out, err = exec.Command(daemonBinary(t), "-check-config").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "no configuration file") {
+		t.Errorf("gpsntpd -check-config without a file: %v\n%s\nwant exit status 2 saying there is no file", err, out)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.conf")
 	os.WriteFile(bad, []byte("board pi99\nrestrict default frobnicate\ngps /dev/serial0 receiver sirf\n"), 0o644)
 	out, err = exec.Command(daemonBinary(t), "-check-config", bad).CombinedOutput()
