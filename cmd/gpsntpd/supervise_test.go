@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/beevik/ntp"
+	"github.com/creack/pty"
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/gps/sim"
 	"github.com/gpsntp/gpsntp/internal/simtime"
 	"github.com/gpsntp/gpsntp/pps"
+	"golang.org/x/sys/unix"
 )
 
 // simAppliance opens the whole simulated appliance in this process: a
@@ -280,4 +282,73 @@ func TestEndToEndSecondDaemonRefused(t *testing.T) {
 		t.Errorf("first daemon after the second was refused: %v", err)
 	}
 	t.Logf("second daemon exited %d after %v: %s", code, took, tail(out, 1))
+}
+
+// A console whose terminal stopped taking output (XOFF on a serial line,
+// Scroll Lock on tty1): SIGHUP still reloads and SIGTERM still stops the
+// daemon with status 0. Before, a console write blocked and stop waited
+// for it forever.
+func TestEndToEndConsoleOutputStopped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	t.Parallel()
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	// Read the screen until output is stopped; the terminal then keeps
+	// what the daemon writes until its buffers are full.
+	var got atomic.Int64
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			got.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	conf := filepath.Join(t.TempDir(), "gpsntp.conf")
+	os.WriteFile(conf, []byte("console "+slave.Name()+"\n"), 0o644)
+	d := startDaemon(t, "-config", conf, "-control", "none")
+	deadline := time.Now().Add(20 * time.Second)
+	for got.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got.Load() == 0 {
+		t.Fatal("the console never drew on the pty")
+	}
+	// Output stopped at the tty, as XOFF does: every write to it blocks
+	// once the line's buffer is full (the daemon redraws each second).
+	rc, err := slave.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ierr error
+	rc.Control(func(fd uintptr) { ierr = unix.IoctlSetInt(int(fd), unix.TCXONC, unix.TCOOFF) })
+	if ierr != nil {
+		t.Fatalf("ioctl(TCXONC, TCOOFF): %v", ierr)
+	}
+	time.Sleep(3 * time.Second)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	logged := func(s string) bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return strings.Contains(d.log.String(), s)
+	}
+	for !logged("config reload") && time.Now().Before(deadline.Add(10*time.Second)) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !logged("config reload") {
+		t.Error("SIGHUP with the console stopped: no reload logged")
+	}
+	start := time.Now()
+	if err := d.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped %v after SIGTERM with the console's output stopped", time.Since(start))
 }
