@@ -93,6 +93,27 @@ type Rule struct {
 	Flags Flags
 }
 
+// String is the rule as ParseRestrict reads it back: the words after
+// "restrict", in canonical form (a prefix as ADDR/BITS).
+func (r Rule) String() string {
+	var b strings.Builder
+	switch {
+	case r.Default && r.Both:
+		b.WriteString("default")
+	case r.Default && r.Prefix.Addr().Is6():
+		b.WriteString("-6 default")
+	case r.Default:
+		b.WriteString("-4 default")
+	default:
+		b.WriteString(r.Prefix.String())
+	}
+	if r.Flags != 0 {
+		b.WriteByte(' ')
+		b.WriteString(r.Flags.String())
+	}
+	return b.String()
+}
+
 // ParseRestrict parses the arguments of one `restrict` directive (the words
 // after "restrict"):
 //
@@ -101,8 +122,14 @@ type Rule struct {
 //	[-4|-6] ADDR/BITS FLAG...
 //
 // ADDR is an IPv4 or IPv6 literal; a host address without a mask matches
-// that host only. Host names are not resolved. Errors say what was expected
-// and leave the file:line prefix to the caller.
+// that host only. Host names are not resolved. An IPv4-mapped IPv6 host
+// address (::ffff:192.0.2.1) is taken as the IPv4 address; an IPv4-mapped
+// prefix is refused with its IPv4 spelling, since IPv4 clients match only
+// IPv4 rules. `kod` without `limited` is refused: ntpd sends a KoD only
+// to clients the `limited` rate limit catches, so alone it does nothing.
+//
+// Errors say what was expected and leave the prefix to the caller, which
+// adds file:line and "restrict: "; they do not repeat "restrict".
 func ParseRestrict(args []string) (Rule, error) {
 	var r Rule
 	fam := 0
@@ -114,7 +141,7 @@ func ParseRestrict(args []string) (Rule, error) {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return r, fmt.Errorf("restrict: want \"default\", an address or a prefix")
+		return r, fmt.Errorf("want \"default\", an address or a prefix")
 	}
 	target := args[0]
 	args = args[1:]
@@ -129,52 +156,63 @@ func ParseRestrict(args []string) (Rule, error) {
 			r.Both = fam == 0
 		}
 	case target == "source":
-		return r, fmt.Errorf("restrict source: not supported (gpsntp serves no peers)")
+		return r, fmt.Errorf("source: `restrict source` applies to the associations of `server` and `pool` lines, " +
+			"and gpsntpd does not query upstream servers yet (they are listed, not polled): remove the line")
 	case strings.Contains(target, "/"):
 		p, err := netip.ParsePrefix(target)
 		if err != nil {
-			return r, fmt.Errorf("restrict: bad prefix %q: want ADDR/BITS such as 192.0.2.0/24", target)
+			return r, fmt.Errorf("bad prefix %q: want ADDR/BITS such as 192.0.2.0/24", target)
 		}
 		r.Prefix = p.Masked()
+		if a := r.Prefix.Addr(); a.Is4In6() {
+			// IPv4 clients are looked up (unmapped) in the IPv4 rules,
+			// so this rule would never match one.
+			v4 := netip.PrefixFrom(a.Unmap(), r.Prefix.Bits()-96)
+			return r, fmt.Errorf("prefix %s is IPv4-mapped, which no client matches: IPv4 clients match IPv4 rules; write it as %s", target, v4)
+		}
 	default:
 		a, err := netip.ParseAddr(target)
 		if err != nil {
-			return r, fmt.Errorf("restrict: bad address %q: want \"default\", an IPv4 or IPv6 address (host names are not resolved) or ADDR/BITS", target)
+			return r, fmt.Errorf("bad address %q: want \"default\", an IPv4 or IPv6 address (host names are not resolved) or ADDR/BITS", target)
 		}
 		if a.Zone() != "" {
-			return r, fmt.Errorf("restrict: address %q: zones are not supported", target)
+			return r, fmt.Errorf("address %q: zones are not supported", target)
 		}
 		a = a.Unmap()
 		bits := a.BitLen()
 		if len(args) > 0 && args[0] == "mask" {
 			if len(args) < 2 {
-				return r, fmt.Errorf("restrict %s: mask: want a mask after \"mask\"", target)
+				return r, fmt.Errorf("%s: want a mask after \"mask\"", target)
 			}
 			m, err := netip.ParseAddr(args[1])
 			if err != nil {
-				return r, fmt.Errorf("restrict %s: bad mask %q: want a mask such as 255.255.255.0 or ffff:ffff::", target, args[1])
+				return r, fmt.Errorf("%s: bad mask %q: want a mask such as 255.255.255.0 or ffff:ffff::", target, args[1])
 			}
 			m = m.Unmap()
 			if m.BitLen() != a.BitLen() {
-				return r, fmt.Errorf("restrict %s: mask %s is of the other address family", target, args[1])
+				return r, fmt.Errorf("%s: mask %s is of the other address family", target, args[1])
 			}
 			bits, err = maskBits(m)
 			if err != nil {
-				return r, fmt.Errorf("restrict %s: mask %s: %v", target, args[1], err)
+				return r, fmt.Errorf("%s: mask %s: %v", target, args[1], err)
 			}
 			args = args[2:]
 		}
 		r.Prefix = netip.PrefixFrom(a, bits).Masked()
 	}
 	if !r.Default && (fam == 4 && !r.Prefix.Addr().Is4() || fam == 6 && !r.Prefix.Addr().Is6()) {
-		return r, fmt.Errorf("restrict -%d %s: address is of the other family", fam, target)
+		return r, fmt.Errorf("-%d %s: address is of the other family", fam, target)
 	}
 	for _, w := range args {
 		f, ok := parseFlag(w)
 		if !ok {
-			return r, fmt.Errorf("restrict %s: unknown flag %q: want one of %s", target, w, allFlags())
+			return r, fmt.Errorf("%s: unknown flag %q: want one of %s", target, w, allFlags())
 		}
 		r.Flags |= f
+	}
+	if r.Flags&KoD != 0 && r.Flags&Limited == 0 {
+		return r, fmt.Errorf("%s: kod without limited does nothing: ntpd sends a kiss-o'-death only to clients "+
+			"that the `limited` rate limit (see `discard`) catches; add limited, or remove kod", target)
 	}
 	return r, nil
 }
@@ -232,37 +270,38 @@ var DefaultDiscard = Discard{AverageLog2: 3, MinimumS: 2}
 // after "discard"): any of `average A` (log2 s, 0..16), `minimum M` (s,
 // 0..64) and `monitor N` (accepted and ignored: ntpd's MRU monitor knob).
 // Values not given keep the defaults.
+// As ParseRestrict's, its errors leave "discard: " to the caller.
 func ParseDiscard(args []string) (Discard, error) {
 	d := DefaultDiscard
 	if len(args) == 0 {
-		return d, fmt.Errorf("discard: want \"average A\", \"minimum M\" or \"monitor N\"")
+		return d, fmt.Errorf("want \"average A\", \"minimum M\" or \"monitor N\"")
 	}
 	for len(args) > 0 {
 		key := args[0]
 		if len(args) < 2 {
-			return d, fmt.Errorf("discard %s: want a number after %q", key, key)
+			return d, fmt.Errorf("%s: want a number after %q", key, key)
 		}
 		v, err := strconv.Atoi(args[1])
 		if err != nil {
-			return d, fmt.Errorf("discard %s: bad number %q", key, args[1])
+			return d, fmt.Errorf("%s: bad number %q", key, args[1])
 		}
 		switch key {
 		case "average":
 			if v < 0 || v > 16 {
-				return d, fmt.Errorf("discard average %d: want log2 seconds 0..16 (3 = 8 s)", v)
+				return d, fmt.Errorf("average %d: want log2 seconds 0..16 (3 = 8 s)", v)
 			}
 			d.AverageLog2 = v
 		case "minimum":
 			if v < 0 || v > 64 {
-				return d, fmt.Errorf("discard minimum %d: want seconds 0..64", v)
+				return d, fmt.Errorf("minimum %d: want seconds 0..64", v)
 			}
 			d.MinimumS = v
 		case "monitor":
 			if v < 0 {
-				return d, fmt.Errorf("discard monitor %d: want a non-negative number", v)
+				return d, fmt.Errorf("monitor %d: want a non-negative number", v)
 			}
 		default:
-			return d, fmt.Errorf("discard: unknown option %q: want average, minimum or monitor", key)
+			return d, fmt.Errorf("unknown option %q: want average, minimum or monitor", key)
 		}
 		args = args[2:]
 	}
