@@ -284,6 +284,24 @@ func newPTYReader(f *os.File) *ptyReader {
 	return r
 }
 
+// drained waits until the master has nothing left to read and the reader
+// has taken in what it read.
+func (r *ptyReader) drained(t *testing.T, master *os.File) {
+	t.Helper()
+	last := -1
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCINQ)
+		if err != nil {
+			t.Fatalf("ioctl(TIOCINQ) = %v", err)
+		}
+		if n == 0 && r.len() == last {
+			return
+		}
+		last = r.len()
+	}
+	t.Fatal("pty master not drained within 10 s")
+}
+
 func (r *ptyReader) len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -503,7 +521,9 @@ func TestConsoleOutputStopped(t *testing.T) {
 			}
 			// With a deadline the stuck write failed and the writer quit:
 			// nothing more comes when output resumes. Without one it was
-			// still blocked, and finishes now.
+			// still blocked, and finishes now. First let the reader take
+			// what was written before the stop (a loaded machine may lag).
+			r.drained(t, master)
 			mark = r.len()
 			c.resume(t, p)
 			time.Sleep(500 * time.Millisecond)
