@@ -14,9 +14,10 @@ const RolloverPeriod = 1024 * 7 * 24 * time.Hour
 
 // DefaultReferenceDate is the date floor used when Config.ReferenceDate is
 // zero: a date this firmware cannot run before (it did not exist yet). Bump it
-// with each release; the daemon should prefer the build date or the last
-// persisted time when it is later.
-var DefaultReferenceDate = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+// with each release. It is the project's one hard-coded floor: gpsntpd
+// takes the later of it, the commit the binary was built from and the last
+// persisted time.
+var DefaultReferenceDate = time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
 
 // gpsEpoch is the GPS time origin. No GNSS receiver can name a date before
 // it; such dates are receiver defaults, not rollover artifacts.

@@ -268,7 +268,7 @@ func listenAddrs(o options, cfg config.Config) []string {
 func (a *appliance) openOperator() error {
 	a.ctlPath = controlPath(a.o, a.cfg)
 	if a.ctlPath != "" {
-		ln, err := ctl.Listen(a.ctlPath)
+		ln, err := ctl.ListenGroup(a.ctlPath, controlGroup(a.cfg, a.o.sim))
 		if err != nil {
 			a.log.Warn("gpsntpctl disabled", "err", err)
 			a.ctlPath = ""
@@ -307,7 +307,7 @@ func (a *appliance) dropPrivileges() error {
 	if err := a.receiver.Preopen(); err != nil {
 		a.log.Warn("gps: device not open yet, retrying", "err", err)
 	}
-	if err := dropPrivileges(a.cfg, a.o.sim, a.ctlPath, a.log); err != nil {
+	if err := dropPrivileges(a.cfg, a.o.sim, a.log); err != nil {
 		return err
 	}
 	return nil

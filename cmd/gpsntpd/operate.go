@@ -138,10 +138,10 @@ func runConsole(ctx context.Context, con config.Console, get func() *ctl.Snapsho
 		defer restore()
 		r, w = f, f
 	}
+	// Run leaves the cursor below the screen itself, through its own
+	// queue: a direct write here would block on a stopped terminal.
 	c := &ctl.Console{R: r, W: w, Get: get}
-	err := c.Run(ctx)
-	io.WriteString(w, "\x1b[24;1H\r\n")
-	return err
+	return c.Run(ctx)
 }
 
 // logDevice logs the GPS serial device's transitions (found, lost), once

@@ -277,7 +277,7 @@ func TestOperatorInterfaces(t *testing.T) {
 	}
 	// SIGHUP: the console goes and the restrict lines change, both at once;
 	// a new listen address needs a restart.
-	os.WriteFile(conf, []byte(strings.Replace(base, "kod limited", "kod limited nopeer", 1)+"listen 127.0.0.1:0\n"), 0o644)
+	os.WriteFile(conf, []byte(strings.Replace(base, "kod limited", "kod limited nopeer", 1)+fmt.Sprintf("listen 127.0.0.1:%d\n", freePort(t))), 0o644)
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor("the reload to be logged", logHas("applied=restrict,console needs_restart=listen/interface"))
 	// A broken file changes nothing, and says where it is broken.

@@ -120,14 +120,29 @@ func lookupTarget(name string) (t target, ok bool, err error) {
 	return t, true, nil
 }
 
+// controlGroup is the group given the control socket, and the directory
+// made for it, so that gpsntpctl works for its members: the configured
+// user's group when running as root and dropping to it; -1 (leave it)
+// otherwise.
+func controlGroup(cfg config.Config, sim bool) int {
+	if os.Geteuid() != 0 || sim {
+		return -1
+	}
+	t, ok, err := lookupTarget(cfg.User)
+	if err != nil || !ok || t.uid == 0 {
+		return -1
+	}
+	return t.gid
+}
+
 // dropPrivileges: started as root with the System clock, become the
 // configured user (default gpsntp) keeping CAP_SYS_TIME and
 // CAP_NET_BIND_SERVICE. The NTP sockets, the PPS device and the control
 // socket are open by now; the receiver's serial device is opened (and
 // reopened after a loss) as the user, which needs its group (dialout on
-// Raspberry Pi OS). Not root, or a simulation: nothing to do. The control socket is given to the user's
-// group so gpsntpctl works for its members.
-func dropPrivileges(cfg config.Config, sim bool, ctlPath string, log *slog.Logger) error {
+// Raspberry Pi OS). Not root, or a simulation: nothing to do. The control
+// socket was created for the user's group (controlGroup).
+func dropPrivileges(cfg config.Config, sim bool, log *slog.Logger) error {
 	if os.Geteuid() != 0 || sim {
 		return nil
 	}
@@ -141,11 +156,6 @@ func dropPrivileges(cfg config.Config, sim bool, ctlPath string, log *slog.Logge
 	}
 	if t.uid == 0 {
 		return nil
-	}
-	if ctlPath != "" {
-		if err := os.Chown(ctlPath, 0, t.gid); err != nil {
-			log.Warn("control socket: chown", "path", ctlPath, "err", err)
-		}
 	}
 	keep := []int{capNetBindService}
 	if cfg.Clock == "system" {

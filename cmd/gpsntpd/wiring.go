@@ -4,19 +4,34 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/gpsntp/gpsntp/board"
 	"github.com/gpsntp/gpsntp/config"
+	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/ntpserve/restrict"
 	"github.com/gpsntp/gpsntp/pps"
 )
 
 // buildDate is the floor for GPS week-rollover correction: no receiver can
-// tell us a time before this binary was built.
+// tell us a time before this binary was built. It is the later of the
+// release floor (gps.DefaultReferenceDate, the one hard-coded date) and the
+// commit time Go stamps into a build from a git checkout (vcs.time).
 func buildDate() time.Time {
-	return time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	floor := gps.DefaultReferenceDate
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key != "vcs.time" {
+				continue
+			}
+			if t, err := time.Parse(time.RFC3339, s.Value); err == nil && t.After(floor) {
+				floor = t.UTC()
+			}
+		}
+	}
+	return floor
 }
 
 // accessRules turns the config's restrict and discard lines into the
