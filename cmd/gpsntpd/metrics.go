@@ -36,6 +36,8 @@ var (
 	descLastEdge  = prometheus.NewDesc("gpsntp_pps_last_edge_age_seconds", "Seconds since the last PPS edge (absent before the first).", nil, nil)
 	descFixes     = prometheus.NewDesc("gpsntp_gps_fixes_total", "Receiver epochs decoded.", nil, nil)
 	descUntrusted = prometheus.NewDesc("gpsntp_gps_fixes_untrusted_total", "Receiver epochs whose time was not trusted.", nil, nil)
+	descDistrust  = prometheus.NewDesc("gpsntp_gps_times_distrusted_total", "Receiver times not followed: after lock, further from the clock than the step threshold.", nil, nil)
+	descAlarms    = prometheus.NewDesc("gpsntp_alarms", "Conditions an operator must act on now (gpsntpctl status lists them).", nil, nil)
 	descDevUp     = prometheus.NewDesc("gpsntp_gps_device_up", "1 when the receiver's serial device is open.", nil, nil)
 	descLosses    = prometheus.NewDesc("gpsntp_gps_device_losses_total", "Times the receiver's serial device was lost after being open.", nil, nil)
 	descSatsUsed  = prometheus.NewDesc("gpsntp_satellites_used", "Satellites used in the last fix.", nil, nil)
@@ -55,7 +57,7 @@ type snapshotCollector struct{ get func() *ctl.Snapshot }
 func (c snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOffset, descJitter, descFreq, descRootDisp, descState, descSynced,
 		descStratum, descHoldover, descSteps, descEdges, descMissed, descBadEdges, descPaired, descUnpaired,
-		descLastEdge, descFixes, descUntrusted, descDevUp, descLosses, descSatsUsed, descSatsView, descHDOP,
+		descLastEdge, descFixes, descUntrusted, descDistrust, descAlarms, descDevUp, descLosses, descSatsUsed, descSatsView, descHDOP,
 		descRequests, descSendErr, descRecvErr, descRateLim} {
 		ch <- d
 	}
@@ -99,6 +101,8 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	n(descFixes, s.GPS.Fixes)
 	n(descUntrusted, s.GPS.Untrusted)
+	n(descDistrust, s.GPS.Distrusted)
+	g(descAlarms, float64(len(s.Alarms)))
 	g(descDevUp, b(s.GPS.DeviceState == "open"))
 	n(descLosses, s.GPS.Losses)
 	g(descSatsUsed, float64(s.GPS.SatsUsed))

@@ -80,7 +80,8 @@ func TestMetricsFromSnapshot(t *testing.T) {
 	s := &ctl.Snapshot{
 		State: "pps", Synchronised: true, Stratum: 1, OffsetNs: -250, JitterNs: 1500, FreqPPB: 37000,
 		PPS:    ctl.PPSStatus{Configured: true, Edges: 120, Missed: 2, LastEdgeAgoS: 0.5},
-		GPS:    ctl.GPSStatus{DeviceState: "open", SatsUsed: 9, SatsInView: 14},
+		GPS:    ctl.GPSStatus{DeviceState: "open", SatsUsed: 9, SatsInView: 14, Distrusted: 4},
+		Alarms: []string{"receiver time is 1 h ahead", "PPS device /dev/pps0 cannot be opened"},
 		Server: ctl.ServerStats{Received: 10, Replied: 6, RepliedUnsync: 1, KoD: 1, DroppedRate: 2},
 	}
 	srv := httptest.NewServer(metricsHandler(func() *ctl.Snapshot { return s }))
@@ -104,6 +105,8 @@ func TestMetricsFromSnapshot(t *testing.T) {
 		{"gpsntp_ntp_requests_total", []string{"outcome", "replied"}, 6},
 		{"gpsntp_ntp_requests_total", []string{"outcome", "kod"}, 1},
 		{"gpsntp_ntp_rate_limited_total", nil, 3},
+		{"gpsntp_gps_times_distrusted_total", nil, 4},
+		{"gpsntp_alarms", nil, 2},
 	} {
 		if got := value(t, mf, c.name, c.label...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.label, got, c.want)

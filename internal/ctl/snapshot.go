@@ -71,6 +71,10 @@ type GPSStatus struct {
 	Losses      uint64 `json:"losses"`
 	Fixes       uint64 `json:"fixes"`
 	Untrusted   uint64 `json:"fixes_untrusted"`
+	// Distrusted counts receiver times not followed: after the first lock,
+	// further from our clock than the step threshold (a jump the receiver
+	// has not held for the step-out interval, or beyond the panic limit).
+	Distrusted  uint64 `json:"times_distrusted"`
 	BadChecksum uint64 `json:"bad_checksums"`
 
 	Receiver  string    `json:"receiver,omitempty"`
