@@ -119,17 +119,40 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
+// set returns src as two words (IPv4 mapped) and the set that holds it.
+func (l *limiter) set(src netip.Addr) (hi, lo uint64, s *limSet) {
+	a := src.As16()
+	hi = uint64(a[0])<<56 | uint64(a[1])<<48 | uint64(a[2])<<40 | uint64(a[3])<<32 |
+		uint64(a[4])<<24 | uint64(a[5])<<16 | uint64(a[6])<<8 | uint64(a[7])
+	lo = uint64(a[8])<<56 | uint64(a[9])<<48 | uint64(a[10])<<40 | uint64(a[11])<<32 |
+		uint64(a[12])<<24 | uint64(a[13])<<16 | uint64(a[14])<<8 | uint64(a[15])
+	return hi, lo, &l.sets[(mix64(hi^l.k0)+mix64(lo^l.k1))&l.mask]
+}
+
+// refresh updates each client's figures from the table: one set lock per
+// client, so a view can keep the list top made fresh every second without
+// walking the whole table. A client no longer in the table keeps its last
+// figures.
+func (l *limiter) refresh(cs []ClientStat) {
+	for i := range cs {
+		hi, lo, s := l.set(cs[i].Addr)
+		s.mu.Lock()
+		for j := range s.e {
+			if e := &s.e[j]; e.used && e.hi == hi && e.lo == lo {
+				cs[i] = e.stat(cs[i].Addr)
+				break
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
 // check records a packet from src received at nowNs (ns, any clock that
 // does not jump much; the server passes the kernel receive time) and
 // decides its fate under lim. kod says whether a limitKoD decision will be
 // answered with a KoD (the `kod` restrict flag), for the client's counters.
 func (l *limiter) check(src netip.Addr, nowNs int64, kod bool, lim *limits) limitDecision {
-	a := src.As16()
-	hi := uint64(a[0])<<56 | uint64(a[1])<<48 | uint64(a[2])<<40 | uint64(a[3])<<32 |
-		uint64(a[4])<<24 | uint64(a[5])<<16 | uint64(a[6])<<8 | uint64(a[7])
-	lo := uint64(a[8])<<56 | uint64(a[9])<<48 | uint64(a[10])<<40 | uint64(a[11])<<32 |
-		uint64(a[12])<<24 | uint64(a[13])<<16 | uint64(a[14])<<8 | uint64(a[15])
-	s := &l.sets[(mix64(hi^l.k0)+mix64(lo^l.k1))&l.mask]
+	hi, lo, s := l.set(src)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	victim := -1
@@ -220,13 +243,17 @@ func (l *limiter) top(n int) []ClientStat {
 		var a [16]byte
 		binary.BigEndian.PutUint64(a[:8], e.hi)
 		binary.BigEndian.PutUint64(a[8:], e.lo)
-		out[i] = ClientStat{
-			Addr:    netip.AddrFrom16(a).Unmap(),
-			Packets: uint64(e.packets), Limited: uint64(e.limited), KoD: uint64(e.kod),
-			FirstSeen: time.Unix(0, e.firstNs), LastSeen: time.Unix(0, e.lastNs),
-		}
+		out[i] = e.stat(netip.AddrFrom16(a).Unmap())
 	}
 	return out
+}
+
+func (e *limEntry) stat(addr netip.Addr) ClientStat {
+	return ClientStat{
+		Addr:    addr,
+		Packets: uint64(e.packets), Limited: uint64(e.limited), KoD: uint64(e.kod),
+		FirstSeen: time.Unix(0, e.firstNs), LastSeen: time.Unix(0, e.lastNs),
+	}
 }
 
 // topLess orders entries by packets, then by last seen.

@@ -239,6 +239,18 @@ func TestLimiterTop(t *testing.T) {
 	if got := l.top(0); got != nil {
 		t.Errorf("top(0) = %+v, want nil", got)
 	}
+	// The list refreshed later shows the packets since, without a walk;
+	// an address the table does not hold keeps its figures.
+	l.check(poller, t0+3600*nsPerSecond, true)
+	gone := ClientStat{Addr: netip.MustParseAddr("203.0.113.77"), Packets: 5}
+	list := []ClientStat{h, p, gone}
+	l.refresh(list)
+	if list[1].Packets != 11 || !list[1].LastSeen.Equal(time.Unix(0, t0+3600*nsPerSecond)) {
+		t.Errorf("refreshed poller = %+v, want 11 packets, last seen at its new packet", list[1])
+	}
+	if list[0] != h || list[2] != gone {
+		t.Errorf("refresh changed %+v and %+v, want them as they were", list[0], list[2])
+	}
 	// Without `kod`, limited packets are not counted as KoD.
 	l2 := newTestLimiter(64, restrict.DefaultDiscard)
 	for i := range 50 {

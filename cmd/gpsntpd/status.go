@@ -38,9 +38,8 @@ type collector struct {
 	// per-minute rates.
 	srv  [61]ntpserve.Stats
 	nSrv int
-	// talkers is the top-talkers list, refreshed every talkersEvery ticks:
-	// it walks the server's whole client table, so not every second.
-	talkers []ctl.Talker
+	// clients are the busiest clients, chosen every talkersEvery ticks.
+	clients []ntpserve.ClientStat
 
 	// alarmOn and alarmText are the alarms raised at the last tick, by key.
 	alarmOn   map[string]bool
@@ -153,11 +152,15 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		s.Satellites = append(s.Satellites, ctl.Satellite(sat))
 	}
 	s.Sources = c.sources(nowNs, r, a.ppsSrc != nil)
-	if c.nSrv%talkersEvery == 0 || c.talkers == nil {
-		c.talkers = talkers(a.server.TopClients(topTalkers), time.Unix(0, nowNs))
+	// The busiest clients: chosen every talkersEvery ticks (a walk of the
+	// server's whole client table), their figures refreshed every tick.
+	if c.nSrv%talkersEvery == 0 || c.clients == nil {
+		c.clients = a.server.TopClients(topTalkers)
+	} else {
+		a.server.RefreshClients(c.clients)
 	}
 	s.Server = c.server(a.server.Stats())
-	s.Server.TopTalkers = c.talkers
+	s.Server.TopTalkers = talkers(c.clients, time.Unix(0, nowNs))
 	s.Alarms = c.alarms(nowNs, a, rs, st.Alarms)
 	c.cur.Store(s)
 }
@@ -309,7 +312,7 @@ func (c *collector) server(st ntpserve.Stats) ctl.ServerStats {
 
 const (
 	topTalkers   = 10 // clients shown
-	talkersEvery = 10 // seconds between refreshes
+	talkersEvery = 10 // seconds between choosing them anew
 )
 
 // talkers converts the server's busiest clients for the views: rate per
