@@ -3,15 +3,27 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gpsntp/gpsntp/board"
 	"github.com/gpsntp/gpsntp/config"
 )
 
-// validate checks what the parser leaves to the daemon's packages: restrict
-// and discard lines (ntpserve/restrict), board and receiver names. Errors
-// name file:line where the directive has one.
+// validate checks what the parser leaves to the daemon's packages and to
+// this machine: restrict and discard lines (ntpserve/restrict), board and
+// receiver names, the `user` (it must exist), the directories of the
+// driftfile and timefile (the daemon's user must be able to create a file
+// there, or the hourly write fails long after start), and devices named
+// twice (gps and console on one terminal). Errors name file:line where the
+// directive has one.
+//
+// What may well be right on the machine the daemon runs on but is not
+// here (a device not plugged in) is for validateWarnings.
 func validate(cfg config.Config) error {
 	var errs []error
 	if _, _, err := accessRules(cfg); err != nil {
@@ -27,7 +39,198 @@ func validate(cfg config.Config) error {
 			errs = append(errs, fmt.Errorf("%s: gps: unknown receiver %q (known: %s)", cfg.Pos["gps"], r, receiverNames()))
 		}
 	}
+	id, err := configuredUser(cfg)
+	who := whoName(cfg, id)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", cfg.Pos["user"], err))
+	}
+	for _, f := range stateFiles(cfg) {
+		// An unknown user's permissions are unknown: existence only.
+		if err := checkStateDir(f, id, who, err == nil); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.DriftFile != "" && cfg.TimeFile != "" && filepath.Clean(cfg.DriftFile) == filepath.Clean(cfg.TimeFile) {
+		errs = append(errs, fmt.Errorf("%s: timefile %s: the same file as the driftfile (%s): each rewrite would replace the other; name two files",
+			cfg.Pos["timefile"], cfg.TimeFile, cfg.Pos["driftfile"]))
+	}
+	errs = append(errs, sharedDevices(cfg)...)
 	return errors.Join(errs...)
+}
+
+// validateWarnings lists, as "file:line: …" lines, what is wrong on this
+// machine but may be right where the daemon runs (the check may run on
+// another machine): the receiver's, the kernel PPS and the console devices
+// and the leap file do not exist. The daemon copes with each at run time
+// (it retries the devices; without a leap file the receiver announces leap
+// seconds), so they are not errors.
+func validateWarnings(cfg config.Config) []string {
+	var w []string
+	missing := func(what, path, pos, meanwhile string) {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			w = append(w, fmt.Sprintf("%s: %s %s: does not exist on this machine; %s", pos, what, path, meanwhile))
+		}
+	}
+	missing("gps", cfg.GPS.Device, posOr(cfg, "gps", "(default gps)"), "gpsntpd serves nothing as synchronised until it appears")
+	if cfg.PPS.Kind == "kernel" {
+		missing("pps", cfg.PPS.Device, cfg.Pos["pps"], "until it appears gpsntpd serves GPS (NMEA) time only")
+	}
+	if d := cfg.Console.Device; d != "" && d != "-" {
+		missing("console", d, cfg.Pos["console"], "no status screen until it appears")
+	}
+	if cfg.LeapFile != "" {
+		missing("leapfile", cfg.LeapFile, cfg.Pos["leapfile"], "leap seconds will come from the receiver only (u-blox UBX-NAV-TIMELS)")
+	}
+	return w
+}
+
+// posOr is the directive's file:line, or what to call it when the value is
+// the default.
+func posOr(cfg config.Config, directive, dflt string) string {
+	if p := cfg.Pos[directive]; p != "" {
+		return p
+	}
+	return dflt
+}
+
+// stateFile is a file the daemon rewrites through a temporary file in
+// the same directory and a rename (discipline.WriteDrift, writeTimeFile).
+type stateFile struct {
+	directive, path, pos, what string
+}
+
+func stateFiles(cfg config.Config) []stateFile {
+	var fs []stateFile
+	if cfg.DriftFile != "" {
+		fs = append(fs, stateFile{"driftfile", cfg.DriftFile, cfg.Pos["driftfile"], "the frequency correction would never be saved"})
+	}
+	if cfg.TimeFile != "" {
+		fs = append(fs, stateFile{"timefile", cfg.TimeFile, cfg.Pos["timefile"], "the last known time would never be saved"})
+	}
+	return fs
+}
+
+// identity is who the daemon is when it writes its state files: the
+// configured `user` after the privilege drop. nil: this process.
+type identity struct {
+	name     string
+	uid, gid int
+	groups   []int
+}
+
+// checkStateDir: the directory of f exists and, if perms, id (nil: this
+// process) may create files in it. who names id in messages.
+func checkStateDir(f stateFile, id *identity, who string, perms bool) error {
+	prefix := fmt.Sprintf("%s: %s %s", f.pos, f.directive, f.path)
+	dir := filepath.Dir(f.path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: directory %s does not exist: create it, writable by %s (%s)", prefix, dir, who, f.what)
+	case err != nil:
+		return fmt.Errorf("%s: %w", prefix, err)
+	case !st.IsDir():
+		return fmt.Errorf("%s: %s is not a directory", prefix, dir)
+	}
+	if !perms {
+		return nil
+	}
+	if err := mayCreateIn(dir, id); err != nil {
+		return fmt.Errorf("%s: %s cannot create files in %s: %v (%s)", prefix, who, dir, err, f.what)
+	}
+	return nil
+}
+
+// whoName names who writes the state files, for messages.
+func whoName(cfg config.Config, id *identity) string {
+	if id == nil {
+		if cfg.User != "" && cfg.User != "root" && cfg.User != "0" {
+			return "user " + cfg.User
+		}
+		return fmt.Sprintf("the daemon (uid %d, as this check runs)", os.Geteuid())
+	}
+	if strings.HasPrefix(id.name, "uid ") {
+		return id.name // a numeric `user` without a passwd entry
+	}
+	return fmt.Sprintf("user %s (uid %d)", id.name, id.uid)
+}
+
+// ownership is what the permission check needs of a directory.
+type ownership struct {
+	uid, gid int
+	perm     fs.FileMode
+}
+
+// permits says whether id has all of want (bits of 07: 4 read, 2 write,
+// 1 search) on a file owned as o, by the classic Unix rule: the owner's
+// bits if id owns it, else the group's if id is in its group, else the
+// others'. Root's override and ACLs are the caller's business.
+func permits(o ownership, id identity, want fs.FileMode) bool {
+	shift := 0
+	switch {
+	case o.uid == id.uid:
+		shift = 6
+	case o.gid == id.gid || containsInt(id.groups, o.gid):
+		shift = 3
+	}
+	return (o.perm>>shift)&want == want
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// sharedDevices finds one device given to two users: gps and console on
+// one terminal would each read the other's bytes, and the kernel PPS
+// device is neither a terminal nor shareable with them.
+func sharedDevices(cfg config.Config) []error {
+	type use struct{ directive, path, pos string }
+	uses := []use{{"gps", cfg.GPS.Device, posOr(cfg, "gps", "")}}
+	if d := cfg.Console.Device; d != "" && d != "-" {
+		uses = append(uses, use{"console", d, cfg.Pos["console"]})
+	}
+	if cfg.PPS.Kind == "kernel" {
+		uses = append(uses, use{"pps", cfg.PPS.Device, cfg.Pos["pps"]})
+	}
+	// The error goes to the later line, naming the earlier one.
+	slices.SortStableFunc(uses, func(a, b use) int { return lineOf(a.pos) - lineOf(b.pos) })
+	var errs []error
+	for i, a := range uses {
+		for _, b := range uses[i+1:] {
+			if !samePath(a.path, b.path) {
+				continue
+			}
+			first := a.pos
+			if first == "" {
+				first = "the default"
+			}
+			errs = append(errs, fmt.Errorf("%s: %s %s: the same device as %s %s (%s): one device cannot serve both",
+				b.pos, b.directive, b.path, a.directive, a.path, first))
+		}
+	}
+	return errs
+}
+
+// lineOf is the line number of a "file:line" position, 0 for none.
+func lineOf(pos string) int {
+	n, _ := strconv.Atoi(pos[strings.LastIndexByte(pos, ':')+1:])
+	return n
+}
+
+// samePath: a and b name the same file, lexically or once symlinks (udev's
+// /dev/serial0, /dev/serial/by-id/…) are resolved.
+func samePath(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	ra, errA := filepath.EvalSymlinks(a)
+	rb, errB := filepath.EvalSymlinks(b)
+	return errA == nil && errB == nil && ra == rb
 }
 
 func receiverNames() string {
