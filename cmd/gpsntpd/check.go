@@ -14,17 +14,21 @@ import (
 	"github.com/gpsntp/gpsntp/config"
 )
 
-// validate checks what the parser leaves to the daemon's packages and to
-// this machine: restrict and discard lines (ntpserve/restrict), board and
-// receiver names, the `user` (it must exist), the directories of the
-// driftfile and timefile (the daemon's user must be able to create a file
-// there, or the hourly write fails long after start), and devices named
-// twice (gps and console on one terminal). Errors name file:line where the
-// directive has one.
+// validate is everything -check-config refuses: validateConfig and
+// validateStateDirs. Errors name file:line where the directive has one.
 //
 // What may well be right on the machine the daemon runs on but is not
 // here (a device not plugged in) is for validateWarnings.
 func validate(cfg config.Config) error {
+	return errors.Join(validateConfig(cfg), validateStateDirs(cfg))
+}
+
+// validateConfig checks what the parser leaves to the daemon's packages
+// and what would stop the daemon at start: restrict and discard lines
+// (ntpserve/restrict), board and receiver names, the `user` (it must
+// exist for the privilege drop), devices named twice (gps and console on
+// one terminal), driftfile and timefile naming one file.
+func validateConfig(cfg config.Config) error {
 	var errs []error
 	if _, _, err := accessRules(cfg); err != nil {
 		errs = append(errs, err)
@@ -39,22 +43,34 @@ func validate(cfg config.Config) error {
 			errs = append(errs, fmt.Errorf("%s: gps: unknown receiver %q (known: %s)", cfg.Pos["gps"], r, receiverNames()))
 		}
 	}
-	id, err := configuredUser(cfg)
-	who := whoName(cfg, id)
-	if err != nil {
+	if _, err := configuredUser(cfg); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", cfg.Pos["user"], err))
-	}
-	for _, f := range stateFiles(cfg) {
-		// An unknown user's permissions are unknown: existence only.
-		if err := checkStateDir(f, id, who, err == nil); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	if cfg.DriftFile != "" && cfg.TimeFile != "" && filepath.Clean(cfg.DriftFile) == filepath.Clean(cfg.TimeFile) {
 		errs = append(errs, fmt.Errorf("%s: timefile %s: the same file as the driftfile (%s): each rewrite would replace the other; name two files",
 			cfg.Pos["timefile"], cfg.TimeFile, cfg.Pos["driftfile"]))
 	}
 	errs = append(errs, sharedDevices(cfg)...)
+	return errors.Join(errs...)
+}
+
+// validateStateDirs checks that the directories of the driftfile and the
+// timefile exist and that the daemon's user (the configured `user` after
+// the privilege drop, else this process) may create files there: the
+// files are rewritten through a temporary file and a rename, and a failure
+// would otherwise surface only at the first hourly write. The daemon
+// serves without them, so at start a caller may log these instead.
+func validateStateDirs(cfg config.Config) error {
+	id, err := configuredUser(cfg)
+	who := whoName(cfg, id)
+	var errs []error
+	for _, f := range stateFiles(cfg) {
+		// An unknown user's permissions are unknown (validateConfig says
+		// so): existence only.
+		if err := checkStateDir(f, id, who, err == nil); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -281,3 +281,23 @@ func TestValidateExample(t *testing.T) {
 		}
 	}
 }
+
+// validate is validateConfig plus validateStateDirs, each with its own
+// findings, so the daemon may log the second at start instead of exiting.
+func TestValidateSplit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	cfg, err := config.Parse("x.conf", strings.NewReader("driftfile "+dir+"/drift\nrestrict default kod\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, state := validateConfig(cfg), validateStateDirs(cfg)
+	if conf == nil || !strings.Contains(conf.Error(), "x.conf:2: restrict:") || strings.Contains(conf.Error(), "driftfile") {
+		t.Errorf("validateConfig = %v, want the restrict line only", conf)
+	}
+	if state == nil || !strings.Contains(state.Error(), "x.conf:1: driftfile") || strings.Contains(state.Error(), "restrict") {
+		t.Errorf("validateStateDirs = %v, want the driftfile line only", state)
+	}
+	if all := validate(cfg); all == nil || all.Error() != conf.Error()+"\n"+state.Error() {
+		t.Errorf("validate = %v, want both", all)
+	}
+}
