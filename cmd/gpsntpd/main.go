@@ -82,13 +82,25 @@ func main() {
 		}
 		cfg = c
 	}
-	if err := validate(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
 	if o.checkConfig {
+		// Everything that would fail, here or at the first drift write;
+		// warnings for what may be different on the target machine.
+		err := validate(cfg)
+		for _, w := range validateWarnings(cfg) {
+			fmt.Fprintln(os.Stderr, "warning:", w)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
 		fmt.Printf("%s: ok\n", o.configPath)
 		return
+	}
+	// At start only what would fail now is fatal: a state directory made
+	// later (first boot, a .deb before its postinst) is worth a warning.
+	if err := validateConfig(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 
 	// Logs: stderr, through the event ring (the console's and gpsntpctl's
@@ -100,6 +112,17 @@ func main() {
 	}
 	events := ctl.NewEventLog(slog.NewTextHandler(out, nil), 64, time.Minute)
 	log := slog.New(events)
+
+	if err := validateStateDirs(cfg); err != nil {
+		for _, l := range strings.Split(err.Error(), "\n") {
+			log.Warn("configuration: state will not be saved", "err", l)
+		}
+	}
+	if !o.sim {
+		for _, w := range validateWarnings(cfg) {
+			log.Warn("configuration: " + w)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -185,7 +185,7 @@ var restartOnly = []struct {
 }
 
 // reload re-reads the configuration (SIGHUP). A file that does not parse
-// or validate changes nothing. The console is restarted if it changed;
+// or validates changes nothing. The console is restarted if it changed;
 // other changes are reported as needing a restart. cur is updated to what
 // is in force.
 // restrictWords is the access configuration as written, for comparison.
@@ -207,7 +207,7 @@ func reload(ctx context.Context, o options, cur *config.Config, cons *consoleRun
 	}
 	nc, err := config.Load(o.configPath)
 	if err == nil {
-		err = validate(nc)
+		err = validateConfig(nc)
 	}
 	if err != nil {
 		log.Error("config reload failed; running configuration unchanged", "file", o.configPath, "err", strings.ReplaceAll(err.Error(), "\n", "; "))

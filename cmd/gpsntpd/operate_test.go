@@ -304,7 +304,7 @@ func TestCheckConfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the daemon")
 	}
-	out, err := exec.Command(daemonBinary(t), "-check-config", "../../examples/gpsntp.conf").CombinedOutput()
+	out, err := exec.Command(daemonBinary(t), "-check-config", checkableExample(t)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ok") {
 		t.Errorf("gpsntpd -check-config examples/gpsntp.conf = %v\n%s", err, out)
 	}
