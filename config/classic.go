@@ -53,7 +53,6 @@ var foreigns = []foreign{
 	{"enable", "ntpd's system flags (auth, bclient, calibrate, kernel, monitor, ntp, stats)", "steering the kernel clock is `clock system`; statistics are `metrics ADDR:PORT`; the rest have no equivalent"},
 	{"disable", "ntpd's system flags (auth, bclient, calibrate, kernel, monitor, ntp, stats)", "`clock soft` leaves the kernel clock alone; the rest have no equivalent"},
 	{"tos", "ntpd's source selection thresholds (minsane, minclock, maxclock, orphan…)", noUpstream},
-	{"tinker", "ntpd's discipline constants (step, panic, stepout…)", "the step threshold is `step DURATION`; holdover is `holdover DURATION [maxerror DURATION]`; the rest are fixed"},
 	{"peer", "an ntpd symmetric (mode 1) association", clientsOnly},
 	{"broadcast", "ntpd's broadcast server", clientsOnly},
 	{"broadcastclient", "ntpd's broadcast client", clientsOnly},

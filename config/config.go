@@ -79,6 +79,12 @@ type Config struct {
 	PPSOffset   time.Duration // board PPS timestamp latency (positive: late)
 	NMEADelay   time.Duration // receiver burst delay after the second
 	Step        time.Duration // step threshold once locked
+	// StepOut and Panic are ntpd's `tinker stepout`/`tinker panic`: after
+	// the first lock, a receiver time further from the clock than Step is
+	// followed only once it has held for StepOut, and never when further
+	// than Panic. Panic < 0: no limit (`tinker panic 0`).
+	StepOut time.Duration
+	Panic   time.Duration
 	// Pos is where each directive was given (directive → file:line; the
 	// last line of a repeatable one), for errors found after parsing
 	// (unknown board, receiver, unwritable driftfile).
@@ -89,7 +95,7 @@ type Config struct {
 // configuration must show each).
 var Directives = []string{"gps", "pps", "board", "clock", "listen", "interface", "restrict", "discard",
 	"driftfile", "leapfile", "timefile", "server", "pool", "console", "control", "metrics", "user", "holdover",
-	"ppsoffset", "nmeadelay", "step"}
+	"ppsoffset", "nmeadelay", "step", "tinker"}
 
 // once holds the directives that may be given once, each with why.
 // Repeatable ones (listen, interface, restrict, server, pool) are absent.
@@ -121,6 +127,8 @@ func Defaults() Config {
 		Clock:    "soft",
 		MaxError: time.Millisecond,
 		Step:     128 * time.Millisecond,
+		StepOut:  300 * time.Second,
+		Panic:    1000 * time.Second,
 	}
 }
 
@@ -269,6 +277,8 @@ func (c *Config) directive(pos string, w []string) error {
 		c.Upstreams = append(c.Upstreams, u)
 	case "holdover":
 		return c.parseHoldover(args)
+	case "tinker":
+		return c.parseTinker(args)
 	case "ppsoffset", "nmeadelay", "step":
 		if len(args) != 1 {
 			return fmt.Errorf("expected a duration such as 11us or 120ms")
@@ -465,4 +475,41 @@ func validUser(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseTinker reads ntpd's `tinker` pairs that mean the same here:
+// `tinker stepout SECONDS`, `tinker panic SECONDS` (0: no limit) and
+// `tinker step SECONDS` (our `step`). ntpd's others tune a loop gpsntpd
+// does not have.
+func (c *Config) parseTinker(args []string) error {
+	if len(args) == 0 || len(args)%2 != 0 {
+		return fmt.Errorf("expected `tinker stepout|panic|step SECONDS …`, got %q", strings.Join(args, " "))
+	}
+	for i := 0; i < len(args); i += 2 {
+		v, err := strconv.ParseFloat(args[i+1], 64)
+		if err != nil || v < 0 || v > 1e9 || v != v {
+			return fmt.Errorf("tinker %s: expected seconds (a number ≥ 0), got %q", args[i], args[i+1])
+		}
+		d := time.Duration(v * float64(time.Second))
+		switch args[i] {
+		case "stepout":
+			if d < time.Second {
+				return fmt.Errorf("tinker stepout: expected at least 1 s (a jump must hold that long to be followed), got %v", d)
+			}
+			c.StepOut = d
+		case "panic":
+			if d == 0 {
+				d = -1 // ntpd: 0 disables the panic limit
+			}
+			c.Panic = d
+		case "step":
+			if d <= 0 {
+				return fmt.Errorf("tinker step: expected a positive number of seconds, got %q", args[i+1])
+			}
+			c.Step = d
+		default:
+			return fmt.Errorf("tinker %s: not used by gpsntpd (stepout, panic and step are; holdover is `holdover DURATION [maxerror DURATION]`)", args[i])
+		}
+	}
+	return nil
 }

@@ -182,6 +182,28 @@ func TestDirectivesAreKnown(t *testing.T) {
 // Each configuration mistake of issue 10 that the parser can see is
 // rejected at its file:line, saying what was expected or what to use
 // instead.
+// ntpd's `tinker` words that mean the same here.
+func TestTinker(t *testing.T) {
+	for _, c := range []struct {
+		src                 string
+		stepOut, panic, stp time.Duration
+	}{
+		{"", 300 * time.Second, 1000 * time.Second, 128 * time.Millisecond},
+		{"tinker stepout 900", 900 * time.Second, 1000 * time.Second, 128 * time.Millisecond},
+		{"tinker panic 0 stepout 60", 60 * time.Second, -1, 128 * time.Millisecond},
+		{"tinker panic 3600 step 0.5", 300 * time.Second, time.Hour, 500 * time.Millisecond},
+	} {
+		cfg, err := Parse("x.conf", strings.NewReader(c.src))
+		if err != nil {
+			t.Errorf("Parse(%q): %v", c.src, err)
+			continue
+		}
+		if cfg.StepOut != c.stepOut || cfg.Panic != c.panic || cfg.Step != c.stp {
+			t.Errorf("Parse(%q): stepout %v panic %v step %v, want %v %v %v", c.src, cfg.StepOut, cfg.Panic, cfg.Step, c.stepOut, c.panic, c.stp)
+		}
+	}
+}
+
 func TestParseRejectsWithFileLine(t *testing.T) {
 	for _, c := range []struct{ name, src, want string }{
 		{"two gps lines", "gps /dev/ttyS0\nclock soft\ngps /dev/ttyUSB0",
@@ -211,6 +233,10 @@ func TestParseRejectsWithFileLine(t *testing.T) {
 		{"fudge time1", "fudge 127.127.22.0 time1 0.000011 flag2 1", "time1 (PPS offset) is `ppsoffset 11µs`; flag2: PPS on/off is the `pps` line"},
 		{"fudge no options", "fudge 127.127.20.0", "time1 (PPS offset) is `ppsoffset DURATION`, time2 (NMEA delay) is `nmeadelay DURATION`"},
 		{"ntpsec refclock", "refclock nmea unit 0 baud 9600", "x.conf:1: refclock: ntpsec's (or chrony's) refclock driver line, not a gpsntpd directive: use `gps DEVICE"},
+		{"tinker unknown", "tinker allan 1500", "x.conf:1: tinker: tinker allan: not used by gpsntpd (stepout, panic and step are"},
+		{"tinker odd", "tinker stepout", "x.conf:1: tinker: expected `tinker stepout|panic|step SECONDS …`"},
+		{"tinker not a number", "tinker panic soon", `tinker panic: expected seconds (a number ≥ 0), got "soon"`},
+		{"tinker stepout too short", "tinker stepout 0.5", "tinker stepout: expected at least 1 s"},
 		{"tos", "tos minsane 3", "x.conf:1: tos: ntpd's source selection thresholds (minsane, minclock, maxclock, orphan…), not a gpsntpd directive: gpsntpd does not query upstream servers yet"},
 		{"statsdir", "statsdir /var/log/ntpstats/", "x.conf:1: statsdir: ntpd's statistics directory, not a gpsntpd directive: use `metrics ADDR:PORT`"},
 		{"statistics", "statistics loopstats peerstats", "x.conf:1: statistics: ntpd's statistics files, not a gpsntpd directive: use `metrics ADDR:PORT`"},

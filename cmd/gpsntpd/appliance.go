@@ -200,6 +200,8 @@ func (a *appliance) openEngine() error {
 		NMEADelayNs:   int64(a.nmeaDelay),
 		MaxErrorNs:    int64(a.cfg.MaxError),
 		HoldoverMaxNs: int64(a.cfg.HoldoverMax),
+		StepOutNs:     int64(a.cfg.StepOut),
+		PanicNs:       int64(a.cfg.Panic),
 		Leaps:         a.leapTable(),
 		Servo:         servoCfg,
 	})

@@ -182,6 +182,7 @@ var restartOnly = []struct {
 	{"ppsoffset", func(c config.Config) any { return c.PPSOffset }},
 	{"nmeadelay", func(c config.Config) any { return c.NMEADelay }},
 	{"step", func(c config.Config) any { return c.Step }},
+	{"tinker", func(c config.Config) any { return [2]time.Duration{c.StepOut, c.Panic} }},
 }
 
 // reload re-reads the configuration (SIGHUP). A file that does not parse
