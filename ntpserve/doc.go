@@ -67,7 +67,7 @@
 // epoll_wait, a read returning EAGAIN and a park and unpark per batch.
 // With GOMAXPROCS 1 it never blocks: the blocked thread would hold the
 // only P.
-// See server_linux.go for the scheduler traps each way has to avoid, and
+// See worker_linux.go for the scheduler traps each way has to avoid, and
 // BENCHMARKS.md for the measurements.
 //
 // # Access control at run time

@@ -40,7 +40,9 @@ type testServer struct {
 	port uint16
 }
 
-func startServer(t *testing.T, cfg Config) *testServer {
+// startServer serves cfg until the test ends. busyRate, if given, is the
+// workers' (see Server.setBusyRate): 0 blocks always, math.MaxInt never.
+func startServer(t *testing.T, cfg Config, busyRate ...int) *testServer {
 	t.Helper()
 	clk := &fakeClock{offsetNs: int64(servedOffset)}
 	if cfg.Clock == nil {
@@ -55,6 +57,9 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	for _, r := range busyRate {
+		s.setBusyRate(r)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -245,9 +250,7 @@ func TestServerAllocs(t *testing.T) {
 		{"adaptive", busyRateDefault},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func(r int) { busyRate = r }(busyRate)
-			busyRate = tc.busyRate
-			s := startServer(t, Config{Workers: 1})
+			s := startServer(t, Config{Workers: 1}, tc.busyRate)
 			to := s.Addrs()[0]
 			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 			if err != nil {
@@ -273,9 +276,7 @@ func TestServerAllocs(t *testing.T) {
 // in recvmmsg while requests come faster than busyRate, and goes back to
 // the poller when they stop, answering every request on the way.
 func TestWorkerSwitchesWaiting(t *testing.T) {
-	defer func(r int) { busyRate = r }(busyRate)
-	busyRate = 500
-	s := startServer(t, Config{Workers: 1})
+	s := startServer(t, Config{Workers: 1}, 500)
 	w := s.workers[0]
 	to := s.Addrs()[0]
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -654,9 +655,8 @@ func TestSetAccess(t *testing.T) {
 	}
 	deny := table("default nomodify notrap nopeer noquery", "127.0.0.2 ignore")
 	allow := table("default nomodify notrap nopeer noquery")
-	defer func(r int) { busyRate = r }(busyRate)
-	busyRate = math.MaxInt // polled throughout: no switch between ways of waiting (os.NewFile allocates)
-	s := startServer(t, Config{Restrict: deny, Workers: 1})
+	// Polled throughout: no switch between ways of waiting (os.NewFile allocates).
+	s := startServer(t, Config{Restrict: deny, Workers: 1}, math.MaxInt)
 	to := s.Addrs()[0]
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
 	if err != nil {

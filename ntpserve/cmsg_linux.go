@@ -1,0 +1,99 @@
+//go:build linux
+
+package ntpserve
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Reading and writing what travels beside a datagram (its addresses and
+// control messages) on the packet path, without allocating.
+
+// sockaddrAddr returns the address of a received sockaddr, refusing source
+// port 0 (nothing can be sent back to it).
+func sockaddrAddr(sa *unix.RawSockaddrInet6, namelen uint32) (netip.Addr, bool) {
+	switch sa.Family {
+	case unix.AF_INET:
+		if namelen < unix.SizeofSockaddrInet4 {
+			return netip.Addr{}, false
+		}
+		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		if s4.Port == 0 {
+			return netip.Addr{}, false
+		}
+		return netip.AddrFrom4(s4.Addr), true
+	case unix.AF_INET6:
+		if namelen < unix.SizeofSockaddrInet6 || sa.Port == 0 {
+			return netip.Addr{}, false
+		}
+		return netip.AddrFrom16(sa.Addr).Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// parseControl walks the control messages of one datagram without
+// allocating (unix.ParseSocketControlMessage allocates) and returns the
+// kernel receive time (CLOCK_REALTIME ns, 0 if absent) and the request's
+// destination address and interface (IP_PKTINFO/IPV6_PKTINFO).
+func parseControl(b []byte) (rxNs int64, dst [16]byte, ifindex uint32, haveDst bool) {
+	hdrLen := unix.CmsgLen(0)
+	for len(b) >= hdrLen {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < hdrLen || l > len(b) {
+			break
+		}
+		data := b[hdrLen:l]
+		switch {
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS_NEW && len(data) >= 16:
+			// struct __kernel_timespec: two 64-bit words.
+			sec := int64(binary.NativeEndian.Uint64(data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(data[8:16]))
+			rxNs = sec*nsPerSecond + nsec
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS_OLD && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
+			rxNs = int64(ts.Sec)*nsPerSecond + int64(ts.Nsec)
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0]))
+			copy(dst[:4], pi.Addr[:])
+			ifindex = uint32(pi.Ifindex)
+			haveDst = true
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
+			dst = pi.Addr
+			ifindex = pi.Ifindex
+			haveDst = true
+		}
+		next := unix.CmsgSpace(l - hdrLen)
+		if next > len(b) {
+			break
+		}
+		b = b[next:]
+	}
+	return rxNs, dst, ifindex, haveDst
+}
+
+// putPktinfo writes a pktinfo control message that makes the reply leave
+// from dst (the request's destination) and returns its length.
+func putPktinfo(b []byte, v6 bool, dst [16]byte, ifindex uint32) int {
+	clear(b)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	data := b[unix.CmsgLen(0):]
+	if v6 {
+		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+		pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
+		pi.Addr = dst
+		pi.Ifindex = ifindex // needed for link-local addresses
+		return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+	}
+	h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+	pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0]))
+	copy(pi.Spec_dst[:], dst[:4]) // source address; routing picks the interface
+	return unix.CmsgSpace(unix.SizeofInet4Pktinfo)
+}
