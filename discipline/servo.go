@@ -61,7 +61,7 @@ type ServoConfig struct {
 	// burst an outlier.
 	MinNoiseNs float64
 	// SlewTimeConstantS: the residual phase error is removed with a time
-	// constant of this many seconds (default 4 s).
+	// constant of this many seconds (default 2 s).
 	SlewTimeConstantS float64
 }
 
