@@ -44,7 +44,7 @@ func OpenDCD(path string, cfg DCDConfig) (*DCD, error) {
 		return nil, pathErr("open", path, err)
 	}
 	var status int32
-	if err := ioctlFile(f, "TIOCMGET", tiocmget, unsafe.Pointer(&status)); err != nil {
+	if err := ioctlFile(f, "TIOCMGET", unix.TIOCMGET, unsafe.Pointer(&status)); err != nil {
 		f.Close()
 		return nil, pathErr("open", path, err)
 	}
@@ -89,16 +89,16 @@ func (d *DCD) watch() {
 		seq       uint32
 		prevCount uint32
 		haveCount bool
-		icount    = make([]byte, icounterSize)
+		icount    serialIcounter
 	)
 	for {
 		var tsNs int64
-		err := ioctlFileThen(d.f, "TIOCMIWAIT", tiocmiwait, uintptr(tiocmCD), func() {
+		err := ioctlFileThen(d.f, "TIOCMIWAIT", unix.TIOCMIWAIT, unix.TIOCM_CD, func() {
 			tsNs = time.Now().UnixNano() // CLOCK_REALTIME via the vDSO
 		})
 		if err == nil {
 			var status int32
-			err = ioctlFile(d.f, "TIOCMGET", tiocmget, unsafe.Pointer(&status))
+			err = ioctlFile(d.f, "TIOCMGET", unix.TIOCMGET, unsafe.Pointer(&status))
 			if err == nil && !dcdWanted(status, d.edge) {
 				continue
 			}
@@ -115,9 +115,11 @@ func (d *DCD) watch() {
 			}
 			return
 		}
-		now, have := uint32(0), ioctlFile(d.f, "TIOCGICOUNT", tiocgicount, unsafe.Pointer(&icount[0])) == nil
+		// icount.dcd: the number of DCD transitions (both directions)
+		// the driver has counted.
+		now, have := uint32(0), ioctlFile(d.f, "TIOCGICOUNT", unix.TIOCGICOUNT, unsafe.Pointer(&icount)) == nil
 		if have {
-			now = icountDCD(icount)
+			now = uint32(icount.DCD)
 		}
 		seq += dcdSeqStep(prevCount, now, have && haveCount)
 		prevCount, haveCount = now, have

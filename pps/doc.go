@@ -21,7 +21,7 @@
 // refclock_pps.c does. The PPS ioctls are declared with pointer types, so
 // their numbers differ between 32- and 64-bit userland. 32-bit ARM userland
 // on a 64-bit kernel hits an upstream compat bug (raspberrypi/linux#5430);
-// the fetch buffer is laid out to work either way (see putFetch in abi.go).
+// the fetch buffer is laid out to work either way (see putFetch).
 //
 // [OpenGPIO]: the GPIO character device, uAPI v2 (include/uapi/linux/gpio.h;
 // Linux ≥ 5.10, and ≥ 5.11 for GPIO_V2_LINE_FLAG_EVENT_CLOCK_REALTIME, which
@@ -52,7 +52,10 @@
 //
 // # ABI
 //
-// Struct layouts and ioctl numbers for linux/amd64, arm64 and arm are data
-// in abi.go, computed by the C layout rules and tested for every arch from
-// any host (abi_test.go), and against golang.org/x/sys/unix for the host.
+// Structs and ioctl numbers come from golang.org/x/sys/unix, generated per
+// GOARCH from the kernel headers. abi.go keeps only what x/sys lacks (PPS
+// mode bits, GPIO v2 line flags, serial_icounter_struct, the compat layout's
+// timeout offset), each saying why. abi_test.go checks x/sys against values
+// worked out by hand from the C headers for the arch it runs on; vetting
+// for GOARCH=arm checks the layout putFetch relies on.
 package pps

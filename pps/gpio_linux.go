@@ -23,22 +23,16 @@ import (
 type GPIO struct {
 	name  string // "/dev/gpiochip0 line 18", for errors
 	f     *os.File
-	l     gpioLayout
 	want  uint32 // GPIO_V2_LINE_EVENT_RISING_EDGE or _FALLING_EDGE
 	mu    sync.Mutex
-	buf   []byte
-	queue []gpioEvent
+	evs   []unix.GPIOV2LineEvent // read buffer
+	queue []unix.GPIOV2LineEvent // the part of evs not yet returned
 }
 
 // OpenGPIO finds cfg.Chip, requests cfg.Line as an input with edge detection
 // on cfg.Edge and CLOCK_REALTIME event timestamps, and returns the source.
 func OpenGPIO(cfg GPIOConfig) (*GPIO, error) {
-	a, err := hostABI()
-	if err != nil {
-		return nil, err
-	}
-	l := a.gpio()
-	chip, cf, err := findChip(l, cfg.Chip)
+	chip, cf, err := findChip(cfg.Chip)
 	if err != nil {
 		return nil, err
 	}
@@ -46,10 +40,10 @@ func OpenGPIO(cfg GPIOConfig) (*GPIO, error) {
 	name := fmt.Sprintf("%s line %d", chip, cfg.Line)
 
 	flags := uint64(gpioV2LineFlagInput | gpioV2LineFlagEventClockRealtime)
-	want := uint32(gpioV2LineEventRisingEdge)
+	want := uint32(unix.GPIO_V2_LINE_EVENT_RISING_EDGE)
 	if cfg.Edge == Falling {
 		flags |= gpioV2LineFlagEdgeFalling
-		want = gpioV2LineEventFallingEdge
+		want = unix.GPIO_V2_LINE_EVENT_FALLING_EDGE
 	} else {
 		flags |= gpioV2LineFlagEdgeRising
 	}
@@ -68,9 +62,8 @@ func OpenGPIO(cfg GPIOConfig) (*GPIO, error) {
 	if consumer == "" {
 		consumer = "gpsntp-pps"
 	}
-	req := make([]byte, l.reqSize)
-	l.putLineRequest(req, cfg.Line, consumer, flags)
-	if err := ioctlFile(cf, "GPIO_V2_GET_LINE_IOCTL", l.getLineIoctl, unsafe.Pointer(&req[0])); err != nil {
+	req := lineRequest(cfg.Line, consumer, flags)
+	if err := ioctlFile(cf, "GPIO_V2_GET_LINE_IOCTL", unix.GPIO_V2_GET_LINE_IOCTL, unsafe.Pointer(&req)); err != nil {
 		switch {
 		case errors.Is(err, unix.EBUSY):
 			err = fmt.Errorf("%w (line in use: is dtoverlay=pps-gpio on this pin? then use its /dev/ppsN instead)", err)
@@ -79,7 +72,7 @@ func OpenGPIO(cfg GPIOConfig) (*GPIO, error) {
 		}
 		return nil, pathErr("open", name, err)
 	}
-	fd := int(l.lineRequestFd(req))
+	fd := int(req.Fd)
 	// Non-blocking before os.NewFile so the runtime poller owns it and
 	// read deadlines work.
 	if err := unix.SetNonblock(fd, true); err != nil {
@@ -89,14 +82,24 @@ func OpenGPIO(cfg GPIOConfig) (*GPIO, error) {
 	return &GPIO{
 		name: name,
 		f:    os.NewFile(uintptr(fd), name),
-		l:    l,
 		want: want,
-		buf:  make([]byte, 16*l.eventSize), // the kernel's default queue is 16 events per line
+		evs:  make([]unix.GPIOV2LineEvent, 16), // the kernel's default queue is 16 events per line
 	}, nil
 }
 
+// lineRequest is a struct gpio_v2_line_request for one line; consumer is
+// cut to fit with its NUL.
+func lineRequest(offset uint32, consumer string, flags uint64) unix.GPIOV2LineRequest {
+	var req unix.GPIOV2LineRequest
+	req.Offsets[0] = offset
+	copy(req.Consumer[:len(req.Consumer)-1], consumer)
+	req.Config.Flags = flags
+	req.Num_lines = 1
+	return req
+}
+
 // findChip opens the chip named by path or label.
-func findChip(l gpioLayout, chip string) (string, *os.File, error) {
+func findChip(chip string) (string, *os.File, error) {
 	if chip == "" {
 		return "", nil, errors.New("pps: GPIOConfig.Chip is empty: give the chip's label (board.Board.GPIOChip, e.g. pinctrl-bcm2711) or a /dev/gpiochipN path")
 	}
@@ -107,19 +110,19 @@ func findChip(l gpioLayout, chip string) (string, *os.File, error) {
 	paths, _ := filepath.Glob("/dev/gpiochip*")
 	slices.Sort(paths)
 	var seen []string
-	info := make([]byte, l.chipInfoSize)
+	var info unix.GPIOChipInfo
 	for _, p := range paths {
 		f, err := os.OpenFile(p, os.O_RDWR, 0)
 		if err != nil {
 			seen = append(seen, p+": "+err.Error())
 			continue
 		}
-		if err := ioctlFile(f, "GPIO_GET_CHIPINFO_IOCTL", l.chipInfoIoctl, unsafe.Pointer(&info[0])); err != nil {
+		if err := ioctlFile(f, "GPIO_GET_CHIPINFO_IOCTL", unix.GPIO_GET_CHIPINFO_IOCTL, unsafe.Pointer(&info)); err != nil {
 			f.Close()
 			seen = append(seen, p+": "+err.Error())
 			continue
 		}
-		_, label, _ := l.chipInfo(info)
+		label := unix.ByteSliceToString(info.Label[:])
 		if label == chip {
 			return p, f, nil
 		}
@@ -142,14 +145,13 @@ func (g *GPIO) Next(ctx context.Context) (Edge, error) {
 		for len(g.queue) > 0 {
 			ev := g.queue[0]
 			g.queue = g.queue[1:]
-			if ev.ID != g.want {
+			if ev.Id != g.want {
 				continue
 			}
 			// line_seqno counts this line's events from 1; both edges
 			// count if both were requested, which we never do.
-			return Edge{AssertNs: int64(ev.TimestampNs), Seq: ev.LineSeqno}, nil
+			return Edge{AssertNs: int64(ev.Timestamp_ns), Seq: ev.Line_seqno}, nil
 		}
-		g.queue = g.queue[:0]
 		if err := g.read(ctx); err != nil {
 			return Edge{}, err
 		}
@@ -165,7 +167,8 @@ func (g *GPIO) read(ctx context.Context) error {
 		return pathErr("read", g.name, err)
 	}
 	stop := context.AfterFunc(ctx, func() { g.f.SetReadDeadline(time.Unix(1, 0)) })
-	n, err := g.f.Read(g.buf)
+	size := int(unsafe.Sizeof(g.evs[0]))
+	n, err := g.f.Read(unsafe.Slice((*byte)(unsafe.Pointer(&g.evs[0])), len(g.evs)*size))
 	stop()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -183,9 +186,7 @@ func (g *GPIO) read(ctx context.Context) error {
 		}
 		return pathErr("read", g.name, err)
 	}
-	for off := 0; off+int(g.l.eventSize) <= n; off += int(g.l.eventSize) {
-		g.queue = append(g.queue, g.l.getEvent(g.buf[off:]))
-	}
+	g.queue = g.evs[:n/size] // whole events only
 	return nil
 }
 

@@ -3,15 +3,10 @@ package pps
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-// hostABI is the kernel ABI for the running binary, or an error for a
-// GOARCH the table does not describe.
-func hostABI() (abi, error) { return abiFor(runtime.GOARCH) }
 
 // ioctlFile runs ioctl(fd, req, arg) on f while holding a reference to its
 // descriptor, so a concurrent Close waits for the call instead of letting the

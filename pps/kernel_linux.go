@@ -2,8 +2,10 @@ package pps
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -17,13 +19,11 @@ import (
 type Kernel struct {
 	path  string
 	f     *os.File
-	abi   abi
-	l     ppsLayout
 	clear bool
 	slice time.Duration
 
-	mu      sync.Mutex // guards buf, haveSeq, lastSeq
-	buf     []byte
+	mu      sync.Mutex // guards fdata, haveSeq, lastSeq
+	fdata   unix.PPSFData
 	haveSeq bool
 	lastSeq uint32
 
@@ -37,10 +37,6 @@ type Kernel struct {
 // CAP_SYS_TIME; without it, a device whose current mode already fits is
 // accepted as it is.
 func OpenKernel(path string, cfg KernelConfig) (*Kernel, error) {
-	a, err := hostABI()
-	if err != nil {
-		return nil, pathErr("open", path, err)
-	}
 	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		// O_RDWR is what PPS_SETPARAMS needs; fall back for a read-only node.
@@ -50,12 +46,10 @@ func OpenKernel(path string, cfg KernelConfig) (*Kernel, error) {
 		}
 		f = f2
 	}
-	k := &Kernel{path: path, f: f, abi: a, l: a.pps(), clear: cfg.CaptureClear,
-		slice: cfg.FetchSlice}
+	k := &Kernel{path: path, f: f, clear: cfg.CaptureClear, slice: cfg.FetchSlice}
 	if k.slice <= 0 || k.slice > time.Second {
 		k.slice = time.Second
 	}
-	k.buf = make([]byte, max(k.l.fdataSize, k.l.kparamsSize, 8))
 	if err := k.setup(); err != nil {
 		f.Close()
 		return nil, pathErr("open", path, err)
@@ -65,7 +59,7 @@ func OpenKernel(path string, cfg KernelConfig) (*Kernel, error) {
 
 func (k *Kernel) setup() error {
 	var caps int32
-	if err := ioctlFile(k.f, "PPS_GETCAP", k.abi.ppsGetCap(), unsafe.Pointer(&caps)); err != nil {
+	if err := ioctlFile(k.f, "PPS_GETCAP", unix.PPS_GETCAP, unsafe.Pointer(&caps)); err != nil {
 		return err
 	}
 	k.caps = caps
@@ -79,15 +73,15 @@ func (k *Kernel) setup() error {
 	if caps&ppsCanWait == 0 {
 		return errors.New("device cannot wait (no PPS_CANWAIT): PPS_FETCH with a timeout would not block")
 	}
-	if err := ioctlFile(k.f, "PPS_GETPARAMS", k.abi.ppsGetParams(), unsafe.Pointer(&k.buf[0])); err != nil {
+	var cur unix.PPSKParams
+	if err := ioctlFile(k.f, "PPS_GETPARAMS", unix.PPS_GETPARAMS, unsafe.Pointer(&cur)); err != nil {
 		return err
 	}
-	cur := k.l.getKparams(k.buf)
-	want := ppsKparams{APIVersion: ppsAPIVers, Mode: capture | ppsTSFmtTSpec}
+	want := unix.PPSKParams{Api_version: ppsAPIVers, Mode: capture | ppsTSFmtTSpec}
 	// pps-gpio's default mode is CAPTUREASSERT|OFFSETASSERT with a zero
 	// offset: that fits as it is, and needs no CAP_SYS_TIME to keep.
-	noOffset := (cur.Mode&ppsOffsetAssert == 0 || cur.AssertOffTu == ppsKtime{}) &&
-		(cur.Mode&ppsOffsetClear == 0 || cur.ClearOffTu == ppsKtime{})
+	noOffset := (cur.Mode&ppsOffsetAssert == 0 || cur.Assert_off_tu == unix.PPSKTime{}) &&
+		(cur.Mode&ppsOffsetClear == 0 || cur.Clear_off_tu == unix.PPSKTime{})
 	if cur.Mode&capture != 0 && noOffset {
 		k.mode = cur.Mode
 		return nil
@@ -95,8 +89,7 @@ func (k *Kernel) setup() error {
 	// Keep the other capture bit if set: another reader (ppstest, chrony) may
 	// rely on it, and dedupe by sequence makes it harmless to us.
 	want.Mode |= cur.Mode & (ppsCaptureAssert | ppsCaptureClear)
-	k.l.putKparams(k.buf, want)
-	if err := ioctlFile(k.f, "PPS_SETPARAMS", k.abi.ppsSetParams(), unsafe.Pointer(&k.buf[0])); err != nil {
+	if err := ioctlFile(k.f, "PPS_SETPARAMS", unix.PPS_SETPARAMS, unsafe.Pointer(&want)); err != nil {
 		if errors.Is(err, unix.EPERM) {
 			return errors.Join(err, errors.New("changing the PPS mode needs CAP_SYS_TIME"))
 		}
@@ -125,9 +118,6 @@ func (k *Kernel) Mode() int { return int(k.mode) }
 func (k *Kernel) Next(ctx context.Context) (Edge, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	// 32-bit ARM may run on a 64-bit kernel; the fetch buffer is written so
-	// that both of its readings are sane.
-	dual := k.abi.arch == "arm"
 	for {
 		if err := ctx.Err(); err != nil {
 			return Edge{}, err
@@ -138,18 +128,20 @@ func (k *Kernel) Next(ctx context.Context) (Edge, error) {
 			// at HZ=100 (a zero count returns at once, without waiting).
 			wait = max(20*time.Millisecond, min(wait, time.Until(dl)))
 		}
-		k.l.putFetch(k.buf, int64(wait), dual)
-		err := ioctlFile(k.f, "PPS_FETCH", k.abi.ppsFetch(), unsafe.Pointer(&k.buf[0]))
+		// 32-bit ARM may run on a 64-bit kernel; the fetch buffer is
+		// written so that both of its readings are sane (dualFetch).
+		putFetch(&k.fdata, int64(wait), dualFetch)
+		err := ioctlFile(k.f, "PPS_FETCH", unix.PPS_FETCH, unsafe.Pointer(&k.fdata))
 		if errors.Is(err, unix.ETIMEDOUT) {
 			continue
 		}
 		if err != nil {
 			return Edge{}, pathErr("read", k.path, err)
 		}
-		info := k.l.getKinfo(k.buf)
-		seq, ts := info.AssertSeq, info.AssertTu
+		info := &k.fdata.Info
+		seq, ts := info.Assert_sequence, info.Assert_tu
 		if k.clear {
-			seq, ts = info.ClearSeq, info.ClearTu
+			seq, ts = info.Clear_sequence, info.Clear_tu
 		}
 		// Dedupe as chrony's refclock_pps.c does: a wake-up for the other
 		// edge, or a repeated fetch, carries the sequence number we already
@@ -165,3 +157,46 @@ func (k *Kernel) Next(ctx context.Context) (Edge, error) {
 // Close releases the device. A Next blocked in PPS_FETCH returns within
 // FetchSlice; the descriptor is closed when it has.
 func (k *Kernel) Close() error { return k.f.Close() }
+
+// dualFetch: a 32-bit ARM binary may run on a 64-bit kernel (32-bit
+// Raspberry Pi OS with its 64-bit kernel), whose compat path reads
+// PPS_FETCH's timeout where the native layout has padding (see putFetch).
+// Kept: a kernel bug's workaround, nothing x/sys could know.
+const dualFetch = runtime.GOARCH == "arm"
+
+// putFetch fills f for PPS_FETCH with a finite timeout of about timeoutNs
+// (clamped to [1 ns, 1 s]).
+//
+// With dualView (32-bit ARM) f is written so that two kernels read the
+// same meaning from it. A 64-bit kernel's compat_ioctl path, since commit
+// c2a49fe8eeef ("pps: fix padding issue with PPS_FETCH for ioctl_compat",
+// 2023) and unless patched (raspberrypi/linux#5478 makes it x86-only), reads
+// the timeout at offset 44 (pps_fdata_compat, i386 layout) although ARM EABI
+// userland put it at 48. ppstest then times out on 32-bit Raspberry Pi OS with
+// a 64-bit kernel (raspberrypi/linux#5430). Here, with T = timeoutNs:
+//
+//	offset  44..48   48..56  56..60   60..64
+//	native  (pad)    sec=0   nsec=T   flags=0        waits T
+//	compat  sec=1 → (sec hi=0, nsec=0) flags=T       waits 1 s (T even: no PPS_TIME_INVALID)
+//
+// pps_cdev_pps_fetch only tests flags&PPS_TIME_INVALID and computes
+// ticks = sec*HZ + nsec/(NSEC_PER_SEC/HZ), so both readings are finite waits.
+// Where the native layout has no padding at 44 (i386, whose layout is the
+// compat one) there is only one reading, and dualView is ignored.
+func putFetch(f *unix.PPSFData, timeoutNs int64, dualView bool) {
+	// Cleared as bytes: padding has no field name to clear it by.
+	b := (*[unsafe.Sizeof(*f)]byte)(unsafe.Pointer(f))
+	clear(b[:])
+	timeoutNs = max(1, min(timeoutNs, 1e9))
+	if !dualView || unsafe.Offsetof(f.Timeout) < compatTimeout+4 {
+		f.Timeout = unix.PPSKTime{Sec: timeoutNs / 1e9, Nsec: int32(timeoutNs % 1e9)}
+		return
+	}
+	t := uint32(timeoutNs) &^ ppsTimeInvalid // even
+	if t == 0 {
+		t = 2
+	}
+	f.Timeout = unix.PPSKTime{Sec: 0, Nsec: int32(t)}
+	// The compat sec's low half is the padding after current_mode.
+	binary.NativeEndian.PutUint32(b[compatTimeout:], 1)
+}
