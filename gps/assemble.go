@@ -1,20 +1,44 @@
 package gps
 
 import (
+	"strconv"
 	"time"
 )
 
-// Distrust reasons (Fix.Distrust) for an epoch that named a time but whose
-// time is not trusted.
+// Distrust says why an epoch that named a time of day is not trusted
+// (Fix.Distrust). DistrustNone: trusted, or no time of day at all.
+type Distrust uint8
+
 const (
-	DistrustStatusV     = "RMC status V"
-	DistrustDisagree    = "ZDA and RMC dates disagree"
-	DistrustBackwards   = "time did not advance"
-	DistrustGLLOnly     = "time of day only from GLL"
-	DistrustBeforeEpoch = "date before the GPS epoch"
-	DistrustLeap        = "second 60 not at the end of a month"
-	DistrustNoDate      = "no date yet"
+	DistrustNone        Distrust = iota
+	DistrustStatusV              // an RMC of the epoch says status V
+	DistrustDisagree             // RMC and ZDA name different dates
+	DistrustBackwards            // not after the previous dated epoch
+	DistrustGLLOnly              // only GLL named the time (no date, late on some receivers)
+	DistrustBeforeEpoch          // date before 1980-01-06: a receiver default
+	DistrustLeap                 // second 60 not at the end of a month
+	DistrustNoDate               // GGA/GNS time of day, no date to inherit
 )
+
+// distrustText is what status screens show for each reason.
+var distrustText = [...]string{
+	DistrustNone:        "",
+	DistrustStatusV:     "RMC status V",
+	DistrustDisagree:    "ZDA and RMC dates disagree",
+	DistrustBackwards:   "time did not advance",
+	DistrustGLLOnly:     "time of day only from GLL",
+	DistrustBeforeEpoch: "date before the GPS epoch",
+	DistrustLeap:        "second 60 not at the end of a month",
+	DistrustNoDate:      "no date yet",
+}
+
+// String is the reason in words ("" for DistrustNone), as status shows it.
+func (d Distrust) String() string {
+	if int(d) < len(distrustText) {
+		return distrustText[d]
+	}
+	return "Distrust(" + strconv.Itoa(int(d)) + ")"
+}
 
 // DefaultBurstGap: a silence this long between the end of one line and the
 // start of the next separates two bursts (receiver cycles). Inside a burst a
@@ -456,7 +480,7 @@ func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 	var (
 		date   civilDate
 		dated  bool
-		reason string
+		reason Distrust
 	)
 	if e.rmcA && e.rmcDate.Year != 0 {
 		date, dated = e.rmcDate, true
@@ -476,7 +500,7 @@ func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 	case dated:
 		t = time.Date(date.Year, time.Month(date.Month), date.Day, 0, 0, 0, 0, time.UTC).Add(tod)
 		var ok bool
-		if t, ok = UnfoldRollover(t, a.floor); !ok && reason == "" {
+		if t, ok = UnfoldRollover(t, a.floor); !ok && reason == DistrustNone {
 			reason = DistrustBeforeEpoch
 		}
 	default:
@@ -499,19 +523,19 @@ func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 			dated = true
 		}
 	}
-	if reason == "" && e.leap {
+	if reason == DistrustNone && e.leap {
 		if y, m, d := t.Date(); d != daysIn(y, m) {
 			reason = DistrustLeap
 		}
 	}
-	if reason == "" && dated {
+	if reason == DistrustNone && dated {
 		if a.havePrev && !forward(a.prev, a.prevLeap, t, e.leap) {
 			reason = DistrustBackwards
 		}
 		a.prev, a.prevLeap, a.havePrev = t, e.leap, true
 	}
 	switch reason {
-	case "":
+	case DistrustNone:
 		f.Time, f.TimeValid, f.LeapSecond = t, true, e.leap
 		a.lastTrusted, a.lastTrustedArrival, a.haveTrusted = t, e.arrivalNs, true
 		return

@@ -35,9 +35,9 @@ type Fix struct {
 	// any fraction) of that day and LeapSecond is set: consumers must not
 	// take it for a repeat of :59.
 	LeapSecond bool
-	// Distrust says why an epoch that named a time of day is not TimeValid
-	// (one of the Distrust* constants); "" when trusted or untimed.
-	Distrust   string
+	// Distrust says why an epoch that named a time of day is not TimeValid;
+	// DistrustNone when trusted or untimed. Its String is what status shows.
+	Distrust   Distrust
 	Mode       Mode
 	SatsUsed   int
 	SatsInView int

@@ -46,7 +46,7 @@ func FuzzFramerAssembler(f *testing.F) {
 				if fx.Time.Before(floor) || fx.Time.After(upper) {
 					t.Fatalf("trusted time %v out of range", fx.Time)
 				}
-				if fx.Distrust != "" {
+				if fx.Distrust != DistrustNone {
 					t.Fatalf("trusted fix with distrust %q", fx.Distrust)
 				}
 			} else if !fx.Time.IsZero() {

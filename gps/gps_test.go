@@ -187,7 +187,7 @@ type fixWant struct {
 	time     string // RFC 3339 nano, "" = untrusted
 	leap     bool
 	mode     Mode
-	distrust string
+	distrust Distrust
 }
 
 func checkFixes(t *testing.T, name string, got []Fix, want []fixWant) {
@@ -236,37 +236,37 @@ func TestAssembler(t *testing.T) {
 			gga("000000.00", 1),
 			gga("000001.50", 1),
 		}, []fixWant{
-			{"2015-12-31T23:59:58Z", false, Mode3D, ""},
-			{"2015-12-31T23:59:59Z", false, Mode3D, ""},
-			{"2016-01-01T00:00:00Z", false, Mode3D, ""},
-			{"2016-01-01T00:00:01.5Z", false, Mode3D, ""},
+			{"2015-12-31T23:59:58Z", false, Mode3D, DistrustNone},
+			{"2015-12-31T23:59:59Z", false, Mode3D, DistrustNone},
+			{"2016-01-01T00:00:00Z", false, Mode3D, DistrustNone},
+			{"2016-01-01T00:00:01.5Z", false, Mode3D, DistrustNone},
 		}},
 		{"midnight crossing with RMC dates and ZDA", floor, []string{
 			rmc("235959.00", "A", "300616"), zda("235959.00", "30,06,2016"),
 			rmc("000000.00", "A", "010716"), zda("000000.00", "01,07,2016"),
 		}, []fixWant{
-			{"2016-06-30T23:59:59Z", false, Mode2D, ""},
-			{"2016-07-01T00:00:00Z", false, Mode2D, ""},
+			{"2016-06-30T23:59:59Z", false, Mode2D, DistrustNone},
+			{"2016-07-01T00:00:00Z", false, Mode2D, DistrustNone},
 		}},
 		{"leap second 23:59:60", floor, []string{
 			rmc("235959.00", "A", "311216"), zda("235959.00", "31,12,2016"),
 			rmc("235960.00", "A", "311216"), zda("235960.00", "31,12,2016"),
 			rmc("000000.00", "A", "010117"), zda("000000.00", "01,01,2017"),
 		}, []fixWant{
-			{"2016-12-31T23:59:59Z", false, Mode2D, ""},
-			{"2016-12-31T23:59:59Z", true, Mode2D, ""},
-			{"2017-01-01T00:00:00Z", false, Mode2D, ""},
+			{"2016-12-31T23:59:59Z", false, Mode2D, DistrustNone},
+			{"2016-12-31T23:59:59Z", true, Mode2D, DistrustNone},
+			{"2017-01-01T00:00:00Z", false, Mode2D, DistrustNone},
 		}},
 		{"leap second not at month end", floor, []string{
 			rmc("235959.00", "A", "150616"), rmc("235960.00", "A", "150616"),
 		}, []fixWant{
-			{"2016-06-15T23:59:59Z", false, Mode2D, ""},
+			{"2016-06-15T23:59:59Z", false, Mode2D, DistrustNone},
 			{"", true && false, Mode2D, DistrustLeap},
 		}},
 		{"RMC with 11 data fields (Motorola T805) still gives time and date", day(2000, 1, 1), []string{
 			"GPGGA,212614.879,4839.9488,N,00214.8863,E,1,04,2.2,133.1,M,47.3,M,,0000",
 			"GPRMC,212614.879,A,4839.9488,N,00214.8863,E,0.56,344.41,181207,0,A",
-		}, []fixWant{{"2007-12-18T21:26:14.879Z", false, Mode3D, ""}}},
+		}, []fixWant{{"2007-12-18T21:26:14.879Z", false, Mode3D, DistrustNone}}},
 		{"status V never yields a trusted time", floor, []string{
 			"GPRMC,000039.00,V,,,,,,,010108,,,N", "GPRMC,000040.00,V,,,,,,,010108,,,N",
 			gga("073700.00", 0), "GPRMC,073700.00,V,,,,,,,090710,,,N",
@@ -275,14 +275,14 @@ func TestAssembler(t *testing.T) {
 			{"", false, ModeNoFix, DistrustStatusV}, // the V date is never used
 			{"", false, ModeNoFix, DistrustStatusV},
 			{"", false, ModeNoFix, DistrustStatusV},
-			{"2010-07-09T07:37:01Z", false, Mode3D, ""},
+			{"2010-07-09T07:37:01Z", false, Mode3D, DistrustNone},
 		}},
 		{"status V after a fix: time of day known but distrusted", floor, []string{
 			rmc("120000.00", "A", "090710"), rmc("120001.00", "V", "090710"), rmc("120002.00", "A", "090710"),
 		}, []fixWant{
-			{"2010-07-09T12:00:00Z", false, Mode2D, ""},
+			{"2010-07-09T12:00:00Z", false, Mode2D, DistrustNone},
 			{"", false, ModeNoFix, DistrustStatusV},
-			{"2010-07-09T12:00:02Z", false, Mode2D, ""},
+			{"2010-07-09T12:00:02Z", false, Mode2D, DistrustNone},
 		}},
 		{"ZDA/RMC disagreement", floor, []string{
 			rmc("120000.00", "A", "090710"), zda("120000.00", "10,07,2010"),
@@ -290,30 +290,30 @@ func TestAssembler(t *testing.T) {
 		{"time going backwards", floor, []string{
 			rmc("120005.00", "A", "090710"), rmc("120003.00", "A", "090710"), rmc("120004.00", "A", "090710"),
 		}, []fixWant{
-			{"2010-07-09T12:00:05Z", false, Mode2D, ""},
+			{"2010-07-09T12:00:05Z", false, Mode2D, DistrustNone},
 			{"", false, Mode2D, DistrustBackwards},
-			{"2010-07-09T12:00:04Z", false, Mode2D, ""},
+			{"2010-07-09T12:00:04Z", false, Mode2D, DistrustNone},
 		}},
 		{"GGA before any date", floor, []string{gga("120000.00", 1)},
 			[]fixWant{{"", false, Mode3D, DistrustNoDate}}},
 		{"GLL-only epoch", floor, []string{
 			rmc("120000.00", "A", "090710"), "GPGLL,4404.1306,N,12118.8515,W,120001.00,A,A",
 		}, []fixWant{
-			{"2010-07-09T12:00:00Z", false, Mode2D, ""},
+			{"2010-07-09T12:00:00Z", false, Mode2D, DistrustNone},
 			{"", false, Mode2D, DistrustGLLOnly},
 		}},
 		{"two-digit year 99 with a 2019 floor: 1999 unfolded to 2019", day(2019, 1, 1), []string{
 			rmc("130000.00", "A", "280899"),
-		}, []fixWant{{"2019-04-13T13:00:00Z", false, Mode2D, ""}}},
+		}, []fixWant{{"2019-04-13T13:00:00Z", false, Mode2D, DistrustNone}}},
 		{"ZDA year 1999 with a 2019 floor", day(2019, 1, 1), []string{
 			zda("130000.00", "28,08,1999"), gga("130000.00", 1),
-		}, []fixWant{{"2019-04-13T13:00:00Z", false, Mode3D, ""}}},
+		}, []fixWant{{"2019-04-13T13:00:00Z", false, Mode3D, DistrustNone}}},
 		{"ZDA 1980 default date before floor is unfolded only from the GPS epoch", day(2019, 1, 1), []string{
 			zda("000012.00", "01,01,1980"), gga("000012.00", 1),
 		}, []fixWant{{"", false, Mode3D, DistrustBeforeEpoch}}},
 		{"sub-millisecond fractions kept", floor, []string{
 			rmc("120000.123456", "A", "090710"),
-		}, []fixWant{{"2010-07-09T12:00:00.123456Z", false, Mode2D, ""}}},
+		}, []fixWant{{"2010-07-09T12:00:00.123456Z", false, Mode2D, DistrustNone}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -429,5 +429,29 @@ func TestFormatFix(t *testing.T) {
 	f := Fix{Time: time.Date(2016, 12, 31, 23, 59, 59, 500_000_000, time.UTC), LeapSecond: true, Mode: Mode3D, TimeValid: true}
 	if got := FormatFix(f); got != "2016-12-31T23:59:60.500Z 3" {
 		t.Errorf("FormatFix = %q", got)
+	}
+}
+
+// TestDistrustString pins the words status screens show for each reason
+// (ctl.GPSStatus.Distrust is Fix.Distrust.String()): they were the
+// reasons' string values before Distrust became a type.
+func TestDistrustString(t *testing.T) {
+	for _, tc := range []struct {
+		d    Distrust
+		want string
+	}{
+		{DistrustNone, ""},
+		{DistrustStatusV, "RMC status V"},
+		{DistrustDisagree, "ZDA and RMC dates disagree"},
+		{DistrustBackwards, "time did not advance"},
+		{DistrustGLLOnly, "time of day only from GLL"},
+		{DistrustBeforeEpoch, "date before the GPS epoch"},
+		{DistrustLeap, "second 60 not at the end of a month"},
+		{DistrustNoDate, "no date yet"},
+		{DistrustNoDate + 1, "Distrust(8)"},
+	} {
+		if got := tc.d.String(); got != tc.want {
+			t.Errorf("Distrust(%d).String() = %q, want %q", uint8(tc.d), got, tc.want)
+		}
 	}
 }

@@ -143,7 +143,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		Device: c.gpsDevice, DeviceState: rs.Device.String(), DeviceErr: rs.DeviceErr, Baud: rs.Baud,
 		Opens: rs.Opens, Losses: rs.Losses, Fixes: st.Counters.Fixes, Untrusted: st.Counters.FixesUntrusted, Distrusted: st.Counters.Distrusted,
 		BadChecksum: rs.Stream.Framer.BadChecksum,
-		Receiver:    f.Receiver, FixTime: f.Time, TimeValid: f.TimeValid, Distrust: f.Distrust, LeapNotice: leapNotice(f.Leap),
+		Receiver:    f.Receiver, FixTime: f.Time, TimeValid: f.TimeValid, Distrust: f.Distrust.String(), LeapNotice: leapNotice(f.Leap),
 		Mode: modeString(f.Mode), SatsUsed: f.SatsUsed, SatsInView: f.SatsInView, HDOP: f.HDOP, PDOP: f.PDOP,
 		LatDeg: f.LatDeg, LonDeg: f.LonDeg, AltM: f.AltM,
 	}
