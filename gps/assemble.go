@@ -14,10 +14,10 @@ const (
 	DistrustStatusV              // an RMC of the epoch says status V
 	DistrustDisagree             // RMC and ZDA name different dates
 	DistrustBackwards            // not after the previous dated epoch
-	DistrustGLLOnly              // only GLL named the time (no date, late on some receivers)
+	DistrustGLLOnly              // no date, and only GLL named the time (Garmin 48 stamps GLL a second late)
 	DistrustBeforeEpoch          // date before 1980-01-06: a receiver default
 	DistrustLeap                 // second 60 not at the end of a month
-	DistrustNoDate               // GGA/GNS time of day, no date to inherit
+	DistrustNoDate               // no date, and none to inherit (no trusted epoch, or over 6 h ago)
 )
 
 // distrustText is what status screens show for each reason.
@@ -81,81 +81,96 @@ type sentenceKey struct {
 	notLast     bool
 }
 
+// epoch is what the sentences of one receiver epoch said so far. Flags
+// named after a sentence and a status letter record that such a sentence
+// was seen (rmcStatusA: an RMC with status A).
 type epoch struct {
-	n            int
-	arrivalNs    int64
-	hasTOD       bool
-	todNs        int64
-	leap         bool
-	timedKinds   uint16 // bit per Kind that carried the time of day
-	rmcA, rmcV   bool
-	rmcVUntimed  bool
-	rmcDate      civilDate
-	zdaDate      civilDate
-	quality      int // max GGA quality, -1 none
-	gnsSeen      bool
-	gnsFix       bool
-	gllA, gllV   bool
-	faaNoFix     bool
-	fixType      int
-	alt          bool
-	sats         int
-	hasSats      bool
-	gsaUsed      int
-	hdop, pdop   float64
-	hasPos       bool
-	lat, lon, am float64
-	satellites   []Satellite
-	used         [64]int
-	nused        int
-	inView       [8]struct {
+	nSentences int
+	arrivalNs  int64 // host time of the first byte of the first sentence
+	// hasTOD: a sentence named the time of day, todNs (ns since UTC
+	// midnight); leapSecond: it was second 60 (todNs counts 86400 s).
+	hasTOD     bool
+	todNs      int64
+	leapSecond bool
+	timedKinds uint16 // bit per Kind that carried the time of day
+	rmcStatusA bool
+	rmcStatusV bool // a V RMC that named this epoch's time
+	// rmcStatusVUntimed: a V RMC with an empty time field.
+	rmcStatusVUntimed bool
+	rmcDate           civilDate
+	zdaDate           civilDate
+	ggaQuality        int // highest GGA fix quality, -1 none
+	gnsSeen           bool
+	gnsFix            bool // a GNS mode letter other than N
+	gllStatusA        bool
+	gllStatusV        bool
+	faaNoFix          bool // an FAA mode indicator N (no fix)
+	gsaFixType        int  // highest GSA fix type (1 none, 2 2D, 3 3D), 0 none
+	hasAlt            bool
+	altM              float64 // GGA/GNS altitude above mean sea level, m
+	satsUsed          int     // GGA/GNS satellites used
+	hasSatsUsed       bool
+	gsaSatsUsed       int // PRNs listed by the epoch's GSAs
+	hdop, pdop        float64
+	hasPos            bool
+	latDeg, lonDeg    float64
+	satellites        []Satellite
+	// usedPRNs are the GSA-listed PRNs (to mark Satellite.Used).
+	usedPRNs  [64]int
+	nUsedPRNs int
+	// inViewByTalker: satellites in view per GSV talker (GP, GL, …),
+	// summed into Fix.SatsInView.
+	inViewByTalker [8]struct {
 		talker string
-		n      int
+		sats   int
 	}
-	nInView int
-	keys    [16]struct {
-		k sentenceKey
-		n int
+	nInViewTalkers int
+	// keyCounts: how many times each sentence key was seen (its ordinal,
+	// for learning the cycle-ending sentence).
+	keyCounts [16]struct {
+		key   sentenceKey
+		count int
 	}
-	nkeys   int
-	last    sentenceKey
-	lastOrd int
+	nKeyCounts int
+	// lastKey, lastOrdinal: the latest sentence and its ordinal.
+	lastKey     sentenceKey
+	lastOrdinal int
 }
 
 func (e *epoch) reset() {
 	sats := e.satellites[:0]
-	*e = epoch{quality: -1, satellites: sats}
+	*e = epoch{ggaQuality: -1, satellites: sats}
 }
 
 // ordinal counts k in the epoch and returns how many times it has been seen.
 func (e *epoch) ordinal(k sentenceKey) int {
-	for i := 0; i < e.nkeys; i++ {
-		if e.keys[i].k == k {
-			e.keys[i].n++
-			return e.keys[i].n
+	for i := 0; i < e.nKeyCounts; i++ {
+		if e.keyCounts[i].key == k {
+			e.keyCounts[i].count++
+			return e.keyCounts[i].count
 		}
 	}
-	if e.nkeys < len(e.keys) {
-		e.keys[e.nkeys].k = k
-		e.keys[e.nkeys].n = 1
-		e.nkeys++
+	if e.nKeyCounts < len(e.keyCounts) {
+		e.keyCounts[e.nKeyCounts].key = k
+		e.keyCounts[e.nKeyCounts].count = 1
+		e.nKeyCounts++
 	}
 	return 1
 }
 
 func (e *epoch) add(s *Sentence) {
-	if e.n == 0 {
+	if e.nSentences == 0 {
 		e.arrivalNs = s.ArrivalNs
 	}
-	e.n++
+	e.nSentences++
 	if s.HasTOD && !e.hasTOD {
-		e.hasTOD, e.todNs, e.leap = true, s.TODNs, s.Leap
+		e.hasTOD, e.todNs, e.leapSecond = true, s.TODNs, s.Leap
 	}
 	if s.HasTOD {
 		e.timedKinds |= 1 << s.Kind
 	}
 	if s.HasPos && !e.hasPos {
-		e.hasPos, e.lat, e.lon = true, s.LatDeg, s.LonDeg
+		e.hasPos, e.latDeg, e.lonDeg = true, s.LatDeg, s.LonDeg
 	}
 	if s.HasHDOP && e.hdop == 0 {
 		e.hdop = s.HDOP
@@ -167,7 +182,7 @@ func (e *epoch) add(s *Sentence) {
 	case KindRMC:
 		switch s.Status {
 		case 'A':
-			e.rmcA = true
+			e.rmcStatusA = true
 			if s.Date.Year != 0 {
 				e.rmcDate = s.Date
 			}
@@ -176,9 +191,9 @@ func (e *epoch) add(s *Sentence) {
 			// empty-time V RMC (Telit: the cycle's RMC goes out before the
 			// solution) says nothing about the time the GGA then reports.
 			if s.HasTOD {
-				e.rmcV = true
+				e.rmcStatusV = true
 			} else {
-				e.rmcVUntimed = true
+				e.rmcStatusVUntimed = true
 			}
 		}
 	case KindZDA:
@@ -186,8 +201,8 @@ func (e *epoch) add(s *Sentence) {
 			e.zdaDate = s.Date
 		}
 	case KindGGA:
-		if s.Quality > e.quality {
-			e.quality = s.Quality
+		if s.Quality > e.ggaQuality {
+			e.ggaQuality = s.Quality
 		}
 		e.setCommon(s)
 	case KindGNS:
@@ -199,35 +214,35 @@ func (e *epoch) add(s *Sentence) {
 	case KindGLL:
 		switch s.Status {
 		case 'A':
-			e.gllA = true
+			e.gllStatusA = true
 		case 'V':
-			e.gllV = true
+			e.gllStatusV = true
 		}
 	case KindGSA:
-		if s.FixType > e.fixType {
-			e.fixType = s.FixType
+		if s.FixType > e.gsaFixType {
+			e.gsaFixType = s.FixType
 		}
 		if s.HasPDOP && e.pdop == 0 {
 			e.pdop = s.PDOP
 		}
-		for i := 0; i < s.NPRNs && e.nused < len(e.used); i++ {
-			e.used[e.nused] = s.PRNs[i]
-			e.nused++
+		for i := 0; i < s.NPRNs && e.nUsedPRNs < len(e.usedPRNs); i++ {
+			e.usedPRNs[e.nUsedPRNs] = s.PRNs[i]
+			e.nUsedPRNs++
 		}
-		e.gsaUsed += s.NPRNs
+		e.gsaSatsUsed += s.NPRNs
 	case KindGSV:
 		if s.HasInView {
 			found := false
-			for i := 0; i < e.nInView; i++ {
-				if e.inView[i].talker == s.Talker {
+			for i := 0; i < e.nInViewTalkers; i++ {
+				if e.inViewByTalker[i].talker == s.Talker {
 					found = true
-					e.inView[i].n = max(e.inView[i].n, s.InView)
+					e.inViewByTalker[i].sats = max(e.inViewByTalker[i].sats, s.InView)
 				}
 			}
-			if !found && e.nInView < len(e.inView) {
-				e.inView[e.nInView].talker = s.Talker
-				e.inView[e.nInView].n = s.InView
-				e.nInView++
+			if !found && e.nInViewTalkers < len(e.inViewByTalker) {
+				e.inViewByTalker[e.nInViewTalkers].talker = s.Talker
+				e.inViewByTalker[e.nInViewTalkers].sats = s.InView
+				e.nInViewTalkers++
 			}
 		}
 		for i := 0; i < s.NGSV && len(e.satellites) < maxSatellites; i++ {
@@ -238,11 +253,11 @@ func (e *epoch) add(s *Sentence) {
 
 func (e *epoch) setCommon(s *Sentence) {
 	if s.HasAlt {
-		e.alt = true
-		e.am = s.AltM
+		e.hasAlt = true
+		e.altM = s.AltM
 	}
-	if s.HasSats && !e.hasSats {
-		e.sats, e.hasSats = s.Sats, true
+	if s.HasSats && !e.hasSatsUsed {
+		e.satsUsed, e.hasSatsUsed = s.Sats, true
 	}
 }
 
@@ -251,21 +266,21 @@ func (e *epoch) setCommon(s *Sentence) {
 // letters likewise; else RMC/GLL status (A: 2D, V: no fix).
 func (e *epoch) mode() Mode {
 	switch {
-	case e.fixType >= 1 && e.fixType <= 3:
-		return Mode(e.fixType)
-	case e.quality >= 0 || e.gnsSeen:
-		if e.quality == 0 || (e.quality < 0 && !e.gnsFix) {
+	case e.gsaFixType >= 1 && e.gsaFixType <= 3:
+		return Mode(e.gsaFixType)
+	case e.ggaQuality >= 0 || e.gnsSeen:
+		if e.ggaQuality == 0 || (e.ggaQuality < 0 && !e.gnsFix) {
 			return ModeNoFix
 		}
-		if e.alt {
+		if e.hasAlt {
 			return Mode3D
 		}
 		return Mode2D
-	case e.rmcA && !e.faaNoFix:
+	case e.rmcStatusA && !e.faaNoFix:
 		return Mode2D
-	case e.rmcA || e.rmcV || e.rmcVUntimed || e.gllV:
+	case e.rmcStatusA || e.rmcStatusV || e.rmcStatusVUntimed || e.gllStatusV:
 		return ModeNoFix
-	case e.gllA:
+	case e.gllStatusA:
 		return Mode2D
 	}
 	return ModeUnknown
@@ -278,12 +293,12 @@ func (e *epoch) mode() Mode {
 // An epoch ends when (1) the learnt cycle-ending sentence arrives (learnt as
 // the last sentence of the two previous epochs, counting repeats such as a
 // second GNGSA and only the last part of a GSV group), (2) a sentence names
-// a different time of day, (3) a silence of BurstGap separates bursts (only
-// with real arrival times), or (4) Flush is called.
+// a different time of day, (3) a silence longer than the burst gap separates
+// bursts (only with real arrival times), or (4) Flush is called.
 type Assembler struct {
-	floor    time.Time
-	burstGap int64
-	cur      epoch
+	floor      time.Time
+	burstGapNs int64
+	cur        epoch
 	// model names the receiver (Decoder.Model) in every Fix.
 	model string
 	// damaged: lines were lost to garbage during the epoch in progress (or
@@ -291,29 +306,34 @@ type Assembler struct {
 	// it does not teach the cycle-ending sentence.
 	damaged bool
 
-	ender     sentenceKey
-	enderOrd  int
-	enderSeen int
+	// ender, enderOrdinal: the learnt cycle-ending sentence (its key and
+	// ordinal in the epoch); enderEpochs: how many epochs in a row ended
+	// with it (it ends epochs once two did).
+	ender        sentenceKey
+	enderOrdinal int
+	enderEpochs  int
 
-	lastFlushedTOD  int64
-	lastFlushedLeap bool
-	haveFlushed     bool
+	// The time of day of the last epoch emitted (a late sentence naming
+	// it is dropped).
+	lastFlushedTODNs      int64
+	lastFlushedLeapSecond bool
+	haveFlushed           bool
 
 	// prev: the last dated epoch that passed every check but the
 	// monotonicity check (for that check).
-	prev     time.Time
-	prevLeap bool
-	havePrev bool
+	prev           time.Time
+	prevLeapSecond bool
+	havePrev       bool
 	// last trusted epoch: date inheritance for GGA/GNS-only epochs.
-	lastTrusted        time.Time
-	lastTrustedArrival int64
-	haveTrusted        bool
+	lastTrusted          time.Time
+	lastTrustedArrivalNs int64
+	haveTrusted          bool
 
 	// leap: the receiver's latest leap second announcement (ubx), its
 	// time to the event not yet turned into a date while leapPending.
-	leap        LeapNotice
-	leapTTES    int64
-	leapPending bool
+	leap         LeapNotice
+	leapToEventS int64
+	leapPending  bool
 
 	stats AssemblerStats
 }
@@ -328,7 +348,7 @@ func NewAssembler(floor time.Time, burstGap time.Duration) *Assembler {
 	if burstGap <= 0 {
 		burstGap = DefaultBurstGap
 	}
-	a := &Assembler{floor: floor, burstGap: int64(burstGap)}
+	a := &Assembler{floor: floor, burstGapNs: int64(burstGap)}
 	a.cur.reset()
 	return a
 }
@@ -338,7 +358,7 @@ func (a *Assembler) Stats() AssemblerStats { return a.stats }
 
 // Add adds one decoded sentence and appends any completed epochs to dst.
 func (a *Assembler) Add(dst []Fix, s *Sentence) []Fix {
-	if a.cur.n > 0 && s.QuietNs > a.burstGap {
+	if a.cur.nSentences > 0 && s.QuietNs > a.burstGapNs {
 		if a.cur.hasTOD {
 			a.stats.GapFlush++
 			dst = a.flush(dst)
@@ -346,32 +366,32 @@ func (a *Assembler) Add(dst []Fix, s *Sentence) []Fix {
 			// Untimed sentences after an epoch was emitted, in the same
 			// burst: the learnt ender came too early (garbage ate the real
 			// one twice in a row). Learn the cycle again.
-			a.stats.Orphans += uint64(a.cur.n)
+			a.stats.Orphans += uint64(a.cur.nSentences)
 			a.cur.reset()
-			a.enderSeen = 0
+			a.enderEpochs = 0
 		}
 	}
 	if s.HasTOD {
 		switch {
-		case a.cur.hasTOD && (s.TODNs != a.cur.todNs || s.Leap != a.cur.leap):
+		case a.cur.hasTOD && (s.TODNs != a.cur.todNs || s.Leap != a.cur.leapSecond):
 			a.stats.ChangeFlush++
 			dst = a.flush(dst)
-		case !a.cur.hasTOD && a.haveFlushed && s.TODNs == a.lastFlushedTOD && s.Leap == a.lastFlushedLeap:
+		case !a.cur.hasTOD && a.haveFlushed && s.TODNs == a.lastFlushedTODNs && s.Leap == a.lastFlushedLeapSecond:
 			// The epoch was emitted early: the learnt ender was wrong.
 			a.stats.Late++
-			a.enderSeen = 0
+			a.enderEpochs = 0
 			return dst
 		}
 	}
-	if a.cur.n >= maxEpochSentences {
+	if a.cur.nSentences >= maxEpochSentences {
 		a.stats.SizeFlush++
 		dst = a.flush(dst)
 	}
 	a.cur.add(s)
 	k := sentenceKey{talker: s.Talker, typ: s.Type, notLast: s.Kind == KindGSV && s.GSVNum != s.GSVTotal}
 	ord := a.cur.ordinal(k)
-	a.cur.last, a.cur.lastOrd = k, ord
-	if a.enderSeen >= 2 && k == a.ender && ord == a.enderOrd {
+	a.cur.lastKey, a.cur.lastOrdinal = k, ord
+	if a.enderEpochs >= 2 && k == a.ender && ord == a.enderOrdinal {
 		a.stats.EnderFlush++
 		dst = a.flush(dst)
 	}
@@ -389,13 +409,13 @@ func (a *Assembler) Flush(dst []Fix) []Fix {
 func (a *Assembler) Reset() {
 	a.cur.reset()
 	a.damaged = false
-	a.enderSeen = 0
+	a.enderEpochs = 0
 	a.haveFlushed = false
 }
 
 func (a *Assembler) flush(dst []Fix) []Fix {
 	e := &a.cur
-	if e.n == 0 {
+	if e.nSentences == 0 {
 		return dst
 	}
 	switch {
@@ -403,38 +423,38 @@ func (a *Assembler) flush(dst []Fix) []Fix {
 		// Learn nothing: two epochs in a row cut short by garbage would
 		// otherwise teach a wrong ender, and cut the next clean epoch short.
 		a.damaged = false
-	case e.last == a.ender && e.lastOrd == a.enderOrd:
-		a.enderSeen++
+	case e.lastKey == a.ender && e.lastOrdinal == a.enderOrdinal:
+		a.enderEpochs++
 	default:
-		a.ender, a.enderOrd, a.enderSeen = e.last, e.lastOrd, 1
+		a.ender, a.enderOrdinal, a.enderEpochs = e.lastKey, e.lastOrdinal, 1
 	}
 	f := Fix{
 		ArrivalNs: e.arrivalNs,
-		Sentences: e.n,
+		Sentences: e.nSentences,
 		Receiver:  a.model,
 		Mode:      e.mode(),
 		HDOP:      e.hdop,
 		PDOP:      e.pdop,
 	}
 	if e.hasPos {
-		f.LatDeg, f.LonDeg = e.lat, e.lon
+		f.LatDeg, f.LonDeg = e.latDeg, e.lonDeg
 	}
-	if e.alt {
-		f.AltM = e.am
+	if e.hasAlt {
+		f.AltM = e.altM
 	}
-	f.SatsUsed = e.gsaUsed
-	if e.hasSats {
-		f.SatsUsed = e.sats
+	f.SatsUsed = e.gsaSatsUsed
+	if e.hasSatsUsed {
+		f.SatsUsed = e.satsUsed
 	}
-	for i := 0; i < e.nInView; i++ {
-		f.SatsInView += e.inView[i].n
+	for i := 0; i < e.nInViewTalkers; i++ {
+		f.SatsInView += e.inViewByTalker[i].sats
 	}
 	if len(e.satellites) > 0 {
 		f.Satellites = make([]Satellite, len(e.satellites))
 		copy(f.Satellites, e.satellites)
 		for i := range f.Satellites {
-			for j := 0; j < e.nused; j++ {
-				if e.used[j] == f.Satellites[i].PRN {
+			for j := 0; j < e.nUsedPRNs; j++ {
+				if e.usedPRNs[j] == f.Satellites[i].PRN {
 					f.Satellites[i].Used = true
 				}
 			}
@@ -442,7 +462,7 @@ func (a *Assembler) flush(dst []Fix) []Fix {
 	}
 	if e.hasTOD {
 		a.resolveTime(&f, e)
-		a.haveFlushed, a.lastFlushedTOD, a.lastFlushedLeap = true, e.todNs, e.leap
+		a.haveFlushed, a.lastFlushedTODNs, a.lastFlushedLeapSecond = true, e.todNs, e.leapSecond
 	} else {
 		a.stats.Untimed++
 	}
@@ -454,7 +474,7 @@ func (a *Assembler) flush(dst []Fix) []Fix {
 			// rounding absorbs the difference).
 			a.leapPending = false
 			if a.leap.Change != 0 {
-				a.leap.At = nearestMidnight(f.Time.Add(time.Duration(a.leapTTES) * time.Second))
+				a.leap.At = nearestMidnight(f.Time.Add(time.Duration(a.leapToEventS) * time.Second))
 			}
 		}
 	}
@@ -474,7 +494,7 @@ func forward(p time.Time, pleap bool, t time.Time, leap bool) bool {
 
 func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 	tod := time.Duration(e.todNs)
-	if e.leap {
+	if e.leapSecond {
 		tod -= time.Second // 23:59:60.x is expressed as 23:59:59.x + LeapSecond
 	}
 	var (
@@ -482,7 +502,7 @@ func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 		dated  bool
 		reason Distrust
 	)
-	if e.rmcA && e.rmcDate.Year != 0 {
+	if e.rmcStatusA && e.rmcDate.Year != 0 {
 		date, dated = e.rmcDate, true
 	}
 	if e.zdaDate.Year != 0 {
@@ -493,7 +513,7 @@ func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 	}
 	var t time.Time
 	switch {
-	case e.rmcV:
+	case e.rmcStatusV:
 		// The receiver says this epoch's solution is invalid: its time is
 		// not used, not even to carry a date forward.
 		reason = DistrustStatusV
@@ -512,7 +532,7 @@ func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 			}
 		case !a.haveTrusted:
 			reason = DistrustNoDate
-		case e.arrivalNs != 0 && a.lastTrustedArrival != 0 && e.arrivalNs-a.lastTrustedArrival > int64(6*time.Hour):
+		case e.arrivalNs != 0 && a.lastTrustedArrivalNs != 0 && e.arrivalNs-a.lastTrustedArrivalNs > int64(6*time.Hour):
 			reason = DistrustNoDate // too long ago to carry the date over
 		default:
 			y, m, d := a.lastTrusted.Date()
@@ -523,21 +543,21 @@ func (a *Assembler) resolveTime(f *Fix, e *epoch) {
 			dated = true
 		}
 	}
-	if reason == DistrustNone && e.leap {
+	if reason == DistrustNone && e.leapSecond {
 		if y, m, d := t.Date(); d != daysIn(y, m) {
 			reason = DistrustLeap
 		}
 	}
 	if reason == DistrustNone && dated {
-		if a.havePrev && !forward(a.prev, a.prevLeap, t, e.leap) {
+		if a.havePrev && !forward(a.prev, a.prevLeapSecond, t, e.leapSecond) {
 			reason = DistrustBackwards
 		}
-		a.prev, a.prevLeap, a.havePrev = t, e.leap, true
+		a.prev, a.prevLeapSecond, a.havePrev = t, e.leapSecond, true
 	}
 	switch reason {
 	case DistrustNone:
-		f.Time, f.TimeValid, f.LeapSecond = t, true, e.leap
-		a.lastTrusted, a.lastTrustedArrival, a.haveTrusted = t, e.arrivalNs, true
+		f.Time, f.TimeValid, f.LeapSecond = t, true, e.leapSecond
+		a.lastTrusted, a.lastTrustedArrivalNs, a.haveTrusted = t, e.arrivalNs, true
 		return
 	case DistrustStatusV:
 		a.stats.StatusV++

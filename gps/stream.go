@@ -99,4 +99,4 @@ func (s *Stream) Stats() StreamStats {
 }
 
 // pending reports whether an epoch is in progress.
-func (s *Stream) pending() bool { return s.asm.cur.n > 0 }
+func (s *Stream) pending() bool { return s.asm.cur.nSentences > 0 }

@@ -85,5 +85,5 @@ func (a *Assembler) ubx(text []byte) {
 			n.Change = change
 		}
 	}
-	a.leap, a.leapTTES, a.leapPending = n, tte, true
+	a.leap, a.leapToEventS, a.leapPending = n, tte, true
 }
