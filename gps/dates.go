@@ -12,11 +12,12 @@ import (
 // Rollovers so far: 1999-08-22 and 2019-04-07.
 const RolloverPeriod = 1024 * 7 * 24 * time.Hour
 
-// DefaultReferenceDate is the date floor used when Config.ReferenceDate is
-// zero: a date this firmware cannot run before (it did not exist yet). Bump it
-// with each release. It is the project's one hard-coded floor: gpsntpd
-// takes the later of it, the commit the binary was built from and the last
-// persisted time.
+// DefaultReferenceDate is the date floor (Config.ReferenceDate, the
+// NewStream and NewAssembler floor) when none is given: a date this
+// software cannot run before (it did not exist yet). It is the project's
+// one hard-coded floor; bump it with each release. gpsntpd raises it to
+// the commit time Go stamps into the build (vcs.time) and to the last
+// persisted time less a day, whichever is latest.
 var DefaultReferenceDate = time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
 
 // gpsEpoch is the GPS time origin. No GNSS receiver can name a date before

@@ -43,10 +43,11 @@ type Config struct {
 	// Baud is the line rate (8N1). 0: detect among AutoBaudRates, settling
 	// on the first rate that yields lines with valid checksums.
 	Baud int
-	// ReferenceDate is a date the true UTC date is known not to precede (the
-	// firmware build date, the last persisted time): the GPS week rollover
-	// floor and the two-digit-year pivot (see UnfoldRollover, PivotYear).
-	// Zero: DefaultReferenceDate. Never derived from the system clock.
+	// ReferenceDate is a date the true UTC date is known not to precede:
+	// the GPS week rollover floor and the two-digit-year pivot (see
+	// UnfoldRollover, PivotYear). Zero: DefaultReferenceDate (which gpsntpd
+	// raises to the build's commit time and the last persisted time).
+	// Never derived from the system clock.
 	ReferenceDate time.Time
 	// ReadTimeout bounds one read (default 20 ms): how often Run notices
 	// cancellation and a quiet line.
