@@ -19,11 +19,29 @@ type GPS struct {
 	Receiver string
 }
 
+// PPSKind is how PPS edges are captured (`pps` directive).
+type PPSKind string
+
+const (
+	PPSNone   PPSKind = "none"   // no PPS: NMEA time only
+	PPSKernel PPSKind = "kernel" // /dev/ppsN, the kernel PPS API
+	PPSGPIO   PPSKind = "gpio"   // a GPIO line through the character device
+	PPSDCD    PPSKind = "dcd"    // the GPS serial port's DCD line
+)
+
+// ClockKind is the clock backend (`clock` directive).
+type ClockKind string
+
+const (
+	ClockSoft   ClockKind = "soft"   // served time = CLOCK_REALTIME + a disciplined correction
+	ClockSystem ClockKind = "system" // CLOCK_REALTIME itself, steered (needs CAP_SYS_TIME)
+)
+
 // PPS is the `pps` directive: `pps none`, `pps /dev/ppsN [clear]`,
 // `pps gpio PIN [chip LABEL] [falling]`, or `pps dcd` (the GPS serial
 // port's DCD line).
 type PPS struct {
-	Kind    string // "none", "kernel", "gpio", "dcd"
+	Kind    PPSKind
 	Device  string // /dev/ppsN for kernel
 	Pin     int    // BCM GPIO line for gpio
 	Chip    string // gpio chip label ("" = board default)
@@ -58,7 +76,7 @@ type Config struct {
 	GPS        GPS
 	PPS        PPS
 	Board      string // "auto" or a board name
-	Clock      string // "soft" or "system"
+	Clock      ClockKind
 	Listen     []string
 	Restricts  []Restrict
 	Discard    []string // words after `discard`
@@ -122,9 +140,9 @@ var once = map[string]string{
 func Defaults() Config {
 	return Config{
 		GPS:      GPS{Device: "/dev/serial0", Baud: 9600},
-		PPS:      PPS{Kind: "none"},
+		PPS:      PPS{Kind: PPSNone},
 		Board:    "auto",
-		Clock:    "soft",
+		Clock:    ClockSoft,
 		MaxError: time.Millisecond,
 		Step:     128 * time.Millisecond,
 		StepOut:  300 * time.Second,
@@ -195,10 +213,10 @@ func (c *Config) directive(pos string, w []string) error {
 		}
 		c.Board = args[0]
 	case "clock":
-		if len(args) != 1 || (args[0] != "soft" && args[0] != "system") {
+		if len(args) != 1 || (ClockKind(args[0]) != ClockSoft && ClockKind(args[0]) != ClockSystem) {
 			return fmt.Errorf("expected `clock soft` or `clock system`")
 		}
-		c.Clock = args[0]
+		c.Clock = ClockKind(args[0])
 	case "listen":
 		if len(args) != 1 {
 			return fmt.Errorf("expected `listen ADDR:PORT` (%s)", addrPortRule)
@@ -383,11 +401,11 @@ func (c *Config) parsePPS(args []string) error {
 	p := PPS{}
 	switch {
 	case args[0] == "none" && len(args) == 1:
-		p.Kind = "none"
+		p.Kind = PPSNone
 	case args[0] == "dcd" && len(args) == 1:
-		p.Kind = "dcd"
+		p.Kind = PPSDCD
 	case strings.HasPrefix(args[0], "/dev/"):
-		p.Kind, p.Device = "kernel", args[0]
+		p.Kind, p.Device = PPSKernel, args[0]
 		for _, o := range args[1:] {
 			if o != "clear" {
 				return fmt.Errorf("unknown option %q; %s", o, want)
@@ -399,7 +417,7 @@ func (c *Config) parsePPS(args []string) error {
 		if err != nil || n < 0 || n > 63 {
 			return fmt.Errorf("expected a GPIO line number 0–63, got %q", args[1])
 		}
-		p.Kind, p.Pin = "gpio", n
+		p.Kind, p.Pin = PPSGPIO, n
 		for i := 2; i < len(args); i++ {
 			switch args[i] {
 			case "falling":

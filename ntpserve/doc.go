@@ -9,16 +9,16 @@
 // Each datagram goes through an ordered list of early returns, every exit
 // counted (see Stats):
 //
-//	parse     shorter than 48 bytes                    → drop (DroppedMalformed)
-//	access    restrict ignore                           → drop (DroppedRestrict)
-//	          version not 1..4                          → drop (DroppedVersion)
+//	parse     shorter than 48 bytes                 → drop (OutDropMalformed)
+//	access    restrict ignore                        → drop (OutDropRestrict)
+//	          version not 1..4                       → drop (OutDropVersion)
 //	mode      3 (and NTPv1 mode 0) → serve, reply mode 4
-//	          1 → nopeer? drop (DroppedPeer) : reply mode 2
-//	          6, 7 → drop (DroppedQuery): no ntpq/ntpdc service at all
-//	          others → drop (DroppedMode)
-//	          noserve, notrust, version(≠4)             → drop (DroppedRestrict)
-//	rate      `limited` and over the discard limits     → KoD RATE if `kod`
-//	                                                      and due, else drop
+//	          1 → nopeer? drop (OutDropPeer) : reply mode 2
+//	          6, 7 → drop (OutDropQuery): no ntpq/ntpdc service at all
+//	          others → drop (OutDropMode)
+//	          noserve, notrust, version(≠4)          → drop (OutDropRestrict)
+//	rate      `limited` and over the discard limits  → KoD RATE if `kod`
+//	                                                   and due, else drop
 //	build     header from the Reference snapshot
 //	send      transmit timestamp from Clock.Now, taken last
 //
@@ -78,7 +78,8 @@
 //
 // # Operators
 //
-// Stats counts every outcome; TopClients lists the clients with the most
-// packets in the rate limiter's table (packets, limited, KoD, first and
-// last seen).
+// Stats counts every Outcome (the one list of them, with their names);
+// TopClients lists the clients with the most packets in the rate limiter's
+// table (packets, limited, KoD, first and last seen), and RefreshClients
+// updates such a list cheaply.
 package ntpserve

@@ -18,30 +18,10 @@ type Clock interface {
 	Map(realtimeNs int64) int64
 }
 
-// outcome is what happened to one received packet; each has a counter.
-type outcome uint8
-
-const (
-	outReply         outcome = iota // mode 4 (or 2) reply, synchronised
-	outReplyUnsync                  // reply saying LI 3 / stratum 0, as chronyd does unsynchronised
-	outKoD                          // kiss-o'-death RATE sent
-	outDropMalformed                // shorter than a header
-	outDropVersion                  // version 0 or 5..7
-	outDropMode                     // modes 2, 4, 5 (and 0 unless NTPv1)
-	outDropQuery                    // modes 6 and 7: no ntpq/ntpdc service
-	outDropRestrict                 // ignore, noserve, notrust, version
-	outDropPeer                     // mode 1 from an address with nopeer
-	outDropRate                     // over the rate limit, no KoD
-	numOutcomes
-)
-
-// replies reports whether the outcome produces a packet.
-func (o outcome) replies() bool { return o <= outKoD }
-
 // stampsTransmit reports whether the reply's transmit timestamp must be set
 // from the clock just before sending (not for KoD, which echoes the
 // client's timestamp and reveals nothing).
-func (o outcome) stampsTransmit() bool { return o == outReply || o == outReplyUnsync }
+func (o Outcome) stampsTransmit() bool { return o == OutReply || o == OutReplyUnsync }
 
 // defaultPrecision (log2 s, about 1 µs) is advertised when there is no
 // reference snapshot yet to take the measured precision from.
@@ -86,14 +66,14 @@ func (h *handler) setAccess(t *restrict.Table, d *restrict.Discard) {
 // handle decides what to do with one request and, if it is to be answered,
 // encodes the reply into resp (len ≥ HeaderLen) and returns its length. The
 // transmit timestamp is left for the caller to stamp last (see
-// outcome.stampsTransmit). The path is an ordered list of early returns:
+// Outcome.stampsTransmit). The path is an ordered list of early returns:
 // parse, access, mode, rate, build; the caller sends.
-func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int, outcome) {
+func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int, Outcome) {
 	// Parse. Only the first byte and a few fields are needed; anything after
 	// the header (extension fields, MAC) is ignored, so an authenticated or
 	// NTS request gets a plain, shorter, unauthenticated reply.
 	if len(req) < HeaderLen {
-		return 0, outDropMalformed
+		return 0, OutDropMalformed
 	}
 	vn := req[0] >> 3 & 7
 	mode := req[0] & 7
@@ -102,10 +82,10 @@ func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int,
 	acc := h.acc.Load()
 	flags := acc.table.Lookup(src)
 	if flags&restrict.Ignore != 0 {
-		return 0, outDropRestrict
+		return 0, OutDropRestrict
 	}
 	if vn < 1 || vn > 4 {
-		return 0, outDropVersion
+		return 0, OutDropVersion
 	}
 
 	// Mode.
@@ -115,37 +95,37 @@ func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int,
 	case ModeReserved:
 		// NTPv1 had no mode field; ntpd treats v1 mode 0 as a client.
 		if vn != 1 {
-			return 0, outDropMode
+			return 0, OutDropMode
 		}
 	case ModeSymActive:
 		if flags&(restrict.NoPeer|restrict.NoEPeer) != 0 {
-			return 0, outDropPeer
+			return 0, OutDropPeer
 		}
 		replyMode = ModeSymPassive // as chronyd answers an unknown peer
 	case ModeControl, ModePrivate:
 		// No mode 6/7 service at all, whatever noquery says: the classic
 		// amplification vectors (monlist) have nothing to answer with.
-		return 0, outDropQuery
+		return 0, OutDropQuery
 	default:
-		return 0, outDropMode
+		return 0, OutDropMode
 	}
 	if flags&(restrict.NoServe|restrict.NoTrust) != 0 {
-		return 0, outDropRestrict
+		return 0, OutDropRestrict
 	}
 	if flags&restrict.Version != 0 && vn != 4 {
-		return 0, outDropRestrict
+		return 0, OutDropRestrict
 	}
 
 	// Rate.
 	if flags&restrict.Limited != 0 && h.lim != nil {
 		switch h.lim.check(src, rxRealNs, flags&restrict.KoD != 0, &acc.lim) {
 		case limitDrop:
-			return 0, outDropRate
+			return 0, OutDropRate
 		case limitKoD:
 			if flags&restrict.KoD == 0 {
-				return 0, outDropRate
+				return 0, OutDropRate
 			}
-			return buildKoD(req, resp, vn, replyMode, acc.lim.minpollLog2), outKoD
+			return buildKoD(req, resp, vn, replyMode, acc.lim.minpollLog2), OutKoD
 		}
 	}
 
@@ -153,7 +133,7 @@ func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int,
 	return h.build(req, resp, vn, replyMode, rxRealNs)
 }
 
-func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (int, outcome) {
+func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (int, Outcome) {
 	ref := h.ref.Load()
 	rxNs := h.clock.Map(rxRealNs)
 	hd := Header{
@@ -164,7 +144,7 @@ func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (
 		Receive:  TimestampFromUnixNs(rxNs),
 		Transmit: 0, // stamped by the caller just before sending
 	}
-	out := outReply
+	out := OutReply
 	if ref == nil || !ref.Synchronised || ref.Leap == discipline.LeapAlarm ||
 		ref.Stratum == 0 || ref.Stratum >= 16 {
 		// What chronyd 4.3 sends with no synchronised source (observed on
@@ -172,7 +152,7 @@ func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (
 		// and dispersion 1 s, real receive and transmit times. Clients
 		// (beevik Validate, chronyd, ntpd) refuse it; the pool scores it
 		// as unsynchronised rather than as unreachable.
-		out = outReplyUnsync
+		out = OutReplyUnsync
 		hd.Leap = discipline.LeapAlarm
 		hd.Precision = defaultPrecision
 		if ref != nil {
@@ -196,7 +176,7 @@ func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (
 	if n == 0 || n > len(req) {
 		// Cannot happen (requests are at least a header long); kept as
 		// the last line of defence against amplification.
-		return 0, outDropMalformed
+		return 0, OutDropMalformed
 	}
 	return n, out
 }

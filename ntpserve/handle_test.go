@@ -115,8 +115,8 @@ func TestHandleSynchronised(t *testing.T) {
 		req := request(vn, ModeClient, 6, xmt)
 		resp := make([]byte, HeaderLen)
 		n, out := h.handle(req, resp, client4, testRxNs)
-		if n != HeaderLen || out != outReply {
-			t.Fatalf("v%d: handle = %d, %v; want 48, outReply", vn, n, out)
+		if n != HeaderLen || out != OutReply {
+			t.Fatalf("v%d: handle = %d, %v; want 48, OutReply", vn, n, out)
 		}
 		var g Header
 		_ = g.Decode(resp)
@@ -163,8 +163,8 @@ func TestHandleUnsynchronised(t *testing.T) {
 		req := request(4, ModeClient, 10, 0x1122334455667788)
 		resp := make([]byte, HeaderLen)
 		n, out := h.handle(req, resp, client4, testRxNs)
-		if n != HeaderLen || out != outReplyUnsync {
-			t.Fatalf("%s: handle = %d, %v; want 48, outReplyUnsync", tc.name, n, out)
+		if n != HeaderLen || out != OutReplyUnsync {
+			t.Fatalf("%s: handle = %d, %v; want 48, OutReplyUnsync", tc.name, n, out)
 		}
 		var g Header
 		_ = g.Decode(resp)
@@ -188,23 +188,23 @@ func TestHandleModesAndVersions(t *testing.T) {
 		name     string
 		h        *handler
 		vn, mode uint8
-		want     outcome
+		want     Outcome
 		wantMode uint8
 	}{
-		{"v4 client", h, 4, ModeClient, outReply, ModeServer},
-		{"v1 client", h, 1, ModeClient, outReply, ModeServer},
-		{"v1 mode 0 is a client", h, 1, ModeReserved, outReply, ModeServer},
-		{"v4 mode 0", h, 4, ModeReserved, outDropMode, 0},
-		{"v0", h, 0, ModeClient, outDropVersion, 0},
-		{"v5", h, 5, ModeClient, outDropVersion, 0},
-		{"v7", h, 7, ModeClient, outDropVersion, 0},
-		{"symmetric active", h, 4, ModeSymActive, outReply, ModeSymPassive},
-		{"symmetric active, nopeer", hp, 4, ModeSymActive, outDropPeer, 0},
-		{"symmetric passive", h, 4, ModeSymPassive, outDropMode, 0},
-		{"server", h, 4, ModeServer, outDropMode, 0},
-		{"broadcast", h, 4, ModeBroadcast, outDropMode, 0},
-		{"control (ntpq)", h, 2, ModeControl, outDropQuery, 0},
-		{"private (monlist)", h, 2, ModePrivate, outDropQuery, 0},
+		{"v4 client", h, 4, ModeClient, OutReply, ModeServer},
+		{"v1 client", h, 1, ModeClient, OutReply, ModeServer},
+		{"v1 mode 0 is a client", h, 1, ModeReserved, OutReply, ModeServer},
+		{"v4 mode 0", h, 4, ModeReserved, OutDropMode, 0},
+		{"v0", h, 0, ModeClient, OutDropVersion, 0},
+		{"v5", h, 5, ModeClient, OutDropVersion, 0},
+		{"v7", h, 7, ModeClient, OutDropVersion, 0},
+		{"symmetric active", h, 4, ModeSymActive, OutReply, ModeSymPassive},
+		{"symmetric active, nopeer", hp, 4, ModeSymActive, OutDropPeer, 0},
+		{"symmetric passive", h, 4, ModeSymPassive, OutDropMode, 0},
+		{"server", h, 4, ModeServer, OutDropMode, 0},
+		{"broadcast", h, 4, ModeBroadcast, OutDropMode, 0},
+		{"control (ntpq)", h, 2, ModeControl, OutDropQuery, 0},
+		{"private (monlist)", h, 2, ModePrivate, OutDropQuery, 0},
 	}
 	for _, tt := range tests {
 		resp := make([]byte, HeaderLen)
@@ -222,8 +222,8 @@ func TestHandleModesAndVersions(t *testing.T) {
 	}
 	// Short packets, whatever they hold.
 	for l := range HeaderLen {
-		if n, out := h.handle(make([]byte, l), make([]byte, HeaderLen), client4, testRxNs); n != 0 || out != outDropMalformed {
-			t.Errorf("handle(%d bytes) = %d, %v; want 0, outDropMalformed", l, n, out)
+		if n, out := h.handle(make([]byte, l), make([]byte, HeaderLen), client4, testRxNs); n != 0 || out != OutDropMalformed {
+			t.Errorf("handle(%d bytes) = %d, %v; want 0, OutDropMalformed", l, n, out)
 		}
 	}
 }
@@ -245,24 +245,24 @@ func TestHandleRestrictFlags(t *testing.T) {
 		src  string
 		vn   uint8
 		mode uint8
-		want outcome
+		want Outcome
 	}{
-		{"127.0.0.1", 4, ModeSymActive, outReply}, // localhost unrestricted: peer allowed
-		{"::1", 4, ModeSymActive, outReply},
-		{"192.0.2.7", 4, ModeSymActive, outDropPeer}, // default nopeer
-		{"2001:db8::7", 4, ModeSymActive, outDropPeer},
-		{"192.0.2.7", 4, ModeClient, outReply},
-		{"198.51.100.1", 4, ModeClient, outDropRestrict},    // ignore
-		{"198.51.100.1", 4, ModeControl, outDropRestrict},   // ignore: before anything
-		{"198.51.100.1", 0, ModeClient, outDropRestrict},    // ignore: even garbage
-		{"198.51.100.99", 4, ModeClient, outDropRestrict},   // more specific noserve (mask inherited? no: own rule)
-		{"198.51.100.99", 4, ModeControl, outDropQuery},     // noserve leaves queries, which we never answer
-		{"203.0.113.5", 4, ModeClient, outDropRestrict},     // notrust: we authenticate nothing
-		{"2001:db8:bad::1", 4, ModeClient, outDropRestrict}, // v6 ignore
-		{"2001:db8:bae::1", 4, ModeClient, outReply},
-		{"192.0.2.200", 3, ModeClient, outDropRestrict}, // version: v4 only
-		{"192.0.2.200", 4, ModeClient, outReply},
-		{"::ffff:198.51.100.1", 4, ModeClient, outDropRestrict}, // v4-mapped matches v4 rules
+		{"127.0.0.1", 4, ModeSymActive, OutReply}, // localhost unrestricted: peer allowed
+		{"::1", 4, ModeSymActive, OutReply},
+		{"192.0.2.7", 4, ModeSymActive, OutDropPeer}, // default nopeer
+		{"2001:db8::7", 4, ModeSymActive, OutDropPeer},
+		{"192.0.2.7", 4, ModeClient, OutReply},
+		{"198.51.100.1", 4, ModeClient, OutDropRestrict},    // ignore
+		{"198.51.100.1", 4, ModeControl, OutDropRestrict},   // ignore: before anything
+		{"198.51.100.1", 0, ModeClient, OutDropRestrict},    // ignore: even garbage
+		{"198.51.100.99", 4, ModeClient, OutDropRestrict},   // more specific noserve (mask inherited? no: own rule)
+		{"198.51.100.99", 4, ModeControl, OutDropQuery},     // noserve leaves queries, which we never answer
+		{"203.0.113.5", 4, ModeClient, OutDropRestrict},     // notrust: we authenticate nothing
+		{"2001:db8:bad::1", 4, ModeClient, OutDropRestrict}, // v6 ignore
+		{"2001:db8:bae::1", 4, ModeClient, OutReply},
+		{"192.0.2.200", 3, ModeClient, OutDropRestrict}, // version: v4 only
+		{"192.0.2.200", 4, ModeClient, OutReply},
+		{"::ffff:198.51.100.1", 4, ModeClient, OutDropRestrict}, // v4-mapped matches v4 rules
 	}
 	for _, tt := range tests {
 		src := netip.MustParseAddr(tt.src)
@@ -284,18 +284,18 @@ func TestHandleKoD(t *testing.T) {
 		rx := testRxNs + int64(i)*nsPerSecond/4 // 4 per second: hammering
 		n, out := h.handle(request(4, ModeClient, 0, xmt), resp, client4, rx)
 		switch out {
-		case outKoD:
+		case OutKoD:
 			kods++
 			kodResp = resp[:n]
-		case outDropRate:
+		case OutDropRate:
 			drops++
-		case outReply:
+		case OutReply:
 			replies++
 		default:
 			t.Fatalf("packet %d: outcome %v", i, out)
 		}
 		// Same client without kod: never a KoD.
-		if _, out := hq.handle(request(4, ModeClient, 0, xmt), resp, client4, rx); out == outKoD {
+		if _, out := hq.handle(request(4, ModeClient, 0, xmt), resp, client4, rx); out == OutKoD {
 			t.Fatalf("packet %d: KoD sent without the kod flag", i)
 		}
 	}
@@ -368,7 +368,7 @@ func FuzzHandle(f *testing.F) {
 		if n > len(req) {
 			t.Fatalf("reply %d bytes > request %d (%v)", n, len(req), out)
 		}
-		if out >= numOutcomes {
+		if out >= NumOutcomes {
 			t.Fatalf("outcome %d out of range", out)
 		}
 		if !out.replies() {
@@ -395,31 +395,6 @@ func FuzzHandle(f *testing.F) {
 	})
 }
 
-func (o outcome) String() string {
-	switch o {
-	case outReply:
-		return "outReply"
-	case outReplyUnsync:
-		return "outReplyUnsync"
-	case outKoD:
-		return "outKoD"
-	case outDropMalformed:
-		return "outDropMalformed"
-	case outDropVersion:
-		return "outDropVersion"
-	case outDropMode:
-		return "outDropMode"
-	case outDropQuery:
-		return "outDropQuery"
-	case outDropRestrict:
-		return "outDropRestrict"
-	case outDropPeer:
-		return "outDropPeer"
-	case outDropRate:
-		return "outDropRate"
-	}
-	return "outcome?"
-}
 
 // The discipline's clock backends serve through this package's Clock.
 var _ Clock = discipline.Clock(nil)

@@ -114,8 +114,8 @@ func TestSecondServerRefused(t *testing.T) {
 			t.Errorf("query %d: ClockOffset = %v, want %v: not the first server's time", i, resp.ClockOffset, servedOffset)
 		}
 	}
-	if st := s.Stats(); st.Replied != queries {
-		t.Errorf("first server replied %d times, want %d", st.Replied, queries)
+	if st := s.Stats(); st.Outcomes[OutReply] != queries {
+		t.Errorf("first server replied %d times, want %d", st.Outcomes[OutReply], queries)
 	}
 }
 

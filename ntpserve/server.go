@@ -51,29 +51,11 @@ const (
 	defaultSocketBuffer = 4 << 20
 )
 
-// Stats are the server's counters since New. Every received packet lands in
-// exactly one of the outcome counters.
-type Stats struct {
-	Received         uint64 // packets read from the sockets
-	Replied          uint64 // served synchronised time
-	RepliedUnsync    uint64 // answered "unsynchronised" (LI 3, stratum 0)
-	KoD              uint64 // kiss-o'-death RATE sent
-	DroppedMalformed uint64 // shorter than a 48-byte header
-	DroppedVersion   uint64 // version 0 or above 4
-	DroppedMode      uint64 // modes 0 (except NTPv1), 2, 4, 5
-	DroppedQuery     uint64 // modes 6 and 7 (ntpq/ntpdc): never answered
-	DroppedRestrict  uint64 // restrict ignore/noserve/notrust/version
-	DroppedPeer      uint64 // mode 1 from a nopeer address
-	DroppedRate      uint64 // over the discard limits, no KoD
-	SendErrors       uint64 // replies the kernel refused
-	RecvErrors       uint64 // failed reads
-}
-
 // counters are one worker's; summed by Stats. Each worker owns its own
 // allocation, so workers do not share cache lines.
 type counters struct {
 	received   atomic.Uint64
-	out        [numOutcomes]atomic.Uint64
+	out        [NumOutcomes]atomic.Uint64
 	sendErrors atomic.Uint64
 	recvErrors atomic.Uint64
 	_          [64]byte
@@ -81,16 +63,9 @@ type counters struct {
 
 func (c *counters) addTo(s *Stats) {
 	s.Received += c.received.Load()
-	s.Replied += c.out[outReply].Load()
-	s.RepliedUnsync += c.out[outReplyUnsync].Load()
-	s.KoD += c.out[outKoD].Load()
-	s.DroppedMalformed += c.out[outDropMalformed].Load()
-	s.DroppedVersion += c.out[outDropVersion].Load()
-	s.DroppedMode += c.out[outDropMode].Load()
-	s.DroppedQuery += c.out[outDropQuery].Load()
-	s.DroppedRestrict += c.out[outDropRestrict].Load()
-	s.DroppedPeer += c.out[outDropPeer].Load()
-	s.DroppedRate += c.out[outDropRate].Load()
+	for o := range c.out {
+		s.Outcomes[o] += c.out[o].Load()
+	}
 	s.SendErrors += c.sendErrors.Load()
 	s.RecvErrors += c.recvErrors.Load()
 }

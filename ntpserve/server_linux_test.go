@@ -109,7 +109,7 @@ func TestBeevikQuery(t *testing.T) {
 		}
 	}
 	st := s.Stats()
-	if st.Received != 2 || st.Replied != 2 {
+	if st.Received != 2 || st.Outcomes[OutReply] != 2 {
 		t.Errorf("Stats = %+v, want 2 received, 2 replied", st)
 	}
 }
@@ -139,7 +139,7 @@ func TestBeevikRefusesUnsynchronised(t *testing.T) {
 		if err != nil || resp.Validate() != nil {
 			t.Errorf("%s, then synchronised: Query err %v, Validate %v", tc.name, err, resp.Validate())
 		}
-		if st := s.Stats(); st.RepliedUnsync != 1 || st.Replied != 1 {
+		if st := s.Stats(); st.Outcomes[OutReplyUnsync] != 1 || st.Outcomes[OutReply] != 1 {
 			t.Errorf("%s: Stats = %+v, want 1 unsync reply and 1 reply", tc.name, st)
 		}
 	}
@@ -212,8 +212,14 @@ func TestServerDropsAndCounts(t *testing.T) {
 		t.Errorf("ignored source: got a reply")
 	}
 	st := s.Stats()
-	want := Stats{Received: 9, Replied: 1, DroppedMalformed: 2, DroppedQuery: 2, DroppedVersion: 1,
-		DroppedPeer: 1, DroppedMode: 1, DroppedRestrict: 1}
+	want := Stats{Received: 9}
+	want.Outcomes[OutReply] = 1
+	want.Outcomes[OutDropMalformed] = 2
+	want.Outcomes[OutDropQuery] = 2
+	want.Outcomes[OutDropVersion] = 1
+	want.Outcomes[OutDropPeer] = 1
+	want.Outcomes[OutDropMode] = 1
+	want.Outcomes[OutDropRestrict] = 1
 	if st != want {
 		t.Errorf("Stats = %+v\nwant    %+v", st, want)
 	}
@@ -265,8 +271,8 @@ func TestServerAllocs(t *testing.T) {
 			if a := allocsPerRun(2000, exch); a != 0 {
 				t.Errorf("allocations per request/reply = %v, want 0", a)
 			}
-			if st := s.Stats(); st.Replied != 2101 {
-				t.Errorf("Replied = %d, want 2101", st.Replied)
+			if st := s.Stats(); st.Outcomes[OutReply] != 2101 {
+				t.Errorf("Replied = %d, want 2101", st.Outcomes[OutReply])
 			}
 		})
 	}
@@ -314,7 +320,7 @@ func TestWorkerSwitchesWaiting(t *testing.T) {
 	waitFor(true, "after a burst")
 	waitFor(false, "after the burst") // within a rate window or two
 	ask(3)
-	if st := s.Stats(); st.Received != st.Replied {
+	if st := s.Stats(); st.Received != st.Outcomes[OutReply] {
 		t.Errorf("Stats = %+v: not every request answered", st)
 	}
 }
@@ -386,7 +392,7 @@ func TestThousandSources(t *testing.T) {
 		t.Errorf("hammerer: %d replies, %d KoD; want ≤ 2 replies and exactly 1 KoD", replies, kod)
 	}
 	st := s.Stats()
-	if st.Replied+st.KoD+st.DroppedRate != st.Received || st.DroppedRate < 290 {
+	if st.Outcomes[OutReply]+st.Outcomes[OutKoD]+st.Outcomes[OutDropRate] != st.Received || st.Outcomes[OutDropRate] < 290 {
 		t.Errorf("Stats = %+v: outcomes do not add up or hammerer not dropped", st)
 	}
 	// The operator's view: the hammerer on top, with its KoD; then
@@ -477,7 +483,7 @@ func TestChronydRefusesUnsynchronised(t *testing.T) {
 	if bytes.Contains(out, []byte("System clock wrong by")) {
 		t.Errorf("chronyd accepted an unsynchronised server:\n%s", out)
 	}
-	if st := s.Stats(); st.RepliedUnsync == 0 {
+	if st := s.Stats(); st.Outcomes[OutReplyUnsync] == 0 {
 		t.Errorf("chronyd sent nothing (Stats %+v): the test proves nothing", st)
 	}
 }
@@ -515,7 +521,7 @@ func TestRdate(t *testing.T) {
 	if d := got.Sub(want); d < -1100*time.Millisecond || d > 100*time.Millisecond {
 		t.Errorf("rdate printed %v, want %v truncated to the second", got, want)
 	}
-	if st := s.Stats(); st.Replied != 1 {
+	if st := s.Stats(); st.Outcomes[OutReply] != 1 {
 		t.Errorf("Stats = %+v, want 1 reply", st)
 	}
 }
@@ -691,7 +697,7 @@ func TestSetAccess(t *testing.T) {
 			t.Errorf("%s: answered = %v, want %v", st.name, got, st.want)
 		}
 	}
-	if st := s.Stats(); st.DroppedRestrict != 2 || st.Replied != 2 {
+	if st := s.Stats(); st.Outcomes[OutDropRestrict] != 2 || st.Outcomes[OutReply] != 2 {
 		t.Errorf("Stats = %+v, want 2 dropped by restrict, 2 replied", st)
 	}
 

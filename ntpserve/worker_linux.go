@@ -418,7 +418,7 @@ func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
 		req := w.rbuf[i*rxBufLen : i*rxBufLen+plen]
 		src, ok := sockaddrAddr(&w.names[i], rh.Hdr.Namelen)
 		if !ok {
-			w.c.out[outDropMalformed].Add(1)
+			w.c.out[OutDropMalformed].Add(1)
 			continue
 		}
 		ctrl := w.rctrl[i*ctrlLen : i*ctrlLen+min(int(rh.Hdr.Controllen), ctrlLen)]

@@ -106,7 +106,7 @@ func (a *appliance) onClose(f func() error) { a.closers = append(a.closers, f) }
 func (a *appliance) openClock() error {
 	a.clock = discipline.NewSoft(nil)
 	a.col.clockName = "soft"
-	if a.cfg.Clock != "system" || a.o.sim {
+	if a.cfg.Clock != config.ClockSystem || a.o.sim {
 		return nil
 	}
 	if err := checkClockCapability(); err != nil {
@@ -159,7 +159,7 @@ func (a *appliance) openSources() error {
 			a.nmeaDelay = rcvProfile.NMEADelay
 		}
 		a.gpsCfg.Init = rcvProfile.InitCommands
-		if a.cfg.PPS.Kind != "none" {
+		if a.cfg.PPS.Kind != config.PPSNone {
 			open, err := ppsOpener(a.cfg, bd)
 			if err != nil {
 				return err

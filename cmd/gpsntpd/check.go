@@ -88,7 +88,7 @@ func validateWarnings(cfg config.Config) []string {
 		}
 	}
 	missing("gps", cfg.GPS.Device, posOr(cfg, "gps", "(default gps)"), "gpsntpd serves nothing as synchronised until it appears")
-	if cfg.PPS.Kind == "kernel" {
+	if cfg.PPS.Kind == config.PPSKernel {
 		missing("pps", cfg.PPS.Device, cfg.Pos["pps"], "until it appears gpsntpd serves GPS (NMEA) time only")
 	}
 	if d := cfg.Console.Device; d != "" && d != "-" {
@@ -210,7 +210,7 @@ func sharedDevices(cfg config.Config) []error {
 	if d := cfg.Console.Device; d != "" && d != "-" {
 		uses = append(uses, use{"console", d, cfg.Pos["console"]})
 	}
-	if cfg.PPS.Kind == "kernel" {
+	if cfg.PPS.Kind == config.PPSKernel {
 		uses = append(uses, use{"pps", cfg.PPS.Device, cfg.Pos["pps"]})
 	}
 	// The error goes to the later line, naming the earlier one.

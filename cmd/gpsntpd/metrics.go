@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gpsntp/gpsntp/discipline"
 	"github.com/gpsntp/gpsntp/internal/ctl"
+	"github.com/gpsntp/gpsntp/ntpserve"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,8 +51,6 @@ var (
 	descRateLim   = prometheus.NewDesc("gpsntp_ntp_rate_limited_total", "Requests over the discard limits (dropped or answered with KoD).", nil, nil)
 )
 
-var states = []string{"unsync", "gps", "pps", "holdover"}
-
 // snapshotCollector is a prometheus.Collector reading the status snapshot.
 type snapshotCollector struct{ get func() *ctl.Snapshot }
 
@@ -84,8 +84,10 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descJitter, s.JitterNs/1e9)
 	g(descFreq, s.FreqPPB/1e3)
 	g(descRootDisp, float64(s.RootDispersionNs)/1e9)
-	for _, st := range states {
-		g(descState, b(st == s.State), st)
+	// Every state, named as the engine names it (Unsynchronised first,
+	// Holdover last).
+	for st := discipline.Unsynchronised; st <= discipline.Holdover; st++ {
+		g(descState, b(st.String() == s.State), st.String())
 	}
 	g(descSynced, b(s.Synchronised))
 	g(descStratum, float64(s.Stratum))
@@ -108,22 +110,13 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descSatsUsed, float64(s.GPS.SatsUsed))
 	g(descSatsView, float64(s.GPS.SatsInView))
 	g(descHDOP, s.GPS.HDOP)
-	v := s.Server
-	for _, o := range []struct {
-		name string
-		n    uint64
-	}{
-		{"replied", v.Replied}, {"replied_unsync", v.RepliedUnsync}, {"kod", v.KoD},
-		{"dropped_rate", v.DroppedRate}, {"dropped_restrict", v.DroppedRestrict},
-		{"dropped_query", v.DroppedQuery}, {"dropped_mode", v.DroppedMode},
-		{"dropped_peer", v.DroppedPeer}, {"dropped_version", v.DroppedVersion},
-		{"dropped_malformed", v.DroppedMalformed},
-	} {
-		n(descRequests, o.n, o.name)
+	v := s.Server.Counts
+	for o := range ntpserve.NumOutcomes {
+		n(descRequests, v.Outcomes[o], o.String())
 	}
 	n(descSendErr, v.SendErrors)
 	n(descRecvErr, v.RecvErrors)
-	n(descRateLim, v.DroppedRate+v.KoD)
+	n(descRateLim, v.Outcomes[ntpserve.OutDropRate]+v.Outcomes[ntpserve.OutKoD])
 }
 
 // listenMetrics binds the metrics address (before privileges are dropped).

@@ -18,6 +18,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/gpsntp/gpsntp/internal/ctl"
+	"github.com/gpsntp/gpsntp/ntpserve"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -82,7 +83,8 @@ func TestMetricsFromSnapshot(t *testing.T) {
 		PPS:    ctl.PPSStatus{Configured: true, Edges: 120, Missed: 2, LastEdgeAgoS: 0.5},
 		GPS:    ctl.GPSStatus{DeviceState: "open", SatsUsed: 9, SatsInView: 14, Distrusted: 4},
 		Alarms: []string{"receiver time is 1 h ahead", "PPS device /dev/pps0 cannot be opened"},
-		Server: ctl.ServerStats{Received: 10, Replied: 6, RepliedUnsync: 1, KoD: 1, DroppedRate: 2},
+		Server: ctl.ServerStats{Counts: ntpserve.Stats{Received: 10, Outcomes: [ntpserve.NumOutcomes]uint64{
+			ntpserve.OutReply: 6, ntpserve.OutReplyUnsync: 1, ntpserve.OutKoD: 1, ntpserve.OutDropRate: 2}}},
 	}
 	srv := httptest.NewServer(metricsHandler(func() *ctl.Snapshot { return s }))
 	defer srv.Close()

@@ -158,7 +158,7 @@ func dropPrivileges(cfg config.Config, sim bool, log *slog.Logger) error {
 		return nil
 	}
 	keep := []int{capNetBindService}
-	if cfg.Clock == "system" {
+	if cfg.Clock == config.ClockSystem {
 		keep = append(keep, capSysTime)
 	}
 	if err := becomeUser(t, keep); err != nil {

@@ -295,18 +295,10 @@ func (c *collector) server(st ntpserve.Stats) ctl.ServerStats {
 		}
 		return float64(now-then) * 60 / float64(span)
 	}
-	out := ctl.ServerStats{
-		Listen: c.listen, Received: st.Received, Replied: st.Replied, RepliedUnsync: st.RepliedUnsync, KoD: st.KoD,
-		DroppedMalformed: st.DroppedMalformed, DroppedVersion: st.DroppedVersion, DroppedMode: st.DroppedMode,
-		DroppedQuery: st.DroppedQuery, DroppedRestrict: st.DroppedRestrict, DroppedPeer: st.DroppedPeer,
-		DroppedRate: st.DroppedRate, SendErrors: st.SendErrors, RecvErrors: st.RecvErrors,
-	}
-	drops := func(s ntpserve.Stats) uint64 {
-		return s.DroppedMalformed + s.DroppedVersion + s.DroppedMode + s.DroppedQuery + s.DroppedRestrict + s.DroppedPeer + s.DroppedRate
-	}
+	out := ctl.ServerStats{Listen: c.listen, Counts: st}
 	out.RequestsPerMin = perMin(st.Received, oldest.Received)
-	out.DropsPerMin = perMin(drops(st), drops(oldest))
-	out.KoDPerMin = perMin(st.KoD, oldest.KoD)
+	out.DropsPerMin = perMin(st.Dropped(), oldest.Dropped())
+	out.KoDPerMin = perMin(st.Outcomes[ntpserve.OutKoD], oldest.Outcomes[ntpserve.OutKoD])
 	return out
 }
 
@@ -334,12 +326,12 @@ func ppsDescription(p config.PPS, sim bool) string {
 	switch {
 	case sim:
 		return "sim"
-	case p.Kind == "gpio":
+	case p.Kind == config.PPSGPIO:
 		return fmt.Sprintf("gpio %d", p.Pin)
-	case p.Kind == "kernel":
+	case p.Kind == config.PPSKernel:
 		return p.Device
 	}
-	return p.Kind
+	return string(p.Kind)
 }
 
 // leapNotice describes a receiver's leap second announcement for status.

@@ -125,11 +125,11 @@ func ppsOpener(cfg config.Config, bd board.Board) (func() (pps.Source, error), e
 		return pps.Compensated(s, latency), nil
 	}
 	switch cfg.PPS.Kind {
-	case "kernel":
+	case config.PPSKernel:
 		return func() (pps.Source, error) {
 			return compensated(pps.OpenKernel(cfg.PPS.Device, pps.KernelConfig{CaptureClear: cfg.PPS.Falling}))
 		}, nil
-	case "gpio":
+	case config.PPSGPIO:
 		chip := cfg.PPS.Chip
 		if chip == "" {
 			chip = bd.GPIOChip
@@ -140,7 +140,7 @@ func ppsOpener(cfg config.Config, bd board.Board) (func() (pps.Source, error), e
 		return func() (pps.Source, error) {
 			return compensated(pps.OpenGPIO(pps.GPIOConfig{Chip: chip, Line: uint32(cfg.PPS.Pin), Edge: edge}))
 		}, nil
-	case "dcd":
+	case config.PPSDCD:
 		return func() (pps.Source, error) {
 			return compensated(pps.OpenDCD(cfg.GPS.Device, pps.DCDConfig{Edge: edge}))
 		}, nil

@@ -17,7 +17,18 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/gpsntp/gpsntp/ntpserve"
 )
+
+// counts is the server's counters: received, and by outcome.
+func counts(received uint64, by map[ntpserve.Outcome]uint64) ntpserve.Stats {
+	st := ntpserve.Stats{Received: received}
+	for o, n := range by {
+		st.Outcomes[o] = n
+	}
+	return st
+}
 
 func testSnapshot() *Snapshot {
 	return &Snapshot{
@@ -33,7 +44,7 @@ func testSnapshot() *Snapshot {
 			{Tally: "+", Remote: "GPS_NMEA(0)", RefID: ".GPS.", Type: "l", WhenS: 1, PollS: 1, Reach: 0o376, OffsetNs: 1.279e6, JitterNs: 1.937e6},
 			{Remote: "0.pool.ntp.org", RefID: ".POOL.", Stratum: 16, Type: "p", WhenS: -1, PollS: 64, Note: "configured, not queried"},
 		},
-		Server: ServerStats{Listen: []string{"0.0.0.0:123"}, Received: 100, Replied: 90, DroppedRate: 4, KoD: 6, RequestsPerMin: 12},
+		Server: ServerStats{Listen: []string{"0.0.0.0:123"}, Counts: counts(100, map[ntpserve.Outcome]uint64{ntpserve.OutReply: 90, ntpserve.OutDropRate: 4, ntpserve.OutKoD: 6}), RequestsPerMin: 12},
 		Events: []Event{{Time: time.Date(2026, 11, 3, 12, 0, 7, 0, time.UTC), Level: "INFO", Msg: "state change", Attrs: "from=unsync to=pps"}},
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/gpsntp/gpsntp/ntpserve"
 )
 
 // Views are the named text views, as the console's commands and
@@ -178,8 +180,9 @@ func StatusLines(s *Snapshot) []string {
 	}
 	l = append(l, "        "+pos+second)
 	v := s.Server
+	n := v.Counts.Outcomes
 	l = append(l, fmt.Sprintf("NTP     served %d, unsync %d, KoD %d, dropped %d; per min: %.0f req, %.0f drop",
-		v.Replied, v.RepliedUnsync, v.KoD, v.Dropped(), v.RequestsPerMin, v.DropsPerMin))
+		n[ntpserve.OutReply], n[ntpserve.OutReplyUnsync], n[ntpserve.OutKoD], v.Counts.Dropped(), v.RequestsPerMin, v.DropsPerMin))
 	for i := range l {
 		l[i] = fit(l[i])
 	}
@@ -316,28 +319,15 @@ func ClientsLines(s *Snapshot) []string {
 		fmt.Sprintf("last minute: %.1f requests/min, %.1f drops/min, %.1f KoD/min",
 			v.RequestsPerMin, v.DropsPerMin, v.KoDPerMin),
 	}
-	rows := []struct {
-		name string
-		n    uint64
-		what string
-	}{
-		{"received", v.Received, "packets read"},
-		{"replied", v.Replied, "served synchronised time"},
-		{"replied unsync", v.RepliedUnsync, "answered unsynchronised (LI 3)"},
-		{"kod", v.KoD, "kiss-o'-death RATE sent"},
-		{"dropped rate", v.DroppedRate, "over the discard limits, no KoD"},
-		{"dropped restrict", v.DroppedRestrict, "ignore/noserve/notrust/version"},
-		{"dropped query", v.DroppedQuery, "mode 6/7 (ntpq/ntpdc), never answered"},
-		{"dropped mode", v.DroppedMode, "modes 0, 2, 4, 5"},
-		{"dropped peer", v.DroppedPeer, "mode 1 from a nopeer address"},
-		{"dropped version", v.DroppedVersion, "version 0 or above 4"},
-		{"dropped malformed", v.DroppedMalformed, "shorter than 48 bytes"},
-		{"send errors", v.SendErrors, "replies the kernel refused"},
-		{"recv errors", v.RecvErrors, "failed reads"},
+	row := func(name string, n uint64, what string) {
+		l = append(l, fmt.Sprintf("  %-18s %12d  %s", strings.ReplaceAll(name, "_", " "), n, what))
 	}
-	for _, r := range rows {
-		l = append(l, fmt.Sprintf("  %-18s %12d  %s", r.name, r.n, r.what))
+	row("received", v.Counts.Received, "packets read")
+	for o := range ntpserve.NumOutcomes {
+		row(o.String(), v.Counts.Outcomes[o], o.Means())
 	}
+	row("send errors", v.Counts.SendErrors, "replies the kernel refused")
+	row("recv errors", v.Counts.RecvErrors, "failed reads")
 	if len(v.TopTalkers) == 0 {
 		l = append(l, "top talkers: none (only clients under a `limited` restrict rule are tracked)")
 	} else {

@@ -3,6 +3,8 @@ package ctl
 import (
 	"math"
 	"time"
+
+	"github.com/gpsntp/gpsntp/ntpserve"
 )
 
 // Snapshot is the daemon's whole status at one moment. Offsets are signed,
@@ -130,20 +132,9 @@ type Source struct {
 // ServerStats are the NTP server's counters by outcome and recent rates.
 type ServerStats struct {
 	Listen []string `json:"listen"`
-	// Outcomes: every received packet lands in exactly one of these.
-	Received         uint64 `json:"received"`
-	Replied          uint64 `json:"replied"`
-	RepliedUnsync    uint64 `json:"replied_unsync"`
-	KoD              uint64 `json:"kod"`
-	DroppedMalformed uint64 `json:"dropped_malformed"`
-	DroppedVersion   uint64 `json:"dropped_version"`
-	DroppedMode      uint64 `json:"dropped_mode"`
-	DroppedQuery     uint64 `json:"dropped_query"`
-	DroppedRestrict  uint64 `json:"dropped_restrict"`
-	DroppedPeer      uint64 `json:"dropped_peer"`
-	DroppedRate      uint64 `json:"dropped_rate"`
-	SendErrors       uint64 `json:"send_errors"`
-	RecvErrors       uint64 `json:"recv_errors"`
+	// Counts are the server's own counters; every received packet lands in
+	// exactly one of its outcomes (ntpserve.Outcome names them).
+	Counts ntpserve.Stats `json:"counts"`
 	// Per minute over the last minute (or since start, if shorter).
 	RequestsPerMin float64 `json:"requests_per_min"`
 	DropsPerMin    float64 `json:"drops_per_min"`
@@ -151,12 +142,6 @@ type ServerStats struct {
 	// TopTalkers are the busiest clients among those whose restrict rule
 	// has `limited` (the server tracks no others), busiest first.
 	TopTalkers []Talker `json:"top_talkers"`
-}
-
-// Dropped is the sum of the drop outcomes.
-func (s ServerStats) Dropped() uint64 {
-	return s.DroppedMalformed + s.DroppedVersion + s.DroppedMode + s.DroppedQuery +
-		s.DroppedRestrict + s.DroppedPeer + s.DroppedRate
 }
 
 // Talker is one client of the clients view.

@@ -1,0 +1,108 @@
+package ntpserve
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Outcome is what happened to one received packet. Every packet read from
+// the sockets ends in exactly one, and each has a counter (Stats.Outcomes).
+// This is the one list of them: views and metrics loop over it.
+type Outcome uint8
+
+const (
+	OutReply         Outcome = iota // mode 4 (or 2) reply, synchronised
+	OutReplyUnsync                  // reply saying LI 3 / stratum 0, as chronyd does unsynchronised
+	OutKoD                          // kiss-o'-death RATE sent
+	OutDropMalformed                // shorter than a header
+	OutDropVersion                  // version 0 or 5..7
+	OutDropMode                     // modes 2, 4, 5 (and 0 unless NTPv1)
+	OutDropQuery                    // modes 6 and 7: no ntpq/ntpdc service
+	OutDropRestrict                 // ignore, noserve, notrust, version
+	OutDropPeer                     // mode 1 from an address with nopeer
+	OutDropRate                     // over the rate limit, no KoD
+	NumOutcomes
+)
+
+// outcomeNames are the outcomes' names (metric labels, JSON keys) and what
+// each means for an operator, in Outcome order.
+var outcomeNames = [NumOutcomes]struct{ name, means string }{
+	OutReply:         {"replied", "served synchronised time"},
+	OutReplyUnsync:   {"replied_unsync", "answered unsynchronised (LI 3)"},
+	OutKoD:           {"kod", "kiss-o'-death RATE sent"},
+	OutDropMalformed: {"dropped_malformed", "shorter than 48 bytes"},
+	OutDropVersion:   {"dropped_version", "version 0 or above 4"},
+	OutDropMode:      {"dropped_mode", "modes 0, 2, 4, 5"},
+	OutDropQuery:     {"dropped_query", "mode 6/7 (ntpq/ntpdc), never answered"},
+	OutDropRestrict:  {"dropped_restrict", "restrict ignore/noserve/notrust/version"},
+	OutDropPeer:      {"dropped_peer", "mode 1 from a nopeer address"},
+	OutDropRate:      {"dropped_rate", "over the discard limits, no KoD"},
+}
+
+// String is the outcome's name: "replied", "kod", "dropped_rate", ….
+func (o Outcome) String() string {
+	if o < NumOutcomes {
+		return outcomeNames[o].name
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
+
+// Means says what the outcome is, for people.
+func (o Outcome) Means() string {
+	if o < NumOutcomes {
+		return outcomeNames[o].means
+	}
+	return ""
+}
+
+// Dropped reports whether the packet got no reply.
+func (o Outcome) Dropped() bool { return o >= OutDropMalformed && o < NumOutcomes }
+
+// replies reports whether the outcome produces a packet.
+func (o Outcome) replies() bool { return o <= OutKoD }
+
+// Stats are the server's counters since New. Every received packet lands in
+// exactly one of Outcomes (once handled: the difference from Received is
+// the packets in flight).
+type Stats struct {
+	Received   uint64              // packets read from the sockets
+	Outcomes   [NumOutcomes]uint64 // by Outcome
+	SendErrors uint64              // replies the kernel refused
+	RecvErrors uint64              // failed reads
+}
+
+// Dropped is the number of packets that got no reply.
+func (s Stats) Dropped() uint64 {
+	var n uint64
+	for o, c := range s.Outcomes {
+		if Outcome(o).Dropped() {
+			n += c
+		}
+	}
+	return n
+}
+
+// MarshalJSON writes the counters as one object keyed by name: received,
+// each outcome's String, send_errors, recv_errors.
+func (s Stats) MarshalJSON() ([]byte, error) {
+	m := make(map[string]uint64, NumOutcomes+3)
+	m["received"], m["send_errors"], m["recv_errors"] = s.Received, s.SendErrors, s.RecvErrors
+	for o, c := range s.Outcomes {
+		m[Outcome(o).String()] = c
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; unknown keys are ignored (a
+// newer daemon may count more).
+func (s *Stats) UnmarshalJSON(b []byte) error {
+	var m map[string]uint64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*s = Stats{Received: m["received"], SendErrors: m["send_errors"], RecvErrors: m["recv_errors"]}
+	for o := range s.Outcomes {
+		s.Outcomes[o] = m[Outcome(o).String()]
+	}
+	return nil
+}
