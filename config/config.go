@@ -217,24 +217,8 @@ func (c *Config) directive(pos string, w []string) error {
 			return fmt.Errorf("expected `clock soft` or `clock system`")
 		}
 		c.Clock = ClockKind(args[0])
-	case "listen":
-		if len(args) != 1 {
-			return fmt.Errorf("expected `listen ADDR:PORT` (%s)", addrPortRule)
-		}
-		if err := checkAddrPort(args[0]); err != nil {
-			return fmt.Errorf("expected `listen ADDR:PORT` (%s), got %q: %v", addrPortRule, args[0], err)
-		}
-		c.Listen = append(c.Listen, args[0])
-	case "interface":
-		// ntpd: interface listen ADDRESS (the subset that names addresses).
-		if len(args) != 2 || args[0] != "listen" {
-			return fmt.Errorf("expected `interface listen ADDRESS` (ntpd's other interface forms: use `listen ADDR:PORT`)")
-		}
-		a, err := netip.ParseAddr(args[1])
-		if err != nil {
-			return fmt.Errorf("expected an IP address after `interface listen`, got %q (interface names are not resolved; `listen :123` serves every address)", args[1])
-		}
-		c.Listen = append(c.Listen, netip.AddrPortFrom(a, 123).String())
+	case "listen", "interface":
+		return c.parseListen(w[0], args)
 	case "restrict":
 		if len(args) == 0 {
 			return fmt.Errorf("expected `restrict default|ADDR [mask M]|CIDR FLAG…`")
@@ -258,67 +242,15 @@ func (c *Config) directive(pos string, w []string) error {
 		}
 		c.User = args[0]
 	case "driftfile", "leapfile", "timefile", "metrics":
-		if len(args) != 1 {
-			return fmt.Errorf("expected one argument")
-		}
-		switch w[0] {
-		case "driftfile":
-			c.DriftFile = args[0]
-		case "leapfile":
-			c.LeapFile = args[0]
-		case "timefile":
-			c.TimeFile = args[0]
-		case "metrics":
-			if err := checkAddrPort(args[0]); err != nil {
-				return fmt.Errorf("expected `metrics ADDR:PORT` (%s), e.g. 127.0.0.1:9123, got %q: %v", addrPortRule, args[0], err)
-			}
-			c.Metrics = args[0]
-		}
+		return c.parseOneArg(w[0], args)
 	case "server", "pool":
-		if len(args) == 0 {
-			return fmt.Errorf("expected `%s HOST [iburst]`", w[0])
-		}
-		if advice, ok := refclockAdvice(args[0]); ok {
-			return fmt.Errorf("%s", advice)
-		}
-		u := Upstream{Pool: w[0] == "pool", Host: args[0]}
-		for _, o := range args[1:] {
-			switch o {
-			case "iburst":
-				u.IBurst = true
-			case "burst", "prefer", "noselect":
-				// Accepted as ntpd does; no effect on a sanity source.
-			default:
-				return fmt.Errorf("unknown option %q (expected iburst)", o)
-			}
-		}
-		c.Upstreams = append(c.Upstreams, u)
+		return c.parseUpstream(w[0] == "pool", args)
 	case "holdover":
 		return c.parseHoldover(args)
 	case "tinker":
 		return c.parseTinker(args)
 	case "ppsoffset", "nmeadelay", "step":
-		if len(args) != 1 {
-			return fmt.Errorf("expected a duration such as 11us or 120ms")
-		}
-		d, err := time.ParseDuration(args[0])
-		if err != nil {
-			return fmt.Errorf("expected a duration such as 11us or 120ms, got %q", args[0])
-		}
-		switch w[0] {
-		case "ppsoffset":
-			c.PPSOffset = d
-		case "nmeadelay":
-			if d < 0 || d >= time.Second {
-				return fmt.Errorf("expected a delay between 0 and 1s, got %v", d)
-			}
-			c.NMEADelay = d
-		case "step":
-			if d <= 0 {
-				return fmt.Errorf("expected a positive duration, got %v", d)
-			}
-			c.Step = d
-		}
+		return c.parseDuration(w[0], args)
 	default:
 		if f, ok := lookupForeign(w[0]); ok {
 			return foreignError(f, args)
@@ -327,6 +259,106 @@ func (c *Config) directive(pos string, w []string) error {
 			return fmt.Errorf("unknown directive; did you mean `%s`?", d)
 		}
 		return fmt.Errorf("unknown directive")
+	}
+	return nil
+}
+
+// parseListen reads `listen ADDR:PORT` and ntpd's `interface listen ADDRESS`.
+func (c *Config) parseListen(word string, args []string) error {
+	switch word {
+	case "listen":
+		if len(args) != 1 {
+			return fmt.Errorf("expected `listen ADDR:PORT` (%s)", addrPortRule)
+		}
+		if err := checkAddrPort(args[0]); err != nil {
+			return fmt.Errorf("expected `listen ADDR:PORT` (%s), got %q: %v", addrPortRule, args[0], err)
+		}
+		c.Listen = append(c.Listen, args[0])
+	case "interface":
+		// ntpd: interface listen ADDRESS (the subset that names addresses).
+		if len(args) != 2 || args[0] != "listen" {
+			return fmt.Errorf("expected `interface listen ADDRESS` (ntpd's other interface forms: use `listen ADDR:PORT`)")
+		}
+		a, err := netip.ParseAddr(args[1])
+		if err != nil {
+			return fmt.Errorf("expected an IP address after `interface listen`, got %q (interface names are not resolved; `listen :123` serves every address)", args[1])
+		}
+		c.Listen = append(c.Listen, netip.AddrPortFrom(a, 123).String())
+	}
+	return nil
+}
+
+// parseOneArg reads the directives that take one path or address.
+func (c *Config) parseOneArg(word string, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("expected one argument")
+	}
+	switch word {
+	case "driftfile":
+		c.DriftFile = args[0]
+	case "leapfile":
+		c.LeapFile = args[0]
+	case "timefile":
+		c.TimeFile = args[0]
+	case "metrics":
+		if err := checkAddrPort(args[0]); err != nil {
+			return fmt.Errorf("expected `metrics ADDR:PORT` (%s), e.g. 127.0.0.1:9123, got %q: %v", addrPortRule, args[0], err)
+		}
+		c.Metrics = args[0]
+	}
+	return nil
+}
+
+// parseUpstream reads `server HOST [iburst …]` and `pool HOST …`; a
+// refclock address (127.127.t.u) gets ntpd's meaning and our equivalent.
+func (c *Config) parseUpstream(pool bool, args []string) error {
+	word := "server"
+	if pool {
+		word = "pool"
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("expected `%s HOST [iburst]`", word)
+	}
+	if advice, ok := refclockAdvice(args[0]); ok {
+		return fmt.Errorf("%s", advice)
+	}
+	u := Upstream{Pool: pool, Host: args[0]}
+	for _, o := range args[1:] {
+		switch o {
+		case "iburst":
+			u.IBurst = true
+		case "burst", "prefer", "noselect":
+			// Accepted as ntpd does; no effect on a sanity source.
+		default:
+			return fmt.Errorf("unknown option %q (expected iburst)", o)
+		}
+	}
+	c.Upstreams = append(c.Upstreams, u)
+	return nil
+}
+
+// parseDuration reads `ppsoffset`, `nmeadelay` and `step`.
+func (c *Config) parseDuration(word string, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("expected a duration such as 11us or 120ms")
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil {
+		return fmt.Errorf("expected a duration such as 11us or 120ms, got %q", args[0])
+	}
+	switch word {
+	case "ppsoffset":
+		c.PPSOffset = d
+	case "nmeadelay":
+		if d < 0 || d >= time.Second {
+			return fmt.Errorf("expected a delay between 0 and 1s, got %v", d)
+		}
+		c.NMEADelay = d
+	case "step":
+		if d <= 0 {
+			return fmt.Errorf("expected a positive duration, got %v", d)
+		}
+		c.Step = d
 	}
 	return nil
 }
