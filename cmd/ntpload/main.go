@@ -325,10 +325,9 @@ func (st *stats) reply(b []byte, keepLatency bool) {
 }
 
 func load(ctx context.Context, to netip.AddrPort, cfg loadConfig) (*result, error) {
-	batch := cfg.window
 	clients := make([]*client, cfg.sources)
 	for i := range clients {
-		cl, err := dialFrom(i, to, max(batch, 64))
+		cl, err := dialFrom(i, to, max(cfg.window, 64))
 		if err != nil {
 			return nil, fmt.Errorf("client socket %d: %w", i, err)
 		}
@@ -345,99 +344,22 @@ func load(ctx context.Context, to netip.AddrPort, cfg loadConfig) (*result, erro
 	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	st := &stats{}
-	limit := int64(cfg.count)
 	start := time.Now()
 	var wg sync.WaitGroup
 	mode := "capacity"
 	if cfg.rate > 0 {
 		mode = fmt.Sprintf("fixed rate %d/s", cfg.rate)
-		// Readers: one per socket, until the run ends plus a drain.
 		for _, cl := range clients {
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					_ = cl.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-					n, err := cl.readBatch(cl.in)
-					for i := range n {
-						st.reply(cl.in[i].Buffers[0][:cl.in[i].N], true)
-					}
-					if err != nil && ctx.Err() != nil {
-						return
-					}
-				}
-			}()
+			go func() { defer wg.Done(); readUntil(ctx, cl, st) }()
 		}
-		// Pacer: every millisecond, send what is due, round robin.
-		tick := time.NewTicker(time.Millisecond)
-		due, k := 0.0, 0
-	pace:
-		for {
-			select {
-			case <-ctx.Done():
-				break pace
-			case <-tick.C:
-			}
-			due = float64(cfg.rate)*time.Since(start).Seconds() - float64(st.sent.Load())
-			for ; due >= 1; due-- {
-				if limit > 0 && st.sent.Load() >= limit {
-					break pace
-				}
-				cl := clients[k%len(clients)]
-				k++
-				fill(cl.out[0].Buffers[0])
-				if _, err := cl.c.Write(cl.out[0].Buffers[0]); err == nil {
-					st.sent.Add(1)
-				}
-			}
-		}
-		tick.Stop()
+		pace(ctx, clients, st, cfg, start)
 		time.Sleep(200 * time.Millisecond) // drain
 		cancel()
 	} else {
-		// Capacity: each socket keeps `window` requests in flight; a read
-		// timeout counts the window as lost and refills it.
 		for _, cl := range clients {
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				inflight := 0
-				for ctx.Err() == nil {
-					if limit > 0 && st.sent.Load() >= limit {
-						break
-					}
-					k := cfg.window - inflight
-					for i := range k {
-						fill(cl.out[i].Buffers[0])
-					}
-					if k > 0 {
-						n, _ := cl.writeBatch(cl.out[:k])
-						inflight += n
-						st.sent.Add(int64(n))
-					}
-					_ = cl.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-					n, err := cl.readBatch(cl.in[:cfg.window])
-					for i := range n {
-						st.reply(cl.in[i].Buffers[0][:cl.in[i].N], true)
-					}
-					inflight -= n
-					if err != nil {
-						inflight = 0 // timed out: the rest are lost
-					}
-				}
-				// Drain what is still in flight.
-				_ = cl.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-				for inflight > 0 {
-					n, err := cl.readBatch(cl.in[:cfg.window])
-					for i := range n {
-						st.reply(cl.in[i].Buffers[0][:cl.in[i].N], true)
-					}
-					inflight -= n
-					if err != nil {
-						break
-					}
-				}
-			}()
+			go func() { defer wg.Done(); keepWindow(ctx, cl, st, cfg) }()
 		}
 	}
 	wg.Wait()
@@ -455,4 +377,89 @@ func load(ctx context.Context, to netip.AddrPort, cfg loadConfig) (*result, erro
 		r.cpu = cpu1 - cpu0
 	}
 	return r, nil
+}
+
+// readUntil reads cl's replies until ctx is done (fixed-rate mode: one
+// reader per socket).
+func readUntil(ctx context.Context, cl *client, st *stats) {
+	for {
+		_ = cl.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := cl.readBatch(cl.in)
+		for i := range n {
+			st.reply(cl.in[i].Buffers[0][:cl.in[i].N], true)
+		}
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// pace sends cfg.rate requests a second from start, round robin over the
+// clients, checking every millisecond what is due, until ctx is done or
+// cfg.count are sent.
+func pace(ctx context.Context, clients []*client, st *stats, cfg loadConfig, start time.Time) {
+	limit := int64(cfg.count)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	k := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		due := float64(cfg.rate)*time.Since(start).Seconds() - float64(st.sent.Load())
+		for ; due >= 1; due-- {
+			if limit > 0 && st.sent.Load() >= limit {
+				return
+			}
+			cl := clients[k%len(clients)]
+			k++
+			fill(cl.out[0].Buffers[0])
+			if _, err := cl.c.Write(cl.out[0].Buffers[0]); err == nil {
+				st.sent.Add(1)
+			}
+		}
+	}
+}
+
+// keepWindow is capacity mode for one socket: it keeps cfg.window requests
+// in flight (a read timeout counts the window as lost and refills it) until
+// ctx is done or cfg.count are sent, then drains what is still in flight.
+func keepWindow(ctx context.Context, cl *client, st *stats, cfg loadConfig) {
+	limit := int64(cfg.count)
+	inflight := 0
+	read := func(d time.Duration) (int, error) {
+		_ = cl.c.SetReadDeadline(time.Now().Add(d))
+		n, err := cl.readBatch(cl.in[:cfg.window])
+		for i := range n {
+			st.reply(cl.in[i].Buffers[0][:cl.in[i].N], true)
+		}
+		inflight -= n
+		return n, err
+	}
+	for ctx.Err() == nil {
+		if limit > 0 && st.sent.Load() >= limit {
+			break
+		}
+		k := cfg.window - inflight
+		for i := range k {
+			fill(cl.out[i].Buffers[0])
+		}
+		if k > 0 {
+			n, _ := cl.writeBatch(cl.out[:k])
+			inflight += n
+			st.sent.Add(int64(n))
+		}
+		if _, err := read(50 * time.Millisecond); err != nil {
+			inflight = 0 // timed out: the rest are lost
+		}
+	}
+	// Drain what is still in flight.
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for inflight > 0 {
+		if _, err := read(time.Until(deadline)); err != nil {
+			break
+		}
+	}
 }
