@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -351,4 +352,33 @@ func TestEndToEndConsoleOutputStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("stopped %v after SIGTERM with the console's output stopped", time.Since(start))
+}
+
+// The boot step is logged with from, to and why (a Pi boots in 1970: the
+// first step is the one an operator looks for), and so is each state
+// change. Status only counted them before.
+func TestEndToEndStepAndStateLogged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	t.Parallel()
+	d := startDaemon(t, "-sim-offset", "2.5s", "-control", "none", "-status-interval", "0")
+	stepRE := regexp.MustCompile(`level=WARN msg="clock stepped" step_s=(2\.\d+) from=(\S+) to=(\S+) reason="([^"]+)"`)
+	stateRE := regexp.MustCompile(`level=INFO msg="state change" from=unsync to=(gps|pps) reason="([^"]+)"`)
+	var step, state []string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && (step == nil || state == nil); time.Sleep(200 * time.Millisecond) {
+		d.mu.Lock()
+		out := d.log.String()
+		d.mu.Unlock()
+		step, state = stepRE.FindStringSubmatch(out), stateRE.FindStringSubmatch(out)
+	}
+	if step == nil || state == nil {
+		t.Fatalf("want a logged step of about +2.5 s with from, to and reason, and a logged state change with its reason; got step %q, state %q", step, state)
+	}
+	from, err1 := time.Parse(time.RFC3339Nano, step[2])
+	to, err2 := time.Parse(time.RFC3339Nano, step[3])
+	if err1 != nil || err2 != nil || to.Sub(from) < 2400*time.Millisecond || to.Sub(from) > 2600*time.Millisecond {
+		t.Errorf("step from %s to %s: want times 2.5 s apart", step[2], step[3])
+	}
+	t.Logf("logged: step %s s (%s → %s): %s; state unsync → %s: %s", step[1], step[2], step[3], step[4], state[1], state[2])
 }
