@@ -83,7 +83,7 @@ type Sentence struct {
 // DecoderStats counts decoder outcomes per framed line.
 type DecoderStats struct {
 	Used        uint64 // RMC/GGA/GSA/GSV/ZDA/GNS/GLL decoded (including Recovered)
-	Recovered   uint64 // of Used: a field was malformed or misplaced and ignored (traps in doc.go)
+	Recovered   uint64 // of Used: a field was malformed or misplaced and ignored (docs/gps-decoding.md, known traps)
 	Unused      uint64 // standard sentences we do not need (VTG, TXT, GST, GBS, RTE, …)
 	Proprietary uint64 // $P… sentences
 	Unknown     uint64 // sentence types nobody knows (invalid talkers, $GYOACC…)
