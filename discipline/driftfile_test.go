@@ -8,46 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/gpsntp/gpsntp/internal/fulldir"
 )
-
-// fullDir returns a directory on a tmpfs of its own that is full, as a
-// root file system is when a log ran away: creating a file still works (a
-// tmpfs has inodes left), writing data fails with ENOSPC. Tests using it
-// skip where mounting is not permitted (not root, or in a container).
-func fullDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=16k"); err != nil {
-		t.Skipf("mount tmpfs on %s: %v (needs CAP_SYS_ADMIN)", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for i := 0; ; i++ {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling the tmpfs: %v, want ENOSPC", err)
-			}
-			break
-		}
-		if i > 1000 {
-			t.Fatal("16 KiB tmpfs never filled")
-		}
-	}
-	return dir
-}
 
 func TestDriftFileRoundTrip(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "ntp.drift")
@@ -200,7 +164,7 @@ func TestReplaceFileSyncsDirectoryAfterRename(t *testing.T) {
 // file created and deleted, an error for the log) happens at most once per
 // DriftMinIntervalNs, not once a second.
 func TestDriftSaverFullDiskRetriesHourly(t *testing.T) {
-	dir := fullDir(t)
+	dir := fulldir.New(t)
 	path := filepath.Join(dir, "drift")
 	if err := WriteDrift(path, 1000); err == nil {
 		t.Fatal("WriteDrift on a full tmpfs succeeded; the test's disk is not full")

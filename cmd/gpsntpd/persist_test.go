@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/discipline"
+	"github.com/gpsntp/gpsntp/internal/fulldir"
 )
 
 func TestTimeFile(t *testing.T) {
@@ -132,39 +132,6 @@ func (r *recorder) count(level slog.Level, prefix string) int {
 	return n
 }
 
-// fullDir returns a directory on a tmpfs of its own that is full: files
-// can be created, data cannot be written (ENOSPC). It skips where mounting
-// is not permitted.
-func fullDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=16k"); err != nil {
-		t.Skipf("mount tmpfs on %s: %v (needs CAP_SYS_ADMIN)", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for i := 0; ; i++ {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling the tmpfs: %v, want ENOSPC", err)
-			}
-			return dir
-		}
-		if i > 1000 {
-			t.Fatal("16 KiB tmpfs never filled")
-		}
-	}
-}
-
 // settledPPS is a reference from a servo locked to PPS whose frequency
 // estimate is good to well under a ppm.
 func settledPPS(freqPPB float64) *discipline.Reference {
@@ -175,7 +142,7 @@ func settledPPS(freqPPB float64) *discipline.Reference {
 // hour, not every second (it was 12 warnings in 20 s, pushing everything
 // else out of the event log).
 func TestPersistFullDiskWarnsHourly(t *testing.T) {
-	dir := fullDir(t)
+	dir := fulldir.New(t)
 	rec := &recorder{}
 	cfg := config.Defaults()
 	cfg.DriftFile = filepath.Join(dir, "drift")
