@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"github.com/gpsntp/gpsntp/internal/ctl"
 	"github.com/gpsntp/gpsntp/ntpserve"
 	dto "github.com/prometheus/client_model/go"
@@ -190,26 +189,8 @@ func TestOperatorInterfaces(t *testing.T) {
 		t.Skip("runs the daemon")
 	}
 	t.Parallel()
-	master, slave, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer master.Close()
-	defer slave.Close()
-	var screenMu sync.Mutex
-	var screen []byte
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := master.Read(b)
-			screenMu.Lock()
-			screen = append(screen, b[:n]...)
-			screenMu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	term := newTerminal(t)
+	master, slave := term.master, term.slave
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "ctl.sock")
 	metrics := freeTCP(t)
@@ -227,9 +208,7 @@ func TestOperatorInterfaces(t *testing.T) {
 		}
 	}
 	screenText := func() string {
-		screenMu.Lock()
-		defer screenMu.Unlock()
-		return escapes.ReplaceAllString(string(screen), "\n")
+		return escapes.ReplaceAllString(string(term.drawn()), "\n")
 	}
 	ctlRun := func(args ...string) string {
 		t.Helper()

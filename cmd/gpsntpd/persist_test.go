@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/discipline"
 	"github.com/gpsntp/gpsntp/internal/fulldir"

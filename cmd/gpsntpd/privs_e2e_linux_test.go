@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gpsntp/gpsntp/gps/sim"
-	"github.com/gpsntp/gpsntp/internal/simtime"
 )
 
 // TestEndToEndDropsPrivileges starts the real daemon as root on a real
@@ -24,35 +21,14 @@ import (
 // the same code also keeps CAP_SYS_TIME; that backend runs only in the VM
 // test, never on this machine.)
 func TestEndToEndDropsPrivileges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end to end")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the daemon drops privileges only when started as root")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
+	nobody := needRootAndNobody(t)
 	t.Parallel()
-	master, slave, err := sim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
+	slave := simReceiver(t, 250e6, 3)
 	// The receiver's device stays root's, mode 0620: the daemon opens it
 	// before it drops privileges.
 	if fi, err := os.Stat(slave); err != nil || fi.Mode().Perm()&0o006 != 0 {
 		t.Fatalf("pty %s: %v, mode %v: want one nobody cannot open", slave, err, fi.Mode())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	rx, err := sim.New(sim.Config{Timeline: simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: 250e6}, Baud: 9600, Seed: 3}, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go rx.Run(ctx)
-
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "gpsntp.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps none\nclock soft\nnmeadelay %v\nuser nobody\ncontrol none\n",

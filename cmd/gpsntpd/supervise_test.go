@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,10 +17,8 @@ import (
 	"time"
 
 	"github.com/beevik/ntp"
-	"github.com/creack/pty"
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/gps/sim"
-	"github.com/gpsntp/gpsntp/internal/simtime"
 	"github.com/gpsntp/gpsntp/pps"
 	"golang.org/x/sys/unix"
 )
@@ -154,25 +151,13 @@ func TestEndToEndExitsWhenMetricsPortTaken(t *testing.T) {
 // container or a misconfigured unit): the daemon exits 1 saying so, and
 // never serves as root by accident.
 func TestEndToEndExitsWhenPrivilegeDropRefused(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end to end")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the daemon drops privileges only when started as root")
-	}
+	needRootAndNobody(t)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Skip("no setpriv (util-linux)")
 	}
-	if _, err := user.Lookup("nobody"); err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
 	t.Parallel()
-	master, slave, err := sim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
+	slave := simReceiver(t, 0, 1)
 	conf := filepath.Join(t.TempDir(), "gpsntp.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps none\nclock soft\nuser nobody\ncontrol none\n", slave)), 0o644)
 	// Never CAP_SYS_TIME (the machine's clock), and no CAP_SETUID/SETGID.
@@ -241,18 +226,7 @@ func TestEndToEndMissingPPSDevice(t *testing.T) {
 		t.Skip("this machine has a /dev/pps7")
 	}
 	t.Parallel()
-	master, slave, err := sim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	rx, err := sim.New(sim.Config{Timeline: simtime.Timeline{StartHostNs: time.Now().UnixNano()}, Baud: 9600, Seed: 5}, master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go rx.Run(ctx)
+	slave := simReceiver(t, 0, 5)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "ctl.sock")
 	conf := filepath.Join(dir, "gpsntp.conf")
@@ -294,33 +268,16 @@ func TestEndToEndConsoleOutputStopped(t *testing.T) {
 		t.Skip("end to end")
 	}
 	t.Parallel()
-	master, slave, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer master.Close()
-	defer slave.Close()
-	// Read the screen until output is stopped; the terminal then keeps
-	// what the daemon writes until its buffers are full.
-	var got atomic.Int64
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := master.Read(b)
-			got.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
-	}()
+	term := newTerminal(t)
+	slave := term.slave
 	conf := filepath.Join(t.TempDir(), "gpsntp.conf")
 	os.WriteFile(conf, []byte("console "+slave.Name()+"\n"), 0o644)
 	d := startDaemon(t, "-config", conf, "-control", "none")
 	deadline := time.Now().Add(20 * time.Second)
-	for got.Load() == 0 && time.Now().Before(deadline) {
+	for len(term.drawn()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got.Load() == 0 {
+	if len(term.drawn()) == 0 {
 		t.Fatal("the console never drew on the pty")
 	}
 	// Output stopped at the tty, as XOFF does: every write to it blocks
