@@ -8,9 +8,12 @@ package discipline
 const MaxClockFreqPPB = 5000e3
 
 // Clock is a clock backend: it turns host kernel timestamps (CLOCK_REALTIME)
-// into served time and accepts steering. All times are ns since the Unix
-// epoch. Implementations must make Now and Map safe for concurrent use and
-// allocation-free: the NTP server calls them on every packet.
+// into served time, accepts steering, and tells whoever else reads the
+// clock what state it is in. All times are ns since the Unix epoch.
+// Implementations must make Now and Map safe for concurrent use and
+// allocation-free: the NTP server calls them on every packet. Every
+// backend implements every method; where a backend has nothing to do, its
+// method says so and does nothing.
 type Clock interface {
 	// Now returns the served (disciplined) time now.
 	Now() int64
@@ -22,4 +25,20 @@ type Clock interface {
 	SetFrequency(freqPPB float64)
 	// Step adds deltaNs to the served time at once (negative: back).
 	Step(deltaNs int64)
+	// ScheduleLeap makes the clock carry out leap second e itself at its
+	// UTC midnight (Soft: in its mapping; System: the kernel's
+	// STA_INS/STA_DEL, armed in the last day). The engine calls it on
+	// every update while a leap is announced: scheduling the same event
+	// again is a no-op.
+	ScheduleLeap(e LeapEvent)
+	// ReportSync tells the rest of the system whether the clock is
+	// synchronised and how good it is (System: the kernel's STA_UNSYNC,
+	// maxerror and esterror, read by timedatectl and adjtimex). Soft: a
+	// no-op, as no one but our server reads its time. Called on every
+	// engine update.
+	ReportSync(synced bool, maxErrorNs, estErrorNs int64)
+	// Failures returns how many changes the backend could not make (System:
+	// clock_adjtime calls the kernel refused) and the latest error. The
+	// engine cannot act on them; the daemon logs them. Soft: never fails.
+	Failures() (n uint64, last error)
 }

@@ -217,7 +217,8 @@ func NewEngine(cfg Config) *Engine {
 		e.servo = e.ppsServo
 		e.nmeaMode = false
 	}
-	e.publish(0)
+	r, leap := e.publish(0)
+	e.tellClock(0, r, leap)
 	return e
 }
 
@@ -623,16 +624,21 @@ func (e *Engine) setState(s State, realNs int64, why string) {
 	if s == PPS || s == GPS {
 		e.everLocked = true
 	}
-	e.publish(realNs)
+	r, leap := e.publish(realNs)
+	e.tellClock(realNs, r, leap)
 }
 
-func (e *Engine) publish(realNs int64) {
+// publish builds the Reference from the engine's state at CLOCK_REALTIME
+// realNs and stores it for the server. It returns the snapshot and the leap
+// second it announces (zero when none) and changes nothing outside the
+// engine: tellClock passes them on to the clock backend.
+func (e *Engine) publish(realNs int64) (*Reference, LeapEvent) {
 	r := &Reference{State: e.state, Precision: e.cfg.Precision, UpdatedAt: time.Unix(0, realNs)}
+	var leap LeapEvent
 	switch e.state {
 	case PPS, GPS, Holdover:
 		r.Synchronised = true
 		r.Stratum = 1
-		r.Leap = LeapNone
 		if src := e.state; src == GPS || (src == Holdover && e.holdFrom == GPS) {
 			r.RefID = [4]byte{'G', 'P', 'S', 0}
 		} else {
@@ -641,11 +647,7 @@ func (e *Engine) publish(realNs int64) {
 		r.RefTimeNs = e.lastUpd
 		r.RootDispersionNs = int64(e.dispNs)
 		r.DispersionRateNsPerS = e.rateNsPerS()
-		li, ev := e.leapAnnounce(e.cfg.Clock.Map(realNs))
-		r.Leap = li
-		if ls, ok := e.cfg.Clock.(leapScheduler); ok && li != LeapNone {
-			ls.ScheduleLeap(ev)
-		}
+		r.Leap, leap = e.leapAnnounce(e.cfg.Clock.Map(realNs))
 	default:
 		r.Leap = LeapAlarm
 	}
@@ -654,14 +656,23 @@ func (e *Engine) publish(realNs int64) {
 	r.FreqPPB = e.servo.FreqPPB()
 	r.FreqEstPPB = e.servo.HoldFrequencyPPB()
 	e.ref.Store(r)
-	if sr, ok := e.cfg.Clock.(syncReporter); ok {
-		est := int64(math.Abs(r.OffsetNs) + r.JitterNs)
-		maxErr := int64(16e9)
-		if r.Synchronised {
-			maxErr = r.RootDispersionAt(e.cfg.Clock.Map(realNs))
-		}
-		sr.ReportSync(r.Synchronised, maxErr, est)
+	return r, leap
+}
+
+// tellClock passes what publish decided at CLOCK_REALTIME realNs on to the
+// clock backend: the leap second r announces, to carry out at its midnight,
+// and whether the clock is synchronised, with its error bounds (System: one
+// or two clock_adjtime calls; Soft: the leap only).
+func (e *Engine) tellClock(realNs int64, r *Reference, leap LeapEvent) {
+	if r.Leap == LeapInsert || r.Leap == LeapDelete {
+		e.cfg.Clock.ScheduleLeap(leap)
 	}
+	est := int64(math.Abs(r.OffsetNs) + r.JitterNs)
+	maxErr := int64(16e9)
+	if r.Synchronised {
+		maxErr = r.RootDispersionAt(e.cfg.Clock.Map(realNs))
+	}
+	e.cfg.Clock.ReportSync(r.Synchronised, maxErr, est)
 }
 
 // leapAnnounce is the leap indicator to serve at UTC time nowNs and the
@@ -688,18 +699,13 @@ func (e *Engine) leapAnnounce(nowNs int64) (uint8, LeapEvent) {
 	return announce(ev, nowNs), ev
 }
 
-// syncReporter is a clock that tells the rest of the system whether it is
-// synchronised (System: the kernel's STA_UNSYNC, maxerror, esterror).
-type syncReporter interface {
-	ReportSync(synced bool, maxErrorNs, estErrorNs int64)
-}
-
 // snapshot republishes (dispersion and reference time move with every
-// update) and refreshes the status copy.
+// update), tells the clock, and refreshes the status copy.
 func (e *Engine) snapshot(realNs int64) {
-	e.publish(realNs)
+	r, leap := e.publish(realNs)
+	e.tellClock(realNs, r, leap)
 	e.statusMu.Lock()
-	e.status = Status{Ref: *e.ref.Load(), Counters: e.cnt, LastFix: e.fix, Alarms: e.alarms(realNs, e.status.Alarms[:0])}
+	e.status = Status{Ref: *r, Counters: e.cnt, LastFix: e.fix, Alarms: e.alarms(realNs, e.status.Alarms[:0])}
 	if e.state == Holdover {
 		e.status.HoldoverS = float64(realNs-e.holdStart) * 1e-9
 	}

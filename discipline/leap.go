@@ -144,9 +144,3 @@ func announce(e LeapEvent, nowNs int64) uint8 {
 	}
 	return LeapDelete
 }
-
-// leapScheduler is a clock that carries out a leap second itself (Soft:
-// in its mapping; System: the kernel's STA_INS/STA_DEL).
-type leapScheduler interface {
-	ScheduleLeap(e LeapEvent)
-}

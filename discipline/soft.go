@@ -122,6 +122,13 @@ func (s *Soft) Step(deltaNs int64) {
 	s.params.Store(&p)
 }
 
+// ReportSync does nothing: the soft clock's time is served only by our
+// server, which reads the Reference; there is no kernel to tell.
+func (s *Soft) ReportSync(synced bool, maxErrorNs, estErrorNs int64) {}
+
+// Failures is always (0, nil): the soft clock's changes cannot be refused.
+func (s *Soft) Failures() (uint64, error) { return 0, nil }
+
 // CorrectionNs returns served minus CLOCK_REALTIME at realtimeNs, for status
 // and tests.
 func (s *Soft) CorrectionNs(realtimeNs int64) int64 { return s.Map(realtimeNs) - realtimeNs }

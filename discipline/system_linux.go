@@ -45,8 +45,7 @@ func (s *System) adjtime(what string, tx *unix.Timex) bool {
 }
 
 // Failures returns how many times the kernel refused a change, and the
-// latest refusal. The engine cannot act on them (it steers through the
-// Clock interface); the daemon logs them.
+// latest refusal (Clock.Failures).
 func (s *System) Failures() (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gpsntp/gpsntp/discipline"
 	"github.com/gpsntp/gpsntp/gps"
-	"github.com/gpsntp/gpsntp/ntpserve"
 	"github.com/gpsntp/gpsntp/pps"
 )
 
@@ -195,15 +194,12 @@ func (a *appliance) logEngineEvents() {
 // fmtServed formats a served time (ns since the Unix epoch, UTC).
 func fmtServed(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
-// logClockFailures logs the clock changes the kernel refused since the
-// last call (System: clock_adjtime without CAP_SYS_TIME, a value out of
-// range) and returns the new count. The log throttles repeats.
+// logClockFailures logs the clock changes the backend could not make since
+// the last call (System: clock_adjtime refused without CAP_SYS_TIME, or a
+// value out of range; Soft: none) and returns the new count. The log
+// throttles repeats.
 func logClockFailures(log *slog.Logger, c discipline.Clock, seen uint64) uint64 {
-	f, ok := c.(interface{ Failures() (uint64, error) })
-	if !ok {
-		return seen
-	}
-	n, err := f.Failures()
+	n, err := c.Failures()
 	if n > seen {
 		log.Error("the kernel refused to steer the clock", "times", n-seen, "err", err)
 	}
@@ -222,8 +218,8 @@ func (a *appliance) statusLine() string {
 	now := time.Unix(0, a.clock.Now()).UTC().Format("2006-01-02T15:04:05.000Z")
 	return fmt.Sprintf("%s state=%-8s refid=%-4s offset=%+.3fus jitter=%.3fus freq=%+.3fppm sats=%d/%d served=%d unsync=%d dropped=%d",
 		now, r.State, refid, r.OffsetNs/1e3, r.JitterNs/1e3, r.FreqPPB/1e3,
-		st.LastFix.SatsUsed, st.LastFix.SatsInView, ss.Outcomes[ntpserve.OutReply], ss.Outcomes[ntpserve.OutReplyUnsync],
-		ss.Dropped())
+		st.LastFix.SatsUsed, st.LastFix.SatsInView, ss.Replied, ss.RepliedUnsync,
+		ss.Received-ss.Replied-ss.RepliedUnsync-ss.KoD)
 }
 
 func trimNUL(b []byte) []byte {
