@@ -13,6 +13,7 @@ import (
 
 	"github.com/gpsntp/gpsntp/discipline"
 	"github.com/gpsntp/gpsntp/gps"
+	"github.com/gpsntp/gpsntp/ntpserve"
 	"github.com/gpsntp/gpsntp/pps"
 )
 
@@ -218,8 +219,8 @@ func (a *appliance) statusLine() string {
 	now := time.Unix(0, a.clock.Now()).UTC().Format("2006-01-02T15:04:05.000Z")
 	return fmt.Sprintf("%s state=%-8s refid=%-4s offset=%+.3fus jitter=%.3fus freq=%+.3fppm sats=%d/%d served=%d unsync=%d dropped=%d",
 		now, r.State, refid, r.OffsetNs/1e3, r.JitterNs/1e3, r.FreqPPB/1e3,
-		st.LastFix.SatsUsed, st.LastFix.SatsInView, ss.Replied, ss.RepliedUnsync,
-		ss.Received-ss.Replied-ss.RepliedUnsync-ss.KoD)
+		st.LastFix.SatsUsed, st.LastFix.SatsInView, ss.Outcomes[ntpserve.OutReply], ss.Outcomes[ntpserve.OutReplyUnsync],
+		ss.Dropped())
 }
 
 func trimNUL(b []byte) []byte {
