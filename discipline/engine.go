@@ -92,7 +92,8 @@ type Counters struct {
 	EventsDropped uint64
 }
 
-// Status is a snapshot for status lines and screens.
+// Status is a snapshot for status lines and screens: what the engine
+// measured and decided, so that no screen has to work it out again.
 type Status struct {
 	Ref       Reference
 	Counters  Counters
@@ -101,6 +102,30 @@ type Status struct {
 	// Alarms are the engine's current alarm conditions in words, e.g. a
 	// receiver time jump it does not follow; empty when all is well.
 	Alarms []string
+	// NMEA is the last trusted fix's offset as the engine computed it (its
+	// arrival less the receiver's burst delay, as measured from PPS or else
+	// configured, against the time it names), whether or not it steered.
+	NMEA Sample
+	// PPS is the last paired edge's offset, the sample the PPS servo got
+	// (one per Counters.Paired).
+	PPS Sample
+	// LastEdgeNs is CLOCK_REALTIME of the last PPS edge (0: none yet).
+	LastEdgeNs int64
+	// EdgeChecks counts the pps.Validator's verdicts on every edge (period
+	// and sequence number against the edge before). Pairing does not use
+	// them: drivers drop repeated sequence numbers, and a fix with more
+	// than one edge in its second is not paired anyway.
+	EdgeChecks pps.Counters
+}
+
+// Sample is one measurement of a source against the served clock.
+type Sample struct {
+	// AtNs is CLOCK_REALTIME of the measurement: the edge, or the fix's
+	// arrival. 0: none yet. A new sample has a new AtNs.
+	AtNs int64
+	// OffsetNs is served time minus the source's time; positive: our clock
+	// is ahead.
+	OffsetNs float64
 }
 
 // edgeRec is a recent edge: its CLOCK_REALTIME and its served time then.
@@ -135,6 +160,7 @@ type Engine struct {
 	coarse     bool // the clock has been set from the receiver (NMEA or PPS)
 	edges      [4]edgeRec
 	nEdges     int
+	edgeCheck  *pps.Validator // every edge's period and sequence, for status
 	started    bool
 	startNs    int64 // CLOCK_REALTIME of the first input
 	lastEdge   int64 // CLOCK_REALTIME of the last edge (valid if anyEdge)
@@ -164,6 +190,7 @@ type Engine struct {
 	events                         eventQueue
 	cnt                            Counters
 	fix                            gps.Fix
+	nmeaSample, ppsSample          Sample // the last of each, for status
 	ref                            atomic.Pointer[Reference]
 	statusMu                       sync.Mutex
 	status                         Status
@@ -183,7 +210,7 @@ func NewEngine(cfg Config) *Engine {
 	if cfg.Precision == 0 {
 		cfg.Precision = -24
 	}
-	e := &Engine{cfg: cfg, stepOutNs: cfg.StepOutNs, panicNs: cfg.PanicNs}
+	e := &Engine{cfg: cfg, stepOutNs: cfg.StepOutNs, panicNs: cfg.PanicNs, edgeCheck: pps.NewValidator(pps.ValidatorConfig{})}
 	if e.stepOutNs <= 0 {
 		e.stepOutNs = defaultStepOutNs
 	}
@@ -248,6 +275,7 @@ func (e *Engine) Edge(ed pps.Edge) {
 	// Board latency calibration is applied by the source (pps.Compensated).
 	r := ed.AssertNs
 	e.seen(r)
+	e.edgeCheck.Check(ed)
 	e.lastEdge, e.anyEdge = r, true
 	copy(e.edges[1:], e.edges[:len(e.edges)-1])
 	e.edges[0] = edgeRec{realNs: r, servedNs: e.cfg.Clock.Map(r)}
@@ -271,6 +299,7 @@ func (e *Engine) Fix(f gps.Fix) {
 	}
 	e.fix = f
 	labelNs := f.Time.UnixNano()
+	e.nmeaSample = Sample{AtNs: f.ArrivalNs, OffsetNs: e.nmeaOffset(f, labelNs)}
 	if e.cfg.PPS {
 		e.ppsConfiguredFix(f, labelNs)
 	} else {
@@ -499,6 +528,7 @@ func (e *Engine) ppsFix(f gps.Fix, labelNs int64, m edgeRec) {
 		e.ppsSet, e.coarse, e.everSet = true, true, true
 	}
 	e.cnt.Paired++
+	e.ppsSample = Sample{AtNs: m.realNs, OffsetNs: off}
 	e.lastPair = m.realNs
 	e.lastFix = f.ArrivalNs
 	a := e.servo.Sample(off, m.servedNs, e.cfg.Clock.Map(f.ArrivalNs))
@@ -705,7 +735,11 @@ func (e *Engine) snapshot(realNs int64) {
 	r, leap := e.publish(realNs)
 	e.tellClock(realNs, r, leap)
 	e.statusMu.Lock()
-	e.status = Status{Ref: *r, Counters: e.cnt, LastFix: e.fix, Alarms: e.alarms(realNs, e.status.Alarms[:0])}
+	e.status = Status{Ref: *r, Counters: e.cnt, LastFix: e.fix, Alarms: e.alarms(realNs, e.status.Alarms[:0]),
+		NMEA: e.nmeaSample, PPS: e.ppsSample, EdgeChecks: e.edgeCheck.Counters()}
+	if e.anyEdge {
+		e.status.LastEdgeNs = e.lastEdge
+	}
 	if e.state == Holdover {
 		e.status.HoldoverS = float64(realNs-e.holdStart) * 1e-9
 	}

@@ -79,6 +79,13 @@ type Counters struct {
 // Count returns the number of edges classified as c.
 func (c Counters) Count(cl Class) uint64 { return c.ByClass[cl] }
 
+// Bad returns the number of edges that fit no clean period: out of range,
+// double, duplicate or backwards. (A Missing edge is a good edge after lost
+// pulses: MissedPulses counts those.)
+func (c Counters) Bad() uint64 {
+	return c.ByClass[PeriodOutOfRange] + c.ByClass[Double] + c.ByClass[Duplicate] + c.ByClass[Backwards]
+}
+
 // Validator classifies a stream of edges from one source by period and
 // sequence number. It is pure: time comes only from the edges. Not safe for
 // concurrent use.

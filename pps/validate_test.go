@@ -116,3 +116,14 @@ func TestClassString(t *testing.T) {
 		t.Errorf("Class(99).String() = %q, want Class(99)", got)
 	}
 }
+
+func TestCountersBad(t *testing.T) {
+	var c Counters
+	for cl := First; cl < numClasses; cl++ {
+		c.ByClass[cl] = 1 << cl // one bit per class: the sum says which counted
+	}
+	want := uint64(1<<PeriodOutOfRange | 1<<Double | 1<<Duplicate | 1<<Backwards)
+	if got := c.Bad(); got != want {
+		t.Errorf("Bad() = %#b, want %#b (out of range, double, duplicate, backwards)", got, want)
+	}
+}

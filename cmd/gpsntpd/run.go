@@ -147,11 +147,9 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 		case <-ctx.Done():
 			return
 		case e := <-edges:
-			a.col.edge(e)
 			a.engine.Edge(e)
 			a.logEngineEvents()
 		case f := <-fixes:
-			a.col.fix(f, a.clock)
 			a.engine.Fix(f)
 			a.logEngineEvents()
 		case <-a.env.hup:

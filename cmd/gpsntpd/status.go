@@ -11,29 +11,29 @@ import (
 	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/internal/ctl"
 	"github.com/gpsntp/gpsntp/ntpserve"
-	"github.com/gpsntp/gpsntp/pps"
 )
 
-// collector assembles the status snapshot once a second from the engine,
-// the receiver and the server, plus what only the discipline loop sees (each
-// PPS edge, each fix). Its methods other than get are called from the
+// collector assembles the status snapshot once a second from the engine
+// (what it measured and decided: discipline.Status), the receiver, the PPS
+// device and the server. Its methods other than get are called from the
 // discipline loop only; get is safe from any goroutine.
 type collector struct {
-	start       time.Time
-	clockName   string
-	ppsSource   string
-	gpsDevice   string
+	start     time.Time
+	clockName string
+	ppsSource string
+	gpsDevice string
+	// nmeaDelayNs is set by openAppliance but read by nothing: the engine
+	// owns the NMEA offset (discipline.Status.NMEA). It goes when its
+	// setter does.
 	nmeaDelayNs int64
 	upstreams   []config.Upstream
 	listen      []string
 	events      func() []ctl.Event
 
-	validator  *pps.Validator
-	lastEdgeNs int64
-	ppsReach   ctl.Reach
-	gpsReach   ctl.Reach
-	prevPaired uint64
-	gpsSampled bool
+	// ppsReach and gpsReach are the billboard's reach registers, fed
+	// with the engine's samples (discipline.Status.PPS, .NMEA).
+	ppsReach ctl.Reach
+	gpsReach ctl.Reach
 	// srv is a ring of the server's counters, one per second, for the
 	// per-minute rates.
 	srv  [61]ntpserve.Stats
@@ -50,7 +50,7 @@ type collector struct {
 }
 
 func newCollector(start time.Time, log *slog.Logger) *collector {
-	return &collector{start: start, log: log, validator: pps.NewValidator(pps.ValidatorConfig{})}
+	return &collector{start: start, log: log}
 }
 
 // get is the last snapshot with the events as of now (an event logged
@@ -65,27 +65,15 @@ func (c *collector) get() *ctl.Snapshot {
 	return &cp
 }
 
-// edge sees every PPS edge before the engine does.
-func (c *collector) edge(e pps.Edge) {
-	c.validator.Check(e)
-	c.lastEdgeNs = e.AssertNs
-}
-
-// fix sees every fix: a trusted fix naming a whole second is a GPS (NMEA)
-// sample, its offset the served time of the burst's start (arrival minus
-// the receiver's typical delay) minus the second it names. Positive: our
-// clock is ahead of the NMEA time.
-func (c *collector) fix(f gps.Fix, clock discipline.Clock) {
-	if !f.TimeValid || f.Mode < gps.Mode2D || f.LeapSecond {
-		return
+// reach shows a source's last sample as the engine measured it: recorded
+// if it is new since the last tick, and the reach register polled with
+// whether it was.
+func reach(r *ctl.Reach, s discipline.Sample) {
+	fresh := s.AtNs != 0 && s.AtNs != r.LastNs
+	if fresh {
+		r.Sample(s.AtNs, s.OffsetNs)
 	}
-	label := f.Time.UnixNano()
-	if label%1e9 != 0 {
-		return
-	}
-	off := float64(clock.Map(f.ArrivalNs-c.nmeaDelayNs) - label)
-	c.gpsReach.Sample(f.ArrivalNs, off)
-	c.gpsSampled = true
+	r.Poll(fresh)
 }
 
 // tick builds and publishes the snapshot; call it once a second (the
@@ -93,13 +81,8 @@ func (c *collector) fix(f gps.Fix, clock discipline.Clock) {
 func (c *collector) tick(nowNs int64, a *appliance) {
 	st := a.engine.Status()
 	r := st.Ref
-	if st.Counters.Paired > c.prevPaired {
-		c.ppsReach.Sample(nowNs, r.OffsetNs)
-	}
-	c.ppsReach.Poll(st.Counters.Paired > c.prevPaired)
-	c.prevPaired = st.Counters.Paired
-	c.gpsReach.Poll(c.gpsSampled)
-	c.gpsSampled = false
+	reach(&c.ppsReach, st.PPS)
+	reach(&c.gpsReach, st.NMEA)
 
 	served := a.clock.Now()
 	s := &ctl.Snapshot{
@@ -121,21 +104,20 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	if r.Synchronised {
 		s.RootDispersionNs = r.RootDispersionAt(served)
 	}
-	vc := c.validator.Counters()
 	s.PPS = ctl.PPSStatus{
 		Configured:   a.ppsSrc != nil,
 		Source:       c.ppsSource,
 		Edges:        st.Counters.Edges,
-		Missed:       vc.MissedPulses,
-		Bad:          vc.Count(pps.PeriodOutOfRange) + vc.Count(pps.Double) + vc.Count(pps.Duplicate) + vc.Count(pps.Backwards),
+		Missed:       st.EdgeChecks.MissedPulses,
+		Bad:          st.EdgeChecks.Bad(),
 		Paired:       st.Counters.Paired,
 		Unpaired:     st.Counters.Unpaired,
 		Mislabel:     st.Counters.Mislabel,
 		Outliers:     st.Counters.Outliers,
 		LastEdgeAgoS: -1,
 	}
-	if c.lastEdgeNs != 0 {
-		s.PPS.LastEdgeAgoS = float64(nowNs-c.lastEdgeNs) / 1e9
+	if st.LastEdgeNs != 0 {
+		s.PPS.LastEdgeAgoS = float64(nowNs-st.LastEdgeNs) / 1e9
 	}
 	rs := a.receiver.Stats()
 	f := st.LastFix
@@ -161,7 +143,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	}
 	s.Server = c.server(a.server.Stats())
 	s.Server.TopTalkers = talkers(c.clients, time.Unix(0, nowNs))
-	s.Alarms = c.alarms(nowNs, a, rs, st.Alarms)
+	s.Alarms = c.alarms(nowNs, a, rs, st)
 	c.cur.Store(s)
 }
 
@@ -174,8 +156,8 @@ const ppsSilentAlarmNs = 30e9
 type alarm struct{ key, text string }
 
 // alarms are the device-level conditions the collector sees, each logged
-// once when raised and once when cleared, then the engine's.
-func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, engineAlarms []string) []string {
+// once when raised and once when cleared, then the engine's (st.Alarms).
+func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, st discipline.Status) []string {
 	var cur []alarm
 	if d := a.ppsDev; d != nil {
 		ds := d.Status()
@@ -189,8 +171,8 @@ func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, engineAlarms
 			cur = append(cur, alarm{"pps-missing", fmt.Sprintf("PPS device %s cannot be opened (%s): serving NMEA time; check the pps line and the dtoverlay in config.txt (takes effect after a reboot)", c.ppsSource, why)})
 		default:
 			since := ds.Since.UnixNano()
-			if c.lastEdgeNs > since {
-				since = c.lastEdgeNs
+			if st.LastEdgeNs > since {
+				since = st.LastEdgeNs
 			}
 			if silent := nowNs - since; silent >= ppsSilentAlarmNs {
 				cur = append(cur, alarm{"pps-silent", fmt.Sprintf("%s but no pulses for %d s: check wiring / dtoverlay / antenna (most receivers give PPS only with a fix)", where, silent/1e9)})
@@ -221,7 +203,7 @@ func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, engineAlarms
 		c.alarmText[al.key] = al.text
 	}
 	// The engine's own alarms: the discipline loop logs them (its events).
-	return append(out, engineAlarms...)
+	return append(out, st.Alarms...)
 }
 
 func modeString(m gps.Mode) string {
