@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/gps/sim"
+	"go.bug.st/serial"
 )
 
 func mt3339Slice(t *testing.T, maxBytes int) (data []byte, date time.Time) {
@@ -34,34 +37,129 @@ func mt3339Slice(t *testing.T, maxBytes int) (data []byte, date time.Time) {
 // pacedWrite writes b to w as a UART at baud delivers it: chunks written
 // when their last byte would have left the wire.
 func pacedWrite(ctx context.Context, w *os.File, b []byte, baud int) error {
-	_, err := pacedWriteTimes(ctx, w, b, baud)
+	_, err := pacedWriteTimes(ctx, w, b, baud, nil, nil)
 	return err
 }
 
 // pacedChunk is how many bytes pacedWrite writes at a time.
 const pacedChunk = 8
 
-// pacedWriteTimes is pacedWrite returning when each chunk of pacedChunk
-// bytes really went into the pty (host ns, taken just before the write):
-// on a loaded machine the writer's sleeps overshoot, and a test of the
-// receiver's arrival times must compare with when the bytes came, not with
-// when they were due.
-func pacedWriteTimes(ctx context.Context, w *os.File, b []byte, baud int) ([]int64, error) {
+// pacedLog is what pacedWriteTimes did: when it started, when each chunk
+// of pacedChunk bytes really went into the pty (host ns, taken just before
+// the write), and which probe ping followed which chunk.
+type pacedLog struct {
+	startNs int64
+	atNs    []int64
+	pings   map[int]int // chunk → ping
+	btNs    int64       // one byte's wire time
+	n       int         // bytes written in all
+}
+
+// dueNs is when chunk c was due: when its last byte would have left the
+// wire.
+func (l *pacedLog) dueNs(c int) int64 {
+	return l.startNs + int64(min((c+1)*pacedChunk, l.n)-1)*l.btNs
+}
+
+// sentNs is when byte k went on the line: its chunk's write time, less the
+// wire time of the bytes after it in the chunk.
+func (l *pacedLog) sentNs(k int) int64 {
+	c := k / pacedChunk
+	return l.atNs[c] - int64(min((c+1)*pacedChunk, l.n)-1-k)*l.btNs
+}
+
+// pacedWriteTimes is pacedWrite logging when each chunk really went into
+// the pty: on a loaded machine the writer's sleeps overshoot, and a test of
+// the receiver's arrival times must compare with when the bytes came, not
+// with when they were due. Right after each chunk named in probeChunks it
+// pings p (if not nil), so the test can tell how late a reader woke for
+// that chunk.
+func pacedWriteTimes(ctx context.Context, w *os.File, b []byte, baud int, p *wakeProbe, probeChunks map[int]bool) (*pacedLog, error) {
 	bt := 10 * time.Second / time.Duration(baud)
 	start := time.Now()
-	var at []int64
+	l := &pacedLog{startNs: start.UnixNano(), pings: map[int]int{}, btNs: int64(bt), n: len(b)}
 	for i := 0; i < len(b); i += pacedChunk {
 		j := min(i+pacedChunk, len(b))
 		time.Sleep(time.Until(start.Add(time.Duration(j-1) * bt)))
 		if ctx.Err() != nil {
-			return at, ctx.Err()
+			return l, ctx.Err()
 		}
-		at = append(at, time.Now().UnixNano())
+		l.atNs = append(l.atNs, time.Now().UnixNano())
 		if _, err := w.Write(b[i:j]); err != nil {
-			return at, err
+			return l, err
+		}
+		if c := i / pacedChunk; p != nil && probeChunks[c] {
+			l.pings[c] = p.ping()
 		}
 	}
-	return at, nil
+	return l, nil
+}
+
+// wakeProbe measures what the load does to a reader like the Receiver's:
+// a second pty read through go.bug.st/serial with the Receiver's default
+// read timeout, the time taken when a read returns. Each ping writes one
+// byte and notes when; the reader notes how late it returned with it.
+type wakeProbe struct {
+	master *os.File
+	mu     sync.Mutex
+	sentNs []int64 // host time just before each ping's write
+	lagNs  []int64 // how late the reader returned with each ping read so far
+}
+
+// startWakeProbe opens a probe pty and reads it until stop is called.
+func startWakeProbe(t *testing.T, baud int) (p *wakeProbe, stop func()) {
+	t.Helper()
+	master, slave := newPTY(t)
+	port, err := serial.Open(slave, &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+	if err != nil {
+		t.Fatalf("probe: open %s: %v", slave, err)
+	}
+	if err := port.SetReadTimeout(20 * time.Millisecond); err != nil {
+		port.Close()
+		t.Fatalf("probe: %s: set read timeout: %v", slave, err)
+	}
+	p = &wakeProbe{master: master}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer port.Close()
+		buf := make([]byte, 256)
+		for ctx.Err() == nil {
+			n, err := port.Read(buf)
+			nowNs := time.Now().UnixNano()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			for range n { // one byte per ping, in order
+				p.lagNs = append(p.lagNs, nowNs-p.sentNs[len(p.lagNs)])
+			}
+			p.mu.Unlock()
+		}
+	}()
+	return p, func() { cancel(); <-done }
+}
+
+// ping writes one byte to the probe and returns its number.
+func (p *wakeProbe) ping() int {
+	p.mu.Lock()
+	i := len(p.sentNs)
+	p.sentNs = append(p.sentNs, time.Now().UnixNano())
+	p.mu.Unlock()
+	p.master.Write([]byte{'.'})
+	return i
+}
+
+// lag is how late the probe's reader returned with ping i, or -1 if it has
+// not (yet).
+func (p *wakeProbe) lag(i int) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i < len(p.lagNs) {
+		return p.lagNs[i]
+	}
+	return -1
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
@@ -78,9 +176,10 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // TestReceiverPTYReplay replays a real capture (Adafruit HAT, MT3339) through a
 // real pty at 4800, 9600 and 115200 baud byte timing into the serial
 // Receiver and checks that it yields exactly what offline decoding of the
-// same bytes yields, with arrival times spaced like the bytes on the wire;
-// once more with bursts of junk spliced in (what the junk costs offline is
-// TestGarbageLosesOnlyTouchedEpochs).
+// same bytes yields, each fix's arrival time being when its epoch's first
+// byte went on the wire (judged on the epochs the load left alone: see
+// replay); once more with bursts of junk spliced in (what the junk costs
+// offline is TestGarbageLosesOnlyTouchedEpochs).
 func TestReceiverPTYReplay(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -123,6 +222,40 @@ func withJunk(data []byte, seed uint64) []byte {
 	return out
 }
 
+// Load on the machine (other tests, CPU hogs) can wake the Receiver's
+// reader late, or make the test's writer catch up on a late sleep by
+// writing chunks back to back, faster than a UART would; either moves an
+// arrival time by up to the disturbance, which is not the Receiver's
+// error. replay measures both per epoch (the writer's log; a probe pty
+// read like the Receiver's) and judges only the epochs the load left
+// alone.
+const (
+	// replayMaxLateNs: a writer off its pace or a probe reader later
+	// than this is the load talking (on an idle machine both stay well
+	// below it; gps/sim's TestSimThroughReceiver draws the line there
+	// too).
+	replayMaxLateNs = int64(2 * time.Millisecond)
+	// replayHorizonNs: how late a read that took in an epoch's first byte
+	// may have returned for the writer's pace to matter; the writer must
+	// keep it this long after the epoch's first chunk.
+	replayHorizonNs = int64(10 * time.Millisecond)
+	// replayMinEpochs: how many undisturbed epochs replay judges at least
+	// (fewer if the data has fewer), playing the data up to replayMaxRuns
+	// times to collect them. Under two CPU hogs and other tests, the pty
+	// itself often delivers late for a whole run (the kernel hands pty
+	// writes on to the reader through a workqueue thread, which waits for
+	// a core like everyone else): probe and Receiver then show the same
+	// lateness, and those epochs measure the kernel, not the Receiver.
+	replayMinEpochs = 5
+	replayMaxRuns   = 6
+)
+
+// replay plays data into a Receiver on a pty at baud, byte by byte in
+// time, and checks that the Receiver yields what offline decoding yields,
+// and that each fix's arrival time is when its epoch's first byte went on
+// the wire (so arrivals are spaced like the epochs on the wire, and a
+// constant error, such as forgetting the wire time of the bytes read after
+// the first, shows too).
 func replay(t *testing.T, data []byte, floor time.Time, baud int) {
 	want, wantSt := gps.DecodeCapture(data, floor)
 	defer func() {
@@ -130,7 +263,39 @@ func replay(t *testing.T, data []byte, floor time.Time, baud int) {
 			t.Logf("offline: %+v", wantSt)
 		}
 	}()
+	off := epochOffsets(t, data, floor)
+	need := min(len(off), replayMinEpochs)
+	var errs []time.Duration
+	var notes []string
+	for run := 1; ; run++ {
+		e, n := replayOnce(t, data, floor, baud, want, off)
+		errs = append(errs, e...)
+		for _, s := range n {
+			notes = append(notes, fmt.Sprintf("run %d: %s", run, s))
+		}
+		if t.Failed() || len(errs) >= need {
+			break
+		}
+		if run == replayMaxRuns {
+			t.Fatalf("only %d epochs the load left alone in %d runs, want %d:\n%s",
+				len(errs), run, need, strings.Join(notes, "\n"))
+		}
+		t.Logf("run %d: %d of %d undisturbed epochs so far; playing again", run, len(errs), need)
+	}
+	// A read can still be delayed where the probe's was not (another
+	// thread, another core): the median must be tight.
+	slices.Sort(errs)
+	if errs[len(errs)/2] > 2*time.Millisecond {
+		t.Errorf("median |arrival − first byte sent| %v over epochs the load left alone, want ≤ 2 ms (all %v):\n%s",
+			errs[len(errs)/2], errs, strings.Join(notes, "\n"))
+	}
+	t.Logf("%d undisturbed epochs, |arrival − first byte sent| %v:\n%s", len(errs), errs, strings.Join(notes, "\n"))
+}
 
+// replayOnce is one run of replay: it checks the fixes and returns
+// |arrival − first byte sent| of the epochs the load left alone, with a
+// note per epoch.
+func replayOnce(t *testing.T, data []byte, floor time.Time, baud int, want []gps.Fix, off []int) (errs []time.Duration, notes []string) {
 	master, slave, err := sim.OpenPTY()
 	if err != nil {
 		t.Skipf("no pty: %v", err)
@@ -143,8 +308,14 @@ func replay(t *testing.T, data []byte, floor time.Time, baud int) {
 	// than a writer stall on a loaded host keeps the grouping offline's.
 	r, ctx, cancel, out, done := startReceiver(t, gps.Config{Device: slave, Baud: baud, ReferenceDate: floor, IdleFlush: 400 * time.Millisecond}, 20*time.Second, 64)
 	waitFor(t, "device open", 5*time.Second, func() bool { return r.Stats().Device == gps.DeviceOpen })
+	probe, stopProbe := startWakeProbe(t, baud)
+	defer stopProbe()
+	firstChunks := map[int]bool{} // chunks holding an epoch's first byte
+	for _, k := range off {
+		firstChunks[k/pacedChunk] = true
+	}
 
-	writes, err := pacedWriteTimes(ctx, master, data, baud)
+	wl, err := pacedWriteTimes(ctx, master, data, baud, probe, firstChunks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,36 +337,56 @@ func replay(t *testing.T, data []byte, floor time.Time, baud int) {
 			t.Errorf("fix %d: no arrival time", i)
 		}
 	}
-	// Consecutive epochs are written back to back, so their arrival spacing
-	// is their distance on the wire: byte distance at the line rate, plus
-	// however late the writer's sleeps made the chunks holding their first
-	// bytes. A single read can be delayed by scheduling noise; the median
-	// must be tight.
-	off := epochOffsets(t, data, floor)
-	bt := int64(10 * time.Second / time.Duration(baud))
-	// sent is when byte k went on the line: its chunk's write time, less
-	// the wire time of the bytes after it in the chunk.
-	sent := func(k int) int64 {
-		c := k / pacedChunk
-		last := min((c+1)*pacedChunk, len(data)) - 1
-		return writes[c] - int64(last-k)*bt
-	}
-	var errs []time.Duration
-	for i := 1; i < len(got) && i < len(off); i++ {
-		wantNs := sent(off[i]) - sent(off[i-1])
-		d := time.Duration(got[i].ArrivalNs - got[i-1].ArrivalNs - wantNs)
-		errs = append(errs, max(d, -d))
-		if d > 100*time.Millisecond || d < -100*time.Millisecond { // gross errors; the median is the fine check
-			t.Errorf("arrival spacing %d→%d off by %v (byte distance %d)", i-1, i, d, off[i]-off[i-1])
-		}
-	}
-	slices.Sort(errs)
-	if len(errs) > 0 && errs[len(errs)/2] > 2*time.Millisecond {
-		t.Errorf("median arrival spacing error %v, want ≤ 2 ms (all %v)", errs[len(errs)/2], errs)
-	}
 	if st := r.Stats(); st.Dropped != 0 || t.Failed() {
 		t.Errorf("stats: %+v", st)
 	}
+
+	// The Receiver dates an epoch by the read that returned its first
+	// byte: read time less the wire time of the bytes after it in that
+	// read. Its error is how late that read returned after the last write
+	// it took in, plus how far the writer strayed from its UART pace
+	// between the first byte's chunk and that write (a writer catching up
+	// on a late sleep hands over chunks faster than a UART would). So an
+	// epoch is judged only if the writer kept its pace over the chunks a
+	// read up to replayHorizonNs late could take in with its first byte,
+	// and the probe's reader, pinged right after that byte's chunk, woke
+	// on time.
+	for i := 0; i < len(got) && i < len(off); i++ {
+		c := off[i] / pacedChunk
+		var writerOffNs int64
+		for j := c + 1; j < len(wl.atNs) && wl.atNs[j] <= wl.atNs[c]+replayHorizonNs; j++ {
+			d := (wl.atNs[j] - wl.atNs[c]) - (wl.dueNs(j) - wl.dueNs(c))
+			writerOffNs = max(writerOffNs, d, -d)
+		}
+		lag := int64(-1)
+		if ping, ok := wl.pings[c]; ok {
+			lag = probe.lag(ping)
+		}
+		d := time.Duration(got[i].ArrivalNs - wl.sentNs(off[i]))
+		var why string
+		switch {
+		case writerOffNs > replayMaxLateNs:
+			why = fmt.Sprintf("writer off its pace by %v", time.Duration(writerOffNs))
+		case lag < 0:
+			why = "probe reader had not read its ping"
+		case lag > replayMaxLateNs:
+			why = fmt.Sprintf("probe reader woke %v late", time.Duration(lag))
+		}
+		note := fmt.Sprintf("epoch %d: arrival − first byte sent %v, writer off its pace by %v, probe reader late %v",
+			i, d, time.Duration(writerOffNs), time.Duration(lag))
+		if why != "" {
+			note += "; not judged: " + why
+		} else {
+			errs = append(errs, max(d, -d))
+		}
+		notes = append(notes, note)
+		// Gross errors, judged on every epoch but those the load
+		// measurably disturbed by as much; the median is the fine check.
+		if (d > 100*time.Millisecond || d < -100*time.Millisecond) && max(writerOffNs, lag) < int64(50*time.Millisecond) && lag >= 0 {
+			t.Errorf("epoch %d: arrival − first byte sent %v (writer off its pace by %v, probe reader late %v)", i, d, time.Duration(writerOffNs), time.Duration(lag))
+		}
+	}
+	return errs, notes
 }
 
 // epochOffsets returns the byte offset of each epoch's first sentence, by
