@@ -116,7 +116,7 @@ func (t *LeapTable) Next(nowNs int64) (LeapEvent, bool) {
 // put on the wire at UTC time nowNs: set during the whole UTC month whose
 // last day ends with the leap, as the IERS announces them and as ntpd
 // passes them on, and cleared once it has happened.
-func (t *LeapTable) Announce(nowNs int64) (uint8, LeapEvent) {
+func (t *LeapTable) Announce(nowNs int64) (Leap, LeapEvent) {
 	e, ok := t.Next(nowNs)
 	if !ok {
 		return LeapNone, e
@@ -133,7 +133,7 @@ func (t *LeapTable) current(nowNs int64) bool {
 // announce is the leap indicator for a future event e at UTC time nowNs:
 // set during the whole UTC month whose last day ends with the leap, none
 // before.
-func announce(e LeapEvent, nowNs int64) uint8 {
+func announce(e LeapEvent, nowNs int64) Leap {
 	last := time.Unix(0, e.AtNs-1).UTC() // 23:59:59.999… of the last day
 	now := time.Unix(0, nowNs).UTC()
 	switch {

@@ -69,7 +69,7 @@ func FuzzParseLeapFile(f *testing.F) {
 			if got, ok := lt.Next(e.AtNs - 1); !ok || got != e {
 				t.Fatalf("Next(%d) = %+v, %v; want event %d %+v", e.AtNs-1, got, ok, i, e)
 			}
-			want := map[bool]uint8{true: LeapInsert, false: LeapDelete}[e.Insert]
+			want := map[bool]Leap{true: LeapInsert, false: LeapDelete}[e.Insert]
 			if li, _ := lt.Announce(e.AtNs - 1); li != want {
 				t.Fatalf("Announce(%d), the last second before event %d %+v = %d, want %d", e.AtNs-1, i, e, li, want)
 			}

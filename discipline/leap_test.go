@@ -64,7 +64,7 @@ func TestLeapAnnounce(t *testing.T) {
 	lt := futureLeaps(t)
 	for _, c := range []struct {
 		at   time.Time
-		want uint8
+		want Leap
 	}{
 		{time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC), LeapNone},
 		{time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), LeapInsert},
@@ -209,7 +209,7 @@ func TestEngineLeapSources(t *testing.T) {
 		leaps  *LeapTable
 		notice gps.LeapNotice
 		nowNs  int64
-		want   uint8
+		want   Leap
 	}{
 		{"receiver insert, in the month", nil, insert, dec, LeapInsert},
 		{"receiver insert, the month before", nil, insert, nov, LeapNone},
@@ -225,6 +225,14 @@ func TestEngineLeapSources(t *testing.T) {
 		e.rxLeap = c.notice
 		if li, _ := e.leapAnnounce(c.nowNs); li != c.want {
 			t.Errorf("%s: LI %d, want %d", c.name, li, c.want)
+		}
+	}
+}
+
+func TestLeapString(t *testing.T) {
+	for l, want := range map[Leap]string{LeapNone: "none", LeapInsert: "insert", LeapDelete: "delete", LeapAlarm: "alarm", 4: "Leap(4)"} {
+		if got := l.String(); got != want {
+			t.Errorf("Leap(%d).String() = %q, want %q", uint8(l), got, want)
 		}
 	}
 }

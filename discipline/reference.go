@@ -1,6 +1,9 @@
 package discipline
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // State is where the discipline is in its life cycle.
 type State int
@@ -32,13 +35,31 @@ func (s State) String() string {
 	return "state?"
 }
 
-// Leap indicator values as on the NTP wire (RFC 5905 section 7.3).
+// Leap is the leap indicator, with the values it has on the NTP wire (RFC
+// 5905 section 7.3: the first byte's two top bits).
+type Leap uint8
+
+// Leap indicator values.
 const (
-	LeapNone   = 0
-	LeapInsert = 1 // last minute of the day has 61 seconds
-	LeapDelete = 2 // last minute of the day has 59 seconds
-	LeapAlarm  = 3 // clock unsynchronised
+	LeapNone   Leap = 0
+	LeapInsert Leap = 1 // last minute of the day has 61 seconds
+	LeapDelete Leap = 2 // last minute of the day has 59 seconds
+	LeapAlarm  Leap = 3 // clock unsynchronised
 )
+
+func (l Leap) String() string {
+	switch l {
+	case LeapNone:
+		return "none"
+	case LeapInsert:
+		return "insert"
+	case LeapDelete:
+		return "delete"
+	case LeapAlarm:
+		return "alarm"
+	}
+	return fmt.Sprintf("Leap(%d)", uint8(l))
+}
 
 // Reference is the immutable snapshot the discipline publishes for the
 // server. A new value is published (atomically, by pointer) whenever
@@ -48,7 +69,7 @@ type Reference struct {
 	// Synchronised: the time served is trusted. When false the wire carries
 	// LI 3 (alarm) and stratum 0 (unspecified), as chronyd does.
 	Synchronised bool
-	Leap         uint8 // LeapNone..LeapAlarm
+	Leap         Leap
 	Stratum      uint8
 	RefID        [4]byte // "PPS\0" or "GPS\0" (RFC 5905 section 7.3, kiss-code style ASCII)
 	// RefTimeNs is the served-clock time (ns since the Unix epoch, UTC) of the

@@ -128,7 +128,7 @@ func (e *Engine) tellClock(realNs int64, r *Reference, leap LeapEvent) {
 // (gps.LeapNotice, from UBX-NAV-TIMELS), if it names the end of a month,
 // as leap seconds only happen then (ITU-R TF.460-6: end of December or
 // June first, then March or September).
-func (e *Engine) leapAnnounce(nowNs int64) (uint8, LeapEvent) {
+func (e *Engine) leapAnnounce(nowNs int64) (Leap, LeapEvent) {
 	if t := e.cfg.Leaps; t != nil {
 		if li, ev := t.Announce(nowNs); li != LeapNone || t.current(nowNs) {
 			return li, ev

@@ -153,7 +153,7 @@ func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (
 		// (beevik Validate, chronyd, ntpd) refuse it; the pool scores it
 		// as unsynchronised rather than as unreachable.
 		out = OutReplyUnsync
-		hd.Leap = discipline.LeapAlarm
+		hd.Leap = uint8(discipline.LeapAlarm)
 		hd.Precision = defaultPrecision
 		if ref != nil {
 			hd.Precision = ref.Precision
@@ -161,7 +161,7 @@ func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (
 		hd.RootDelay = unsyncRoot
 		hd.RootDispersion = unsyncRoot
 	} else {
-		hd.Leap = ref.Leap
+		hd.Leap = uint8(ref.Leap)
 		hd.Stratum = ref.Stratum
 		hd.Precision = ref.Precision
 		hd.RootDelay = ShortFromNs(ref.RootDelayNs)
@@ -189,7 +189,7 @@ func (h *handler) build(req, resp []byte, vn, replyMode uint8, rxRealNs int64) (
 func buildKoD(req, resp []byte, vn, replyMode uint8, minpollLog2 int8) int {
 	xmt := Timestamp(binary.BigEndian.Uint64(req[40:48]))
 	hd := Header{
-		Leap:      discipline.LeapAlarm,
+		Leap:      uint8(discipline.LeapAlarm),
 		Version:   vn,
 		Mode:      replyMode,
 		Stratum:   0,

@@ -99,7 +99,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		HoldoverS:        st.HoldoverS,
 		Steps:            st.Counters.Steps,
 		RootDispersionNs: 0,
-		Leap:             map[uint8]string{discipline.LeapInsert: "insert", discipline.LeapDelete: "delete"}[r.Leap],
+		Leap:             map[discipline.Leap]string{discipline.LeapInsert: "insert", discipline.LeapDelete: "delete"}[r.Leap],
 	}
 	if r.Synchronised {
 		s.RootDispersionNs = r.RootDispersionAt(served)
