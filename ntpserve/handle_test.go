@@ -395,6 +395,5 @@ func FuzzHandle(f *testing.F) {
 	})
 }
 
-
 // The discipline's clock backends serve through this package's Clock.
 var _ Clock = discipline.Clock(nil)

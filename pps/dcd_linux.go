@@ -14,8 +14,9 @@ import (
 
 // DCD timestamps PPS edges on a serial port's DCD (carrier detect) line:
 // TIOCMIWAIT wakes the reading thread, which then reads CLOCK_REALTIME in
-// user space. Edges are LowQuality: scheduling latency adds tens of µs
-// (milliseconds on USB adapters, which poll the modem lines).
+// user space: scheduling latency adds tens of µs (milliseconds on USB
+// adapters, which poll the modem lines), which the servo's noise estimate
+// absorbs.
 type DCD struct {
 	path   string
 	f      *os.File
@@ -124,7 +125,7 @@ func (d *DCD) watch() {
 		seq += dcdSeqStep(prevCount, now, have && haveCount)
 		prevCount, haveCount = now, have
 		select {
-		case d.edges <- dcdResult{e: Edge{AssertNs: tsNs, Seq: seq, LowQuality: true}}:
+		case d.edges <- dcdResult{e: Edge{AssertNs: tsNs, Seq: seq}}:
 		default: // reader is behind: drop, Seq shows the gap
 		}
 	}

@@ -33,9 +33,8 @@
 // is busy: use /dev/ppsN then. Sequence numbers are the line's line_seqno.
 //
 // [OpenDCD]: a serial port's DCD pin (TIOCMIWAIT, then CLOCK_REALTIME read in
-// user space). For receivers wired to a serial or USB adapter's DCD. Edges
-// are marked LowQuality: scheduling latency adds tens of µs, USB adapters
-// milliseconds. Sequence numbers come from the driver's DCD counter
+// user space). For receivers wired to a serial or USB adapter's DCD.
+// Scheduling latency adds tens of µs, USB adapters milliseconds. Sequence numbers come from the driver's DCD counter
 // (TIOCGICOUNT) when it has one.
 //
 // [NewSim] and [NewGenerator]: simulated pulses on an
@@ -47,8 +46,10 @@
 //
 // [Validator] classifies edges by interval and sequence number (ok, missing
 // pulses, period out of range, double edges, duplicates, clock stepped
-// back) and counts them. Board-specific capture latency is removed by the
-// caller with [Edge.Compensate] or [Compensated].
+// back) and counts them; the discipline engine runs it on every edge, and
+// its counts reach the status screens as discipline.Status.EdgeChecks.
+// Board-specific capture latency is removed by the caller with
+// [Edge.Compensate] or [Compensated].
 //
 // # ABI
 //

@@ -11,9 +11,6 @@ type Edge struct {
 	// Seq is the source's sequence number for the edge (kernel assert_sequence
 	// for /dev/ppsN). A gap means pulses were missed.
 	Seq uint32
-	// LowQuality: timestamped in user space (serial DCD), expect tens of µs of
-	// latency noise.
-	LowQuality bool
 }
 
 // Source delivers PPS edges in order. Next blocks until the next edge, ctx

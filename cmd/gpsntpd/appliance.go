@@ -175,7 +175,6 @@ func (a *appliance) openSources() error {
 	}
 	a.col.ppsSource = ppsDescription(a.cfg.PPS, a.o.sim)
 	a.col.gpsDevice = a.gpsCfg.Device
-	a.col.nmeaDelayNs = int64(a.nmeaDelay)
 	a.col.upstreams = a.cfg.Upstreams
 	return nil
 }

@@ -22,13 +22,9 @@ type collector struct {
 	clockName string
 	ppsSource string
 	gpsDevice string
-	// nmeaDelayNs is set by openAppliance but read by nothing: the engine
-	// owns the NMEA offset (discipline.Status.NMEA). It goes when its
-	// setter does.
-	nmeaDelayNs int64
-	upstreams   []config.Upstream
-	listen      []string
-	events      func() []ctl.Event
+	upstreams []config.Upstream
+	listen    []string
+	events    func() []ctl.Event
 
 	// ppsReach and gpsReach are the billboard's reach registers, fed
 	// with the engine's samples (discipline.Status.PPS, .NMEA).
