@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/internal/ctl"
 	"github.com/gpsntp/gpsntp/ntpserve"
 	dto "github.com/prometheus/client_model/go"
@@ -303,6 +304,30 @@ func TestCheckConfig(t *testing.T) {
 	for _, want := range []string{bad + ":1: board pi99: unknown board", bad + ":2: restrict:", bad + ":3: gps: unknown receiver \"sirf\""} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("gpsntpd -check-config bad.conf output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// An epoch without satellites (a burst cut in two under load) does not
+// blank the sky view for the seconds the last full epoch is fresh; a
+// receiver that has really lost its sky shows none once that has passed.
+func TestSkyHeldOverSplitEpochs(t *testing.T) {
+	full := gps.Fix{SatsUsed: 9, SatsInView: 14, Satellites: []gps.Satellite{{PRN: 5, SNRdBHz: 40, Used: true}}}
+	split := gps.Fix{}
+	c := newCollector(time.Unix(0, 0), nil)
+	for _, step := range []struct {
+		name       string
+		f          gps.Fix
+		atNs       int64
+		wantInView int
+	}{
+		{"full epoch", full, 1e9, 14},
+		{"split epoch 1 s later", split, 2e9, 14},
+		{"split epoch 11 s after the full one", split, 12e9, 0},
+		{"full again", full, 13e9, 14},
+	} {
+		if got := c.skyOf(step.f, step.atNs); got.SatsInView != step.wantInView {
+			t.Errorf("%s: skyOf shows %d satellites in view, want %d", step.name, got.SatsInView, step.wantInView)
 		}
 	}
 }

@@ -34,6 +34,9 @@ type collector struct {
 	// per-minute rates.
 	srv  [61]ntpserve.Stats
 	nSrv int
+	// sky is the last fix that named satellites, at skyNs (skyOf).
+	sky   gps.Fix
+	skyNs int64
 	// clients are the busiest clients, chosen every talkersEvery ticks.
 	clients []ntpserve.ClientStat
 
@@ -117,16 +120,17 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	}
 	rs := a.receiver.Stats()
 	f := st.LastFix
+	sky := c.skyOf(f, nowNs)
 	s.GPS = ctl.GPSStatus{
 		Device: c.gpsDevice, DeviceState: rs.Device.String(), DeviceErr: rs.DeviceErr, Baud: rs.Baud,
 		Opens: rs.Opens, Losses: rs.Losses, Fixes: st.Counters.Fixes, Untrusted: st.Counters.FixesUntrusted, Distrusted: st.Counters.Distrusted,
 		BadChecksum: rs.Stream.Framer.BadChecksum,
 		Receiver:    f.Receiver, FixTime: f.Time, TimeValid: f.TimeValid, Distrust: f.Distrust.String(), LeapNotice: leapNotice(f.Leap),
-		Mode: modeString(f.Mode), SatsUsed: f.SatsUsed, SatsInView: f.SatsInView, HDOP: f.HDOP, PDOP: f.PDOP,
+		Mode: modeString(f.Mode), SatsUsed: sky.SatsUsed, SatsInView: sky.SatsInView, HDOP: f.HDOP, PDOP: f.PDOP,
 		LatDeg: f.LatDeg, LonDeg: f.LonDeg, AltM: f.AltM,
 	}
-	s.Satellites = make([]ctl.Satellite, 0, len(f.Satellites))
-	for _, sat := range f.Satellites {
+	s.Satellites = make([]ctl.Satellite, 0, len(sky.Satellites))
+	for _, sat := range sky.Satellites {
 		s.Satellites = append(s.Satellites, ctl.Satellite(sat))
 	}
 	s.Sources = c.sources(nowNs, r, a.ppsSrc != nil)
@@ -141,6 +145,26 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	s.Server.TopTalkers = talkers(c.clients, time.Unix(0, nowNs))
 	s.Alarms = c.alarms(nowNs, a, rs, st)
 	c.cur.Store(s)
+}
+
+// skyHoldNs is how long the satellites of an epoch stay on show when the
+// epochs after it name none.
+const skyHoldNs = 10e9
+
+// skyOf is the fix whose satellites to show: f, or, when f names none, the
+// last that did, for up to skyHoldNs. A receiver's burst cut in two (a
+// writer or a USB adapter stalled 50 ms mid-burst: two epochs, the second
+// without GSV) would otherwise blank the sky view and the satellite
+// counts for a second.
+func (c *collector) skyOf(f gps.Fix, nowNs int64) gps.Fix {
+	if f.SatsInView > 0 || len(f.Satellites) > 0 {
+		c.sky, c.skyNs = f, nowNs
+		return f
+	}
+	if c.skyNs != 0 && nowNs-c.skyNs <= skyHoldNs {
+		return c.sky
+	}
+	return f
 }
 
 // ppsSilentAlarmNs: an open PPS device without a pulse for this long is an
