@@ -202,21 +202,7 @@ func simulateWith(sc Scenario, seed uint64, tau float64) Result {
 		}
 
 		if !lost {
-			// The edge, timestamped by the (noisy) kernel.
-			noise := rng.NormFloat64() * sc.JitterNs
-			outlier := rng.Float64() < sc.OutlierFrac
-			if outlier {
-				noise += sc.OutlierMinNs + rng.Float64()*(sc.OutlierMaxNs-sc.OutlierMinNs)
-			}
-			nowNs = osc.ReadNs(0) + int64(noise)
-			eng.Edge(pps.Edge{AssertNs: nowNs, Seq: uint32(s)})
-			if !outlier {
-				ref.update(osc.phaseNs + noise)
-			}
-			if rng.Float64() >= sc.NMEAMissFrac {
-				nowNs = osc.ReadNs(float64(sc.NMEADelayNs))
-				eng.Fix(gps.Fix{Time: time.Unix(0, label).UTC(), TimeValid: true, Mode: gps.Mode3D, ArrivalNs: nowNs})
-			}
+			simulateSecond(sc, rng, osc, eng, ref, &nowNs, s, label)
 		}
 		nowNs = osc.ReadNs(950e6)
 		eng.Tick(nowNs)
@@ -231,18 +217,7 @@ func simulateWith(sc Scenario, seed uint64, tau float64) Result {
 	if res.LockS >= 0 {
 		res.StepsAfterLock = st.Counters.Steps - stepsAtLock
 	}
-	if len(errs) > 0 {
-		var s2 float64
-		abs := make([]float64, len(errs))
-		for i, e := range errs {
-			s2 += e * e
-			abs[i] = math.Abs(e)
-		}
-		sort.Float64s(abs)
-		res.RMSNs = math.Sqrt(s2 / float64(len(errs)))
-		res.P99Ns = abs[len(abs)*99/100]
-		res.MaxNs = abs[len(abs)-1]
-	}
+	res.RMSNs, res.P99Ns, res.MaxNs = errorStats(errs)
 	if nRef > 0 {
 		res.BoundRMSNs = math.Sqrt(refErr2 / float64(nRef))
 	}
@@ -252,6 +227,42 @@ func simulateWith(sc Scenario, seed uint64, tau float64) Result {
 		res.HoldoverModelUs = math.Sqrt(sc.WanderQ*T*T*T/3) / 1e3
 	}
 	return res
+}
+
+// simulateSecond feeds the engine second s's PPS edge, timestamped by
+// the (noisy) kernel, and, unless the scenario drops it, the fix labelling
+// it; the reference filter sees the same edge. nowNs is the simulated
+// host clock the Soft clock reads.
+func simulateSecond(sc Scenario, rng *rand.Rand, osc *Oscillator, eng *Engine, ref *refKalman, nowNs *int64, s, label int64) {
+	noise := rng.NormFloat64() * sc.JitterNs
+	outlier := rng.Float64() < sc.OutlierFrac
+	if outlier {
+		noise += sc.OutlierMinNs + rng.Float64()*(sc.OutlierMaxNs-sc.OutlierMinNs)
+	}
+	*nowNs = osc.ReadNs(0) + int64(noise)
+	eng.Edge(pps.Edge{AssertNs: *nowNs, Seq: uint32(s)})
+	if !outlier {
+		ref.update(osc.phaseNs + noise)
+	}
+	if rng.Float64() >= sc.NMEAMissFrac {
+		*nowNs = osc.ReadNs(float64(sc.NMEADelayNs))
+		eng.Fix(gps.Fix{Time: time.Unix(0, label).UTC(), TimeValid: true, Mode: gps.Mode3D, ArrivalNs: *nowNs})
+	}
+}
+
+// errorStats is the RMS, 99th percentile and maximum of |errs| (ns).
+func errorStats(errs []float64) (rmsNs, p99Ns, maxNs float64) {
+	if len(errs) == 0 {
+		return 0, 0, 0
+	}
+	var s2 float64
+	abs := make([]float64, len(errs))
+	for i, e := range errs {
+		s2 += e * e
+		abs[i] = math.Abs(e)
+	}
+	sort.Float64s(abs)
+	return math.Sqrt(s2 / float64(len(errs))), abs[len(abs)*99/100], abs[len(abs)-1]
 }
 
 // refKalman is the yardstick: a Kalman filter over the oscillator's phase
