@@ -137,18 +137,25 @@ func settledPPS(freqPPB float64) *discipline.Reference {
 	return &discipline.Reference{State: discipline.PPS, Synchronised: true, FreqEstPPB: freqPPB, DispersionRateNsPerS: 80}
 }
 
+// persistIn is persistence with its drift and time files in dir, its log
+// recorded, loaded (nothing there yet); start is a served time to tick
+// from.
+func persistIn(dir string) (p *persistence, rec *recorder, start int64) {
+	rec = &recorder{}
+	cfg := config.Defaults()
+	cfg.DriftFile = filepath.Join(dir, "drift")
+	cfg.TimeFile = filepath.Join(dir, "lasttime")
+	p = &persistence{log: slog.New(rec)}
+	p.load(cfg, discipline.ServoConfig{}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	return p, rec, time.Date(2031, 5, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+}
+
 // A full disk: both files are attempted, and their failure logged, once an
 // hour, not every second (it was 12 warnings in 20 s, pushing everything
 // else out of the event log).
 func TestPersistFullDiskWarnsHourly(t *testing.T) {
 	dir := fulldir.New(t)
-	rec := &recorder{}
-	cfg := config.Defaults()
-	cfg.DriftFile = filepath.Join(dir, "drift")
-	cfg.TimeFile = filepath.Join(dir, "lasttime")
-	p := &persistence{log: slog.New(rec)}
-	p.load(cfg, discipline.ServoConfig{}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	start := time.Date(2031, 5, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	p, rec, start := persistIn(dir)
 	const hours = 3
 	for s := int64(0); s < hours*3600; s++ {
 		p.tick(start+s*1e9, settledPPS(-12_345))
@@ -171,13 +178,7 @@ func TestPersistFullDiskWarnsHourly(t *testing.T) {
 // locked for DriftSettleNs with a tight frequency bound.
 func TestPersistDriftWaitsForSettledEstimate(t *testing.T) {
 	dir := t.TempDir()
-	rec := &recorder{}
-	cfg := config.Defaults()
-	cfg.DriftFile = filepath.Join(dir, "drift")
-	cfg.TimeFile = filepath.Join(dir, "lasttime")
-	p := &persistence{log: slog.New(rec)}
-	p.load(cfg, discipline.ServoConfig{}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	start := time.Date(2031, 5, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	p, rec, start := persistIn(dir)
 	at := func(s int64) int64 { return start + s*1e9 }
 
 	p.tick(at(0), &discipline.Reference{State: discipline.Unsynchronised})
@@ -185,17 +186,17 @@ func TestPersistDriftWaitsForSettledEstimate(t *testing.T) {
 	for s := int64(1); s <= 10; s++ {
 		p.tick(at(s), &discipline.Reference{State: discipline.PPS, Synchronised: true, FreqEstPPB: -9_000, DispersionRateNsPerS: 3_000})
 	}
-	if _, err := os.Stat(cfg.DriftFile); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(p.drift.Path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("drift file written 10 s after first lock (stat: %v), want none", err)
 	}
 	p.flush(at(11), &discipline.Reference{State: discipline.PPS, Synchronised: true, FreqEstPPB: -11_000, DispersionRateNsPerS: 1_500})
-	if _, err := os.Stat(cfg.DriftFile); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(p.drift.Path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("drift file written at a shutdown 11 s after first lock (stat: %v), want none", err)
 	}
 	if rec.count(slog.LevelInfo, "drift file not written at shutdown") != 1 || rec.count(slog.LevelWarn, "") != 0 {
 		t.Errorf("an unsettled estimate at shutdown should be one Info record, no warning; got %d records", len(rec.recs))
 	}
-	if _, err := readTimeFile(cfg.TimeFile); err != nil {
+	if _, err := readTimeFile(p.timePath); err != nil {
 		t.Errorf("time file at shutdown: %v", err)
 	}
 	// Settled: locked without a break for 300 s since 1 s, and now a
@@ -203,14 +204,14 @@ func TestPersistDriftWaitsForSettledEstimate(t *testing.T) {
 	var wroteAt int64 = -1
 	for s := int64(12); s <= 400 && wroteAt < 0; s++ {
 		p.tick(at(s), settledPPS(-12_345))
-		if _, err := os.Stat(cfg.DriftFile); err == nil {
+		if _, err := os.Stat(p.drift.Path); err == nil {
 			wroteAt = s
 		}
 	}
 	if wroteAt != 301 {
 		t.Errorf("drift file written at %d s, want 301 (locked since 1 s, settled after 300 s)", wroteAt)
 	}
-	if f, err := discipline.ReadDrift(cfg.DriftFile); err != nil || f != -12_345 {
+	if f, err := discipline.ReadDrift(p.drift.Path); err != nil || f != -12_345 {
 		t.Errorf("drift file = %v, %v; want -12345 ppb", f, err)
 	}
 }
