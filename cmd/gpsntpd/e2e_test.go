@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -185,25 +186,127 @@ func refidString(id uint32) string {
 	return strings.TrimRight(string(b), "\x00")
 }
 
-// measure queries n times with beevik/ntp and returns the median of
-// (server − host) minus the expected simulated offset at each query, in ns.
-func measure(t *testing.T, d *daemon, n int, expectNs func(hostNs int64) float64) (medianNs float64, all []float64) {
+// ntpSample is one beevik/ntp reply judged against the simulated truth.
+// A reply's offset assumes the request and the reply took equal time;
+// whatever the path and the scheduling of either side did, at worst all of
+// the delay was on one leg, so the offset is within delayNs/2 of what the
+// served time really was: the daemon was off by at least |errNs| −
+// delayNs/2 and at most |errNs| + delayNs/2.
+type ntpSample struct {
+	errNs   float64 // (server − host) − simulated offset at the exchange's midpoint
+	delayNs float64 // round trip less the server's hold, (T4−T1) − (T3−T2)
+}
+
+// provenNs is the least error of the served time this reply proves.
+func (s ntpSample) provenNs() float64 { return max(0, math.Abs(s.errNs)-s.delayNs/2) }
+
+// query asks the daemon once with beevik/ntp; the reply must pass
+// Validate.
+func query(t *testing.T, d *daemon, expectNs func(hostNs int64) float64) ntpSample {
 	t.Helper()
-	for i := 0; i < n; i++ {
-		r, err := ntp.QueryWithOptions(d.addr, ntp.QueryOptions{Timeout: time.Second})
-		if err != nil {
-			t.Fatalf("query %d: %v", i, err)
-		}
-		if err := r.Validate(); err != nil {
-			t.Fatalf("query %d: Validate() = %v, want nil", i, err)
-		}
-		host := time.Now().UnixNano()
-		all = append(all, float64(r.ClockOffset.Nanoseconds())-expectNs(host))
-		time.Sleep(50 * time.Millisecond)
+	r, err := ntp.QueryWithOptions(d.addr, ntp.QueryOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("query %s: %v", d.addr, err)
 	}
-	s := append([]float64(nil), all...)
-	sort.Float64s(s)
-	return s[len(s)/2], all
+	if err := r.Validate(); err != nil {
+		t.Fatalf("query %s: Validate() = %v, want nil", d.addr, err)
+	}
+	ts := r.Timestamps
+	mid := (ts.ClientXmit.UnixNano() + ts.ClientRecv.UnixNano()) / 2
+	return ntpSample{errNs: float64(r.ClockOffset.Nanoseconds()) - expectNs(mid), delayNs: float64(r.RTT.Nanoseconds())}
+}
+
+// burstQueries is how many queries a burst makes, 20 ms apart.
+const burstQueries = 5
+
+// burst queries burstQueries times and returns the lowest-delay reply, as
+// chronyd's and ntpd's clock filters choose (scheduling on a loaded host
+// lengthens a loopback round trip by tens to hundreds of µs, and a reply's
+// offset can be off by half of that), and the largest error any reply
+// proves.
+func burst(t *testing.T, d *daemon, expectNs func(hostNs int64) float64) (best ntpSample, worstProvenNs float64) {
+	t.Helper()
+	best.delayNs = math.Inf(1)
+	for i := 0; i < burstQueries; i++ {
+		if i > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		s := query(t, d, expectNs)
+		if s.delayNs < best.delayNs {
+			best = s
+		}
+		worstProvenNs = max(worstProvenNs, s.provenNs())
+	}
+	return best, worstProvenNs
+}
+
+// maxExcessDelayNs: a burst whose best reply took more than this longer
+// than the lowest delay of the window is the load talking, not the daemon.
+// A burst within it is judged: its offset can differ from what the fastest
+// reply would show by at most half this (the extra delay all on one leg).
+const maxExcessDelayNs = 20e3
+
+// offsetWindow takes a burst every gap until it has at least min of them
+// and n whose best reply is within maxExcessDelayNs of the window's lowest
+// delay, or until limit passes; it returns those (the judged bursts), the
+// largest error any reply of the window proves, and a line per burst.
+// Bursts the load disturbed are logged, not judged: on a quiet machine
+// none is.
+func offsetWindow(t *testing.T, d *daemon, n, minBursts int, gap, limit time.Duration, expectNs func(hostNs int64) float64) (judged []ntpSample, worstProvenNs float64, notes []string) {
+	t.Helper()
+	var all []ntpSample
+	floor := math.Inf(1)
+	start := time.Now()
+	for {
+		b, w := burst(t, d, expectNs)
+		all = append(all, b)
+		worstProvenNs = max(worstProvenNs, w)
+		floor = min(floor, b.delayNs)
+		judged = judged[:0]
+		for _, s := range all {
+			if s.delayNs <= floor+maxExcessDelayNs {
+				judged = append(judged, s)
+			}
+		}
+		if len(judged) >= n && len(all) >= minBursts {
+			break
+		}
+		if time.Since(start) > limit {
+			break
+		}
+		time.Sleep(gap)
+	}
+	for i, s := range all {
+		note := fmt.Sprintf("burst %d: error %.1f µs, delay %.1f µs", i, s.errNs/1e3, s.delayNs/1e3)
+		if s.delayNs > floor+maxExcessDelayNs {
+			note += fmt.Sprintf(" (not judged: %.1f µs over the window's lowest delay, %.1f µs)", (s.delayNs-floor)/1e3, floor/1e3)
+		}
+		notes = append(notes, note)
+	}
+	return judged, worstProvenNs, notes
+}
+
+// checkOffset takes n judged bursts (within a minute) and checks that their
+// median error and every reply's proven error are within tolNs.
+func checkOffset(t *testing.T, d *daemon, n int, tolNs float64, expectNs func(hostNs int64) float64) {
+	t.Helper()
+	judged, worst, notes := offsetWindow(t, d, n, n, 100*time.Millisecond, time.Minute, expectNs)
+	errs := make([]float64, len(judged))
+	for i, s := range judged {
+		errs[i] = s.errNs
+	}
+	sort.Float64s(errs)
+	if len(judged) < n {
+		t.Fatalf("only %d of %d bursts within a minute were left alone by the load, want %d:\n%s", len(judged), len(notes), n, strings.Join(notes, "\n"))
+	}
+	t.Logf("beevik/ntp, lowest-delay reply of %d-query bursts: (server − host) − simulated offset over %d judged bursts %v µs:\n%s",
+		burstQueries, len(judged), roundUs(errs), strings.Join(notes, "\n"))
+	if med := errs[len(errs)/2]; med > tolNs || med < -tolNs {
+		t.Errorf("served time − simulated truth: median %.1f µs, want within ±%.0f µs", med/1e3, tolNs/1e3)
+	}
+	if worst > tolNs {
+		t.Errorf("a reply proves served time − simulated truth ≥ %.1f µs (|offset error| less half its delay), want ≤ %.0f µs", worst/1e3, tolNs/1e3)
+	}
 }
 
 func TestEndToEndSimulatedOffsetAndFrequency(t *testing.T) {
@@ -220,11 +323,7 @@ func TestEndToEndSimulatedOffsetAndFrequency(t *testing.T) {
 		time.Sleep(rest)
 	}
 	expect := func(host int64) float64 { return offNs + ppm*1e-6*float64(host-d.startNs) }
-	med, all := measure(t, d, 15, expect)
-	t.Logf("beevik/ntp: (server − host) − simulated offset: median %.1f µs, samples %v", med/1e3, roundUs(all))
-	if med > 100e3 || med < -100e3 {
-		t.Errorf("served time − simulated truth = %.1f µs, want within ±100 µs", med/1e3)
-	}
+	checkOffset(t, d, 9, 100e3, expect)
 	chronyCheck(t, d, expect, 100e3)
 }
 
@@ -239,11 +338,7 @@ func TestEndToEndZeroOffset(t *testing.T) {
 	if rest := 60*time.Second - took; rest > 0 {
 		time.Sleep(rest)
 	}
-	med, all := measure(t, d, 15, func(int64) float64 { return 0 })
-	t.Logf("beevik/ntp: server − host: median %.1f µs, samples %v", med/1e3, roundUs(all))
-	if med > 50e3 || med < -50e3 {
-		t.Errorf("server − host = %.1f µs, want within ±50 µs", med/1e3)
-	}
+	checkOffset(t, d, 9, 50e3, func(int64) float64 { return 0 })
 	chronyCheck(t, d, func(int64) float64 { return 0 }, 50e3)
 }
 
@@ -310,9 +405,23 @@ func chronyBinary() string {
 
 var chronyWrong = regexp.MustCompile(`System clock wrong by (-?[0-9.]+) seconds`)
 
+// chronyMeasurement matches a line of chronyd's measurements.log and takes
+// its offset and peer delay (seconds): date, time, address, leap, stratum,
+// the three test groups, poll, score, offset, delay, …
+var chronyMeasurement = regexp.MustCompile(`(?m)^\S+ \S+ 127\.0\.0\.1 +\S+ +\d+ +\d+ +\d+ +\d+ +-?\d+ +-?\d+ +\S+ +(\S+) +(\S+) `)
+
+// chronyRuns: how many times chronyCheck runs chronyd when the load
+// explains a result out of bounds.
+const chronyRuns = 3
+
 // chronyCheck runs chronyd -Q (query only, never setting the clock) without
 // CAP_SYS_TIME against the daemon and checks the offset it reports.
-// chronyd prints "System clock wrong by X seconds": X is server − host.
+// chronyd prints "System clock wrong by X seconds": X is server − host,
+// from its last sample (maxsamples 1), whose delay its measurements log
+// gives. A result out of bounds that the sample's delay could explain (the
+// offset is within delay/2 of the truth: the load on a busy machine) is
+// logged and chronyd asked again; one that proves the served time wrong
+// fails at once.
 func chronyCheck(t *testing.T, d *daemon, expectNs func(int64) float64, tolNs float64) {
 	t.Helper()
 	chronyd := chronyBinary()
@@ -324,27 +433,42 @@ func chronyCheck(t *testing.T, d *daemon, expectNs func(int64) float64, tolNs fl
 		t.Fatal("setpriv not found (util-linux): chronyd must run without CAP_SYS_TIME")
 	}
 	port := strings.TrimPrefix(d.addr, "127.0.0.1:")
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, setpriv, "--bounding-set", "-sys_time", "--inh-caps", "-sys_time",
-		// -u root: no _chrony user on a CI machine; the capability is
-		// gone from the bounding set whoever it runs as.
-		chronyd, "-u", "root", "-Q", "-f", "/dev/null", "-t", "10", "-l", filepath.Join(dir, "chrony.log"),
-		"server 127.0.0.1 port "+port+" iburst maxsamples 1")
-	out, err := cmd.CombinedOutput()
-	host := time.Now().UnixNano()
-	logb, _ := os.ReadFile(filepath.Join(dir, "chrony.log"))
-	all := string(out) + string(logb)
-	m := chronyWrong.FindStringSubmatch(all)
-	if m == nil {
-		t.Fatalf("chronyd -Q did not report an offset (err %v):\n%s", err, all)
-	}
-	x, _ := strconv.ParseFloat(m[1], 64)
-	got := x*1e9 - expectNs(host)
-	t.Logf("chronyd -Q: server − host = %s s; minus simulated offset = %.1f µs", m[1], got/1e3)
-	// chronyd prints microsecond resolution; allow that on top.
-	if got > tolNs+1e3 || got < -tolNs-1e3 {
-		t.Errorf("chronyd -Q: served time − simulated truth = %.1f µs, want within ±%.0f µs", got/1e3, tolNs/1e3)
+	for run := 1; ; run++ {
+		dir := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, setpriv, "--bounding-set", "-sys_time", "--inh-caps", "-sys_time",
+			// -u root: no _chrony user on a CI machine; the capability is
+			// gone from the bounding set whoever it runs as.
+			chronyd, "-u", "root", "-Q", "-f", "/dev/null", "-t", "10", "-l", filepath.Join(dir, "chrony.log"),
+			"server 127.0.0.1 port "+port+" iburst maxsamples 1", "logdir "+dir, "log measurements")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		host := time.Now().UnixNano()
+		logb, _ := os.ReadFile(filepath.Join(dir, "chrony.log"))
+		all := string(out) + string(logb)
+		m := chronyWrong.FindStringSubmatch(all)
+		if m == nil {
+			t.Fatalf("chronyd -Q did not report an offset (err %v):\n%s", err, all)
+		}
+		x, _ := strconv.ParseFloat(m[1], 64)
+		got := x*1e9 - expectNs(host)
+		meas, _ := os.ReadFile(filepath.Join(dir, "measurements.log"))
+		ms := chronyMeasurement.FindAllStringSubmatch(string(meas), -1)
+		if len(ms) == 0 {
+			t.Fatalf("chronyd -Q: no sample in its measurements log:\n%s", meas)
+		}
+		delayS, _ := strconv.ParseFloat(ms[len(ms)-1][2], 64)
+		delayNs := delayS * 1e9
+		t.Logf("chronyd -Q run %d: server − host = %s s; minus simulated offset = %.1f µs; its sample's delay %.1f µs", run, m[1], got/1e3, delayNs/1e3)
+		// chronyd prints microsecond resolution; allow that on top.
+		tol := tolNs + 1e3
+		if got <= tol && got >= -tol {
+			return
+		}
+		if math.Abs(got)-delayNs/2 > tol || run == chronyRuns {
+			t.Errorf("chronyd -Q: served time − simulated truth = %.1f µs (sample delay %.1f µs), want within ±%.0f µs", got/1e3, delayNs/1e3, tolNs/1e3)
+			return
+		}
+		t.Logf("chronyd -Q run %d: out of bounds, but its sample's delay allows ±%.1f µs (the load): asking again", run, delayNs/2e3)
 	}
 }
