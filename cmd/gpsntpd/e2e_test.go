@@ -244,7 +244,11 @@ func burst(t *testing.T, d *daemon, expectNs func(hostNs int64) float64) (best n
 // than the lowest delay of the window is the load talking, not the daemon.
 // A burst within it is judged: its offset can differ from what the fastest
 // reply would show by at most half this (the extra delay all on one leg).
-const maxExcessDelayNs = 20e3
+// Beside two CPU hogs and a second daemon, the best delays of whole
+// minutes sat 20–35 µs above the window's lowest with errors no larger
+// (both legs wait alike); what throws a sample is a burst whose every
+// reply waited far longer.
+const maxExcessDelayNs = 50e3
 
 // offsetWindow takes a burst every gap until it has at least min of them
 // and n whose best reply is within maxExcessDelayNs of the window's lowest
