@@ -22,11 +22,22 @@ test: lint
 	$(MAKE) --no-print-directory test-vm
 	@if [ "$(FUZZTIME)" != "0" ]; then $(MAKE) --no-print-directory fuzz; fi
 
+# A bare "context deadline exceeded" with no failing input written is Go's
+# fuzzing coordinator racing its own -fuzztime deadline on a loaded machine
+# (golang/go#75804), not a finding: that target runs once more. A real
+# finding writes its input under testdata/fuzz and fails at once.
 fuzz:
-	@set -e; for t in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do \
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for t in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort -u); do \
 		pkg=$$(grep -rlE "^func $$t\(" --include='*_test.go' . | head -1 | xargs dirname); \
-		echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-		$(GO) test -run=NONE -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		for try in 1 2; do \
+			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+			if $(GO) test -run=NONE -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$pkg > $$log 2>&1; then cat $$log; break; fi; \
+			cat $$log; \
+			if [ $$try = 1 ] && grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+				echo "fuzz $$t: the coordinator's deadline race (no input written): once more"; continue; fi; \
+			exit 1; \
+		done; \
 	done
 
 build:
