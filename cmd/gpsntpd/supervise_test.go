@@ -221,9 +221,9 @@ func TestPPSDeviceAppearsLater(t *testing.T) {
 	}
 }
 
-// The real daemon with `pps /dev/pps7`, a device this machine does not
-// have: it used to exit 1 at start. It now serves NMEA time (refid GPS)
-// and gpsntpctl shows the alarm naming the device.
+// The real daemon with a PPS source this machine does not have: it used
+// to exit 1 at start. It now serves NMEA time (refid GPS) and gpsntpctl
+// shows the alarm naming the source.
 func TestEndToEndMissingPPSDevice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
@@ -231,19 +231,28 @@ func TestEndToEndMissingPPSDevice(t *testing.T) {
 	if _, err := os.Stat("/dev/pps7"); err == nil {
 		t.Skip("this machine has a /dev/pps7")
 	}
-	t.Parallel()
-	slave := simReceiver(t, 0, 5)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "ctl.sock")
-	conf := filepath.Join(dir, "gpsntp.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps /dev/pps7\nclock soft\nnmeadelay %v\ncontrol %s\n", slave, sim.DefaultDelay, sock)), 0o644)
-	d := launch(t, []string{"-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
-	took := waitSynced(t, d, "GPS", 90*time.Second)
-	out, err := exec.Command(gpsntpctlBinary(t), "status", "-socket", sock).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "ALARM") || !strings.Contains(string(out), "/dev/pps7") {
-		t.Fatalf("gpsntpctl status: %v\n%s\nwant an ALARM line naming /dev/pps7", err, out)
+	for _, tc := range []struct{ pps, alarm string }{
+		{"/dev/pps7", "PPS device /dev/pps7 cannot be opened (open /dev/pps7: no such file"},
+		{"gpio 18", "PPS device gpio 18 cannot be opened (pps gpio 18: no board detected"},
+		{"gpio 18 chip nosuchchip", "PPS device gpio 18 cannot be opened"},
+	} {
+		t.Run(tc.pps, func(t *testing.T) {
+			t.Parallel()
+			slave := simReceiver(t, 0, 5)
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "ctl.sock")
+			conf := filepath.Join(dir, "gpsntp.conf")
+			os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps %s\nclock soft\nnmeadelay %v\ncontrol %s\n", slave, tc.pps, sim.DefaultDelay, sock)), 0o644)
+			d := launch(t, []string{"-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+			took := waitSynced(t, d, "GPS", 90*time.Second)
+			out, err := exec.Command(gpsntpctlBinary(t), "status", "-socket", sock).CombinedOutput()
+			flat := strings.Join(strings.Fields(string(out)), " ")
+			if err != nil || !strings.Contains(flat, "ALARM: "+tc.alarm) {
+				t.Fatalf("gpsntpctl status: %v\n%s\nwant an ALARM line %q", err, out, tc.alarm)
+			}
+			t.Logf("refid GPS after %v; gpsntpctl status:\n%s", took, out)
+		})
 	}
-	t.Logf("refid GPS after %v; gpsntpctl status:\n%s", took, out)
 }
 
 // A second daemon on the address the first serves: it exits 1 saying

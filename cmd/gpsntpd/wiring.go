@@ -107,8 +107,8 @@ func boardNames() string {
 
 // ppsOpener returns how to open the configured PPS source, with the
 // board's timestamp latency calibration unless `ppsoffset` overrides it.
-// What the configuration alone can tell is wrong fails here; a device
-// that is missing fails each open, and pps.Reopening retries it.
+// A device that is missing, or a chip that cannot be named, fails each
+// open, and pps.Reopening retries it while NMEA time is served.
 func ppsOpener(cfg config.Config, bd board.Board) (func() (pps.Source, error), error) {
 	latency := bd.PPSOffsetNs
 	if cfg.PPSOffset != 0 {
@@ -135,7 +135,10 @@ func ppsOpener(cfg config.Config, bd board.Board) (func() (pps.Source, error), e
 			chip = bd.GPIOChip
 		}
 		if chip == "" {
-			return nil, fmt.Errorf("pps gpio %d: no board detected to name the GPIO chip; add `chip LABEL` (see gpioinfo)", cfg.PPS.Pin)
+			// Not fatal: a board that is not recognised still serves
+			// NMEA time, with this as the alarm.
+			err := fmt.Errorf("pps gpio %d: no board detected to name the GPIO chip; add `chip LABEL` (see gpioinfo)", cfg.PPS.Pin)
+			return func() (pps.Source, error) { return nil, err }, nil
 		}
 		return func() (pps.Source, error) {
 			return compensated(pps.OpenGPIO(pps.GPIOConfig{Chip: chip, Line: uint32(cfg.PPS.Pin), Edge: edge}))
