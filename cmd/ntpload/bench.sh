@@ -47,12 +47,18 @@ stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 measure() { # $1 server, $2 mode label, rest: ntpload flags
 	srv=$1 label=$2
 	shift 2
+	# Served-time error under this load: a probe's single queries, 40 ms
+	# apart, for the middle 80 % of the run.
+	"$NTPLOAD" -addr 127.0.0.1:$port -probe $((SECS * 20)) -probe-every 40ms >"$dir/probe" 2>&1 &
+	probe=$!
 	out=$("$NTPLOAD" -addr 127.0.0.1:$port -pid $pid -duration ${SECS}s "$@")
+	wait $probe || true
+	err=$(sed -n 's/^probe error p50 \([0-9.]*\) µs  p99 \([0-9.]*\) µs.*/err_p50=\1 err_p99=\2/p' "$dir/probe")
 	rps=$(echo "$out" | sed -n 's/^replies .*(\([0-9]*\)\/s)/\1/p')
 	cpu=$(echo "$out" | sed -n 's/^cpu per reply *\([0-9.]*\) µs/\1/p')
 	lost=$(echo "$out" | sed -n 's/^lost *[0-9]* (\([0-9.]*\)%)/\1/p')
 	lat=$(echo "$out" | sed -n 's/^latency *p50 \([^ ]*\)  p99 \([^ ]*\) .*/p50=\1 p99=\2/p')
-	echo "$srv $label rps=$rps cpu_us=$cpu lost%=$lost $lat" | tee -a "$dir/results"
+	echo "$srv $label rps=$rps cpu_us=$cpu ${err:-err_p50=? err_p99=?} lost%=$lost $lat" | tee -a "$dir/results"
 }
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), nproc $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg), runs $RUNS x ${SECS}s (about ${total}s)"
@@ -68,19 +74,19 @@ for r in $(seq 1 "$RUNS"); do
 	done
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# medians (server mode: replies/s, CPU µs per reply)"
-awk '{
-	split($3, a, "="); split($4, b, "="); k = $1 " " $2
-	n[k]++; rps[k, n[k]] = a[2]; cpu[k, n[k]] = b[2]
+echo "# medians (server mode: replies/s, CPU µs per reply, served-time error p50/p99 µs)"
+awk '
+function med(x, m,   i, j, t) {
+	for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+	return x[int((m + 1) / 2)]
+}
+{
+	k = $1 " " $2; n[k]++
+	for (f = 3; f <= 6; f++) { split($f, a, "="); v[k, n[k], f] = a[2] + 0 }
 } END {
 	for (k in n) {
 		m = n[k]
-		for (i = 1; i <= m; i++) { r[i] = rps[k, i] + 0; c[i] = cpu[k, i] + 0 }
-		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) {
-			if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
-			if (c[j] < c[i]) { t = c[i]; c[i] = c[j]; c[j] = t }
-		}
-		mid = int((m + 1) / 2)
-		printf "%-8s %-10s rps %8d  cpu/reply %6.2f µs  (n=%d)\n", substr(k, 1, index(k, " ") - 1), substr(k, index(k, " ") + 1), r[mid], c[mid], m
+		for (f = 3; f <= 6; f++) { delete x; for (i = 1; i <= m; i++) x[i] = v[k, i, f]; md[f] = med(x, m) }
+		printf "%-8s %-10s rps %8d  cpu/reply %6.2f µs  error p50 %6.1f µs  p99 %7.1f µs  (n=%d)\n", substr(k, 1, index(k, " ") - 1), substr(k, index(k, " ") + 1), md[3], md[4], md[5], md[6], m
 	}
 }' "$dir/results" | sort -k2,2 -k1,1

@@ -42,6 +42,8 @@ func main() {
 		window       = flag.Int("window", 32, "capacity mode: requests in flight per socket")
 		count        = flag.Int("count", 0, "stop after this many requests (0: duration only)")
 		pid          = flag.Int("pid", 0, "server PID, to report its CPU time per reply")
+		probeN       = flag.Int("probe", 0, "instead of loading, send this many single queries and report the served-time error (p50/p99)")
+		probeEvery   = flag.Duration("probe-every", 40*time.Millisecond, "with -probe: interval between queries")
 	)
 	flag.Parse()
 	if *duration <= 0 || *duration > maxDuration {
@@ -58,6 +60,17 @@ func main() {
 	ap, err := loopback(*addr)
 	if err != nil {
 		fatalf("%v", err)
+	}
+	if *probeN > 0 {
+		if *probeN > 10000 || *probeEvery < time.Millisecond {
+			fatalf("-probe must be at most 10000 and -probe-every at least 1ms")
+		}
+		pr, err := probe(ap, *probeN, *probeEvery)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		fmt.Print(pr)
+		return
 	}
 	if *count < 0 || *count > maxCount {
 		fatalf("-count must be in [0, %d]", maxCount)
@@ -125,7 +138,14 @@ func runServer(ctx context.Context, listen, restrictLine string, workers int, d 
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	err = s.Serve(ctx)
-	fmt.Printf("%+v\n", s.Stats())
+	st := s.Stats()
+	fmt.Printf("received %d", st.Received)
+	for o, n := range st.Outcomes {
+		if n > 0 {
+			fmt.Printf(", %v %d", ntpserve.Outcome(o), n)
+		}
+	}
+	fmt.Printf(", send errors %d, receive errors %d\n", st.SendErrors, st.RecvErrors)
 	return err
 }
 

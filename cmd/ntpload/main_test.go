@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -84,5 +85,19 @@ func TestLoad(t *testing.T) {
 		if !strings.Contains(r.String(), "replies") {
 			t.Errorf("report lacks replies:\n%s", r)
 		}
+	}
+	// The probe against a server of the host clock: every query answered,
+	// each offset small (loopback), the timestamps converted both ways.
+	pr, err := probe(to, 5, time.Millisecond)
+	if err != nil || len(pr.offsetsNs) != 5 {
+		t.Fatalf("probe = %+v, %v: want 5 offsets", pr, err)
+	}
+	for _, o := range pr.offsetsNs {
+		if math.Abs(o) > 50e6 {
+			t.Errorf("probe offset %.0f ns from a server of the host clock, want well under 50 ms", o)
+		}
+	}
+	if ns := int64(1_796_000_000_123_456_789); fromNTP(toNTP(ns))-ns > 1 || fromNTP(toNTP(ns))-ns < -1 {
+		t.Errorf("fromNTP(toNTP(%d)) = %d", ns, fromNTP(toNTP(ns)))
 	}
 }
