@@ -308,7 +308,6 @@ type stats struct {
 	sent, replies, kod, unsync atomic.Int64
 	mu                         sync.Mutex
 	lat                        []time.Duration
-	sampleEvery                int64
 }
 
 var epoch = time.Now()
