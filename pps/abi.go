@@ -49,6 +49,13 @@ const (
 	gpioV2LineFlagEventClockRealtime = 1 << 11 // Linux ≥ 5.11
 )
 
+// gpioV2FlagNames names the bits of enum gpio_v2_line_flag in bit order,
+// as the kernel's gpioinfo spells them, for LineInfo.
+var gpioV2FlagNames = [...]string{"used", "active-low", "input", "output",
+	"edge-rising", "edge-falling", "open-drain", "open-source",
+	"bias-pull-up", "bias-pull-down", "bias-disabled",
+	"event-clock-realtime", "event-clock-hte"}
+
 // serialIcounter is struct serial_icounter_struct
 // (include/uapi/linux/serial.h), which TIOCGICOUNT fills. Kept: x/sys has
 // TIOCGICOUNT but not the struct. Every member is a C int, 32 bits on

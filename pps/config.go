@@ -94,3 +94,16 @@ var (
 	_ Source = (*DCD)(nil)
 	_ Source = (*Sim)(nil)
 )
+
+// LineInfo is what the kernel says of one GPIO line
+// (GPIO_V2_GET_LINEINFO_IOCTL): whether it is requested, by whom, with
+// which flags. It shows what a running daemon asked for, as gpioinfo would.
+type LineInfo struct {
+	Chip      string   `json:"chip"`  // device path, /dev/gpiochipN
+	Label     string   `json:"label"` // the chip's label
+	ChipLines uint32   `json:"chip_lines"`
+	Line      uint32   `json:"line"`
+	Name      string   `json:"name,omitempty"`     // the line's name from the device tree
+	Consumer  string   `json:"consumer,omitempty"` // who requested it ("" if free)
+	Flags     []string `json:"flags"`              // enum gpio_v2_line_flag names: "used", "input", "edge-rising", …
+}

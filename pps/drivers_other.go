@@ -34,6 +34,9 @@ type GPIO struct{}
 // OpenGPIO fails on this OS.
 func OpenGPIO(cfg GPIOConfig) (*GPIO, error) { return nil, errNotLinux }
 
+// GPIOLineInfo fails on this OS.
+func GPIOLineInfo(chip string, line uint32) (LineInfo, error) { return LineInfo{}, errNotLinux }
+
 // Next fails on this OS.
 func (g *GPIO) Next(ctx context.Context) (Edge, error) { return Edge{}, errNotLinux }
 

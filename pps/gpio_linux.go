@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,7 +67,11 @@ func OpenGPIO(cfg GPIOConfig) (*GPIO, error) {
 	if err := ioctlFile(cf, "GPIO_V2_GET_LINE_IOCTL", unix.GPIO_V2_GET_LINE_IOCTL, unsafe.Pointer(&req)); err != nil {
 		switch {
 		case errors.Is(err, unix.EBUSY):
-			err = fmt.Errorf("%w (line in use: is dtoverlay=pps-gpio on this pin? then use its /dev/ppsN instead)", err)
+			who := "another driver or process"
+			if li, lerr := lineInfo(cf, chip, cfg.Line); lerr == nil && li.Consumer != "" {
+				who = strconv.Quote(li.Consumer)
+			}
+			err = fmt.Errorf("%w (line in use by %s: is dtoverlay=pps-gpio on this pin? then use its /dev/ppsN instead)", err, who)
 		case errors.Is(err, unix.EINVAL):
 			err = fmt.Errorf("%w (line offset out of range, or kernel older than 5.11 without GPIO_V2_LINE_FLAG_EVENT_CLOCK_REALTIME)", err)
 		}
@@ -96,6 +101,38 @@ func lineRequest(offset uint32, consumer string, flags uint64) unix.GPIOV2LineRe
 	req.Config.Flags = flags
 	req.Num_lines = 1
 	return req
+}
+
+// GPIOLineInfo returns the state of line on chip (label or path).
+func GPIOLineInfo(chip string, line uint32) (LineInfo, error) {
+	path, f, err := findChip(chip)
+	if err != nil {
+		return LineInfo{}, err
+	}
+	defer f.Close()
+	return lineInfo(f, path, line)
+}
+
+func lineInfo(f *os.File, path string, line uint32) (LineInfo, error) {
+	var ci unix.GPIOChipInfo
+	if err := ioctlFile(f, "GPIO_GET_CHIPINFO_IOCTL", unix.GPIO_GET_CHIPINFO_IOCTL, unsafe.Pointer(&ci)); err != nil {
+		return LineInfo{}, pathErr("line info", path, err)
+	}
+	li := unix.GPIOV2LineInfo{Offset: line}
+	if err := ioctlFile(f, "GPIO_V2_GET_LINEINFO_IOCTL", unix.GPIO_V2_GET_LINEINFO_IOCTL, unsafe.Pointer(&li)); err != nil {
+		return LineInfo{}, pathErr("line info", fmt.Sprintf("%s line %d", path, line), err)
+	}
+	out := LineInfo{
+		Chip: path, Label: unix.ByteSliceToString(ci.Label[:]), ChipLines: ci.Lines, Line: line,
+		Name: unix.ByteSliceToString(li.Name[:]), Consumer: unix.ByteSliceToString(li.Consumer[:]),
+		Flags: []string{},
+	}
+	for bit, name := range gpioV2FlagNames {
+		if li.Flags&(1<<bit) != 0 {
+			out.Flags = append(out.Flags, name)
+		}
+	}
+	return out, nil
 }
 
 // findChip opens the chip named by path or label.
