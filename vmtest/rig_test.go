@@ -3,6 +3,7 @@ package vmtest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -310,4 +312,135 @@ func rpiKernel(t *testing.T, root string) string {
 func tailFile(path string, n int) string {
 	b, _ := os.ReadFile(path)
 	return string(bytes.ToValidUTF8(tail(b, n), []byte("?")))
+}
+
+// rigConfig says what to boot; zero values are the GPIO test's rig.
+type rigConfig struct {
+	// kernel is the arm64 Image to boot; "" means the SD image's own
+	// Raspberry Pi kernel (rpiKernel).
+	kernel string
+	// dtb replaces the device tree QEMU generates for virt (-dtb); "" keeps
+	// QEMU's.
+	dtb string
+	// files are added to the initramfs beside /init (the agent) and
+	// /gpsntpd; directories /dev /proc /sys /run /tmp /etc exist.
+	files []cpioEntry
+	// append is added to the kernel command line.
+	append string
+}
+
+// rig is a booted arm64 guest with its agent answering.
+type rig struct {
+	work    string // files: console.log, qmp.log, initrd.cpio, sockets
+	con     *console
+	qmp     *qmp
+	gpsSock string // QEMU's end of the guest's /dev/ttyUSB0
+}
+
+// startRig builds the initramfs, boots qemu-system-aarch64 -M virt and
+// waits for the agent's first word. It skips unless GPSNTP_VMTEST=1 and
+// qemu-system-aarch64 is installed; qemu is killed when t ends, and on
+// failure the console, qemu's output and the QMP transcript are logged.
+// GPSNTP_VMTEST_KEEP=DIR keeps the files in DIR.
+func startRig(t *testing.T, cfg rigConfig) *rig {
+	t.Helper()
+	if os.Getenv("GPSNTP_VMTEST") != "1" {
+		t.Skip("the arm64 VM tests run with `make test-vm` (GPSNTP_VMTEST=1)")
+	}
+	if _, err := exec.LookPath("qemu-system-aarch64"); err != nil {
+		t.Skip("qemu-system-aarch64 not installed (apt-get install qemu-system-arm): cannot boot the arm64 guest")
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if d := os.Getenv("GPSNTP_VMTEST_KEEP"); d != "" {
+		work = filepath.Join(d, t.Name())
+		os.MkdirAll(work, 0o755)
+	}
+	kernel := cfg.kernel
+	if kernel == "" {
+		kernel = filepath.Join(rpiKernel(t, root), "vmlinuz")
+	}
+	start := time.Now()
+	initBin := goBinary(t, root, "./vmtest/guest", filepath.Join(work, "init"))
+	daemon := goBinary(t, root, "./cmd/gpsntpd", filepath.Join(work, "gpsntpd"))
+	t.Logf("BENCH vm-arm64-build %.1fs", time.Since(start).Seconds())
+	var cpio bytes.Buffer
+	entries := []cpioEntry{
+		{name: "dev", mode: 0o040755}, {name: "dev/console", mode: 0o020600, rdev: [2]uint32{5, 1}},
+		{name: "proc", mode: 0o040755}, {name: "sys", mode: 0o040755},
+		{name: "run", mode: 0o040755}, {name: "tmp", mode: 0o041777},
+		{name: "etc", mode: 0o040755},
+		{name: "init", mode: 0o100755, data: initBin},
+		{name: "gpsntpd", mode: 0o100755, data: daemon},
+	}
+	if err := writeCPIO(&cpio, append(entries, cfg.files...)); err != nil {
+		t.Fatal(err)
+	}
+	initrd := filepath.Join(work, "initrd.cpio")
+	if err := os.WriteFile(initrd, cpio.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := &rig{work: work, gpsSock: filepath.Join(work, "gps.sock")}
+	conSock, qmpSock := filepath.Join(work, "con.sock"), filepath.Join(work, "qmp.sock")
+	args := []string{
+		"-M", "virt,acpi=off", "-cpu", "cortex-a72", "-smp", "1", "-m", "512",
+		"-accel", "tcg,thread=single", // no KVM here, and the guest's clock is its own
+		"-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none",
+		"-kernel", kernel, "-initrd", initrd,
+		"-append", strings.TrimSpace("console=ttyAMA0,115200 rdinit=/init loglevel=4 panic=-1 " + cfg.append),
+		// The console: qemu waits for the host to connect, so no boot
+		// message is lost.
+		"-chardev", "socket,id=con,path=" + conSock + ",server=on,wait=on",
+		"-serial", "chardev:con",
+		"-qmp", "unix:" + qmpSock + ",server=on,wait=off",
+		// The GPS: QEMU's FTDI FT232 emulation on an xHCI controller,
+		// /dev/ttyUSB0 in the guest.
+		"-device", "qemu-xhci",
+		"-chardev", "socket,id=gps,path=" + r.gpsSock + ",server=on,wait=off",
+		"-device", "usb-serial,chardev=gps",
+	}
+	if cfg.dtb != "" {
+		args = append(args, "-dtb", cfg.dtb)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	qemu := exec.CommandContext(ctx, "qemu-system-aarch64", args...)
+	qemu.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	qemuOut := new(strings.Builder)
+	qemu.Stdout, qemu.Stderr = qemuOut, qemuOut
+	bootStart := time.Now()
+	if err := qemu.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- qemu.Wait() }()
+	consoleLog := filepath.Join(work, "console.log")
+	qmpLog, err := os.Create(filepath.Join(work, "qmp.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		qmpLog.Close()
+		if t.Failed() {
+			t.Logf("qemu output:\n%s\nguest console (last 8 KiB, all in %s):\n%s\nQMP transcript (last 2 KiB, all in %s):\n%s",
+				qemuOut, consoleLog, tailFile(consoleLog, 8<<10), qmpLog.Name(), tailFile(qmpLog.Name(), 2<<10))
+		}
+	})
+	cc, err := dialRetry(conSock, 10*time.Second)
+	if err != nil {
+		t.Fatalf("connect to the guest console: %v (qemu: %s)", err, qemuOut)
+	}
+	r.con = newConsole(t, cc, consoleLog)
+	r.con.wait("0", rigBootLimit, "ready")
+	t.Logf("BENCH vm-arm64-boot %.1fs (to the agent's first word)", time.Since(bootStart).Seconds())
+	if r.qmp, err = newQMP(qmpSock, qmpLog); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -113,37 +113,36 @@ func (a *agent) reply(id, verb string, v any) {
 	a.out.Write([]byte("\nGUEST " + id + " " + verb + " " + string(b) + "\n"))
 }
 
-func (a *agent) do(id, verb string, args []string) {
-	var res any
-	switch verb {
-	case "info":
-		res = a.info()
-	case "lineinfo":
+// verbs are the agent's commands; each returns its answer (an error
+// becomes {"error": …}). Other files add theirs in init.
+var verbs = map[string]func(a *agent, id string, args []string) any{
+	"info": func(a *agent, id string, args []string) any { return a.info() },
+	"lineinfo": func(a *agent, id string, args []string) any {
 		chip, line, err := chipLine(args)
 		if err != nil {
-			res = err
-			break
+			return err
 		}
 		li, err := pps.GPIOLineInfo(chip, line)
 		if err != nil {
-			res = err
-			break
+			return err
 		}
-		res = li
-	case "edges":
-		res = a.edges(id, args)
-	case "start":
-		res = a.start(args)
-	case "stop":
-		res = a.stop()
-	case "status":
-		res = status()
-	case "unbind", "bind":
-		res = a.driver(verb, args)
-	default:
-		res = fmt.Errorf("unknown verb %q", verb)
+		return li
+	},
+	"edges":  (*agent).edges,
+	"start":  func(a *agent, id string, args []string) any { return a.start(args) },
+	"stop":   func(a *agent, id string, args []string) any { return a.stop() },
+	"status": func(a *agent, id string, args []string) any { return status() },
+	"unbind": func(a *agent, id string, args []string) any { return a.driver("unbind", args) },
+	"bind":   func(a *agent, id string, args []string) any { return a.driver("bind", args) },
+}
+
+func (a *agent) do(id, verb string, args []string) {
+	f, ok := verbs[verb]
+	if !ok {
+		a.reply(id, verb, fmt.Errorf("unknown verb %q", verb))
+		return
 	}
-	a.reply(id, verb, res)
+	a.reply(id, verb, f(a, id, args))
 }
 
 func chipLine(args []string) (string, uint32, error) {
@@ -195,15 +194,21 @@ func (a *agent) edges(id string, args []string) any {
 	if err != nil {
 		return err
 	}
-	defer g.Close()
 	li, _ := pps.GPIOLineInfo(chip, line)
-	a.reply(id, "open", li)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second)
+	return a.stream(id, g, li, n, time.Duration(secs)*time.Second)
+}
+
+// stream answers "open" with opened, then one "edge" per edge of src until
+// n edges or limit, and closes src; its result is the final answer.
+func (a *agent) stream(id string, src pps.Source, opened any, n int, limit time.Duration) any {
+	defer src.Close()
+	a.reply(id, "open", opened)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	v := pps.NewValidator(pps.ValidatorConfig{})
 	got := 0
 	for got < n {
-		e, err := g.Next(ctx)
+		e, err := src.Next(ctx)
 		if err != nil {
 			return map[string]any{"edges": got, "stopped": err.Error()}
 		}
