@@ -206,3 +206,28 @@ func TestGPIOSim(t *testing.T) {
 		t.Errorf("Next after a falling edge = %+v, %v, want DeadlineExceeded", e, err)
 	}
 }
+
+// A read error names the line once: os.File.Read already returns a
+// *PathError, which read must not wrap in another (seen on a real kernel
+// when the GPIO controller was unbound: "read /dev/gpiochip0 line 3: read
+// /dev/gpiochip0 line 3: no such device").
+func TestGPIOReadErrorNamesLineOnce(t *testing.T) {
+	// The write end of a pipe: pollable, and read(2) fails with EBADF.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	g := &GPIO{name: "/dev/gpiochip0 line 3", f: w, evs: make([]unix.GPIOV2LineEvent, 16)}
+	defer w.Close()
+	err = g.read(context.Background())
+	if err == nil {
+		t.Fatal("read of a directory succeeded")
+	}
+	if want := "read /dev/gpiochip0 line 3: bad file descriptor"; err.Error() != want {
+		t.Errorf("read error = %q, want %q", err, want)
+	}
+	if !errors.Is(err, unix.EBADF) {
+		t.Errorf("read error %v does not match EBADF", err)
+	}
+}

@@ -221,6 +221,11 @@ func (g *GPIO) read(ctx context.Context) error {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
+		// os.File.Read names the file already; name it once.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return pathErr("read", g.name, err)
 	}
 	g.queue = g.evs[:n/size] // whole events only

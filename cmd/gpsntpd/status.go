@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -188,7 +189,13 @@ func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, st disciplin
 		}
 		switch {
 		case !ds.Open:
-			cur = append(cur, alarm{"pps-missing", fmt.Sprintf("PPS device %s cannot be opened (%s): serving NMEA time; check the pps line and the dtoverlay in config.txt (takes effect after a reboot)", c.ppsSource, why)})
+			// The GPIO character device needs no overlay; /dev/ppsN
+			// comes from dtoverlay=pps-gpio after a reboot.
+			check := "check the pps line and the dtoverlay in config.txt (takes effect after a reboot)"
+			if strings.HasPrefix(c.ppsSource, "gpio") {
+				check = "check the pps line's chip and line number (gpioinfo) and that no other driver holds the line"
+			}
+			cur = append(cur, alarm{"pps-missing", fmt.Sprintf("PPS device %s cannot be opened (%s): serving NMEA time; %s", c.ppsSource, why, check)})
 		default:
 			since := ds.Since.UnixNano()
 			if st.LastEdgeNs > since {

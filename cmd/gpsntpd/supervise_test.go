@@ -231,10 +231,12 @@ func TestEndToEndMissingPPSDevice(t *testing.T) {
 	if _, err := os.Stat("/dev/pps7"); err == nil {
 		t.Skip("this machine has a /dev/pps7")
 	}
-	for _, tc := range []struct{ pps, alarm string }{
-		{"/dev/pps7", "PPS device /dev/pps7 cannot be opened (open /dev/pps7: no such file"},
-		{"gpio 18", "PPS device gpio 18 cannot be opened (pps gpio 18: no board detected"},
-		{"gpio 18 chip nosuchchip", "PPS device gpio 18 cannot be opened"},
+	// check is the advice: a dtoverlay makes /dev/ppsN, while the GPIO
+	// character device needs none.
+	for _, tc := range []struct{ pps, alarm, check string }{
+		{"/dev/pps7", "PPS device /dev/pps7 cannot be opened (open /dev/pps7: no such file", "dtoverlay in config.txt"},
+		{"gpio 18", "PPS device gpio 18 cannot be opened (pps gpio 18: no board detected", "chip and line number (gpioinfo)"},
+		{"gpio 18 chip nosuchchip", "PPS device gpio 18 cannot be opened", "chip and line number (gpioinfo)"},
 	} {
 		t.Run(tc.pps, func(t *testing.T) {
 			t.Parallel()
@@ -247,8 +249,8 @@ func TestEndToEndMissingPPSDevice(t *testing.T) {
 			took := waitSynced(t, d, "GPS", 90*time.Second)
 			out, err := exec.Command(gpsntpctlBinary(t), "status", "-socket", sock).CombinedOutput()
 			flat := strings.Join(strings.Fields(string(out)), " ")
-			if err != nil || !strings.Contains(flat, "ALARM: "+tc.alarm) {
-				t.Fatalf("gpsntpctl status: %v\n%s\nwant an ALARM line %q", err, out, tc.alarm)
+			if err != nil || !strings.Contains(flat, "ALARM: "+tc.alarm) || !strings.Contains(flat, tc.check) {
+				t.Fatalf("gpsntpctl status: %v\n%s\nwant an ALARM line %q advising %q", err, out, tc.alarm, tc.check)
 			}
 			t.Logf("refid GPS after %v; gpsntpctl status:\n%s", took, out)
 		})
