@@ -1,11 +1,17 @@
 package vmtest
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gpsntp/gpsntp/gps/sim"
+	"github.com/gpsntp/gpsntp/internal/ctl"
+	"github.com/gpsntp/gpsntp/internal/simtime"
 	"github.com/gpsntp/gpsntp/pps"
 )
 
@@ -212,6 +218,182 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
+// pulser pulses the line at every whole host second, like a receiver's
+// PPS, until stopped; it can skip pulses and pause.
+type pulser struct {
+	q      *qmp
+	paused atomic.Bool
+	skip   atomic.Int32 // pulses still to skip
+	sent   atomic.Int64
+	first  atomic.Int64 // host ns of the first pulse
+	err    atomic.Value // error
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func startPulser(q *qmp) *pulser {
+	p := &pulser{q: q, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		next := time.Now().Truncate(time.Second).Add(time.Second)
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(time.Until(next)):
+			}
+			next = time.Now().Truncate(time.Second).Add(time.Second)
+			if p.paused.Load() {
+				continue
+			}
+			if p.skip.Load() > 0 {
+				p.skip.Add(-1)
+				continue
+			}
+			at, err := p.q.pulse()
+			if err != nil {
+				p.err.Store(err)
+				return
+			}
+			p.first.CompareAndSwap(0, at.UnixNano())
+			p.sent.Add(1)
+		}
+	}()
+	return p
+}
+
+func (p *pulser) close() { close(p.stop); <-p.done }
+
+// daemonStatus is the agent's brief of gpsntpd's control-socket snapshot.
+type daemonStatus struct {
+	State  string        `json:"state"`
+	RefID  string        `json:"refid"`
+	Alarms []string      `json:"alarms"`
+	PPS    ctl.PPSStatus `json:"pps"`
+	Fixes  uint64        `json:"fixes"`
+	GPSDev string        `json:"gps_device"`
+}
+
+func (s daemonStatus) alarm(substr string) bool {
+	return slices.ContainsFunc(s.Alarms, func(a string) bool { return strings.Contains(a, substr) })
+}
+
+// waitStatus polls gpsntpd's status every second until ok holds, and
+// returns that status; it fails the test after limit, showing the last.
+func waitStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, what string, ok func(daemonStatus) bool) daemonStatus {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last daemonStatus
+	var lastErr error
+	for time.Now().Before(deadline) {
+		if err, _ := p.err.Load().(error); err != nil {
+			t.Fatalf("pulses: %v", err)
+		}
+		l := r.con.wait(r.con.send("status"), 20*time.Second, "status")
+		var s daemonStatus
+		if lastErr = decodeAnswer(l, &s); lastErr == nil {
+			last = s
+			if ok(s) {
+				return s
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("gpsntpd: not %s within %v; last status %+v (error %v)", what, limit, last, lastErr)
+	return last
+}
+
+// daemonPhase runs gpsntpd in the guest on the PL061 line, with the
+// host's simulated receiver (GPS time = host time) labelling the seconds
+// the host pulses.
 func daemonPhase(t *testing.T, r *rig) {
-	t.Skip("todo")
+	gc, err := dialRetry(r.gpsSock, 10*time.Second)
+	if err != nil {
+		t.Fatalf("connect to the guest's USB serial port: %v", err)
+	}
+	defer gc.Close()
+	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano()}
+	rx, err := sim.New(sim.Config{Timeline: tl, Baud: 9600, Delay: 120 * time.Millisecond, Seed: 1}, gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rx.Run(ctx)
+	p := startPulser(r.qmp)
+	defer p.close()
+
+	r.con.call(10*time.Second, nil, "start", "/etc/label.conf")
+	var li pps.LineInfo
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r.con.call(10*time.Second, &li, "lineinfo", pl061, ppsLine)
+		if slices.Contains(li.Flags, "used") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("gpsntpd holds the line: consumer %q flags %v", li.Consumer, li.Flags)
+	if li.Consumer != "gpsntp-pps" || !sameSet(li.Flags, wantFlags) {
+		t.Errorf("line info = consumer %q flags %v, want consumer gpsntp-pps flags %v", li.Consumer, li.Flags, wantFlags)
+	}
+
+	s := waitStatus(t, r, p, 4*time.Minute, "locked to PPS", func(s daemonStatus) bool { return s.State == "pps" })
+	toPPS := time.Since(time.Unix(0, p.first.Load()))
+	t.Logf("BENCH vm-gpio-first-pulse-to-pps %.1fs (edges %d, paired %d, sent %d)", toPPS.Seconds(), s.PPS.Edges, s.PPS.Paired, p.sent.Load())
+	if s.RefID != "PPS" {
+		t.Errorf("state pps with refid %q, want PPS", s.RefID)
+	}
+
+	// One pulse skipped: counted as missed, and the lock holds.
+	missed0 := s.PPS.Missed
+	p.skip.Store(1)
+	s = waitStatus(t, r, p, 30*time.Second, "counting the skipped pulse", func(s daemonStatus) bool { return s.PPS.Missed > missed0 })
+	if s.PPS.Missed != missed0+1 {
+		t.Errorf("missed pulses %d → %d after skipping one", missed0, s.PPS.Missed)
+	}
+	t.Logf("skipped one pulse: missed %d → %d, state %s", missed0, s.PPS.Missed, s.State)
+
+	// The GPIO controller vanishes under the daemon and comes back: an
+	// alarm, then the line reopened and edges again.
+	r.con.call(10*time.Second, nil, "unbind", pl061)
+	s = waitStatus(t, r, p, 30*time.Second, "alarmed by the vanished GPIO chip", func(s daemonStatus) bool { return s.alarm("cannot be opened") })
+	t.Logf("controller unbound: alarm %q", s.Alarms)
+	r.con.call(10*time.Second, nil, "bind", pl061)
+	edges := s.PPS.Edges
+	s = waitStatus(t, r, p, 60*time.Second, "reading edges from the rebound chip", func(s daemonStatus) bool {
+		return s.PPS.Edges > edges+2 && !s.alarm("cannot be opened")
+	})
+	t.Logf("controller bound again: edges %d → %d, state %s, alarms %q", edges, s.PPS.Edges, s.State, s.Alarms)
+
+	// Pulses stop: the daemon falls back to NMEA time and says why.
+	p.paused.Store(true)
+	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the silent PPS", func(s daemonStatus) bool { return s.alarm("no pulses") })
+	t.Logf("pulses stopped: state %s refid %s, alarm %q", s.State, s.RefID, s.Alarms)
+	if s.State == "pps" {
+		t.Errorf("state still pps with no pulses for 30 s")
+	}
+	p.paused.Store(false)
+	edges = s.PPS.Edges
+	s = waitStatus(t, r, p, 30*time.Second, "clear of the silence alarm", func(s daemonStatus) bool { return s.PPS.Edges > edges && !s.alarm("no pulses") })
+
+	// A restart with the pps line changed (the chip by path, not label):
+	// the line is released on exit and requested again.
+	var stop struct {
+		Ms   int64  `json:"ms"`
+		Exit string `json:"exit"`
+	}
+	r.con.call(30*time.Second, &stop, "stop")
+	t.Logf("gpsntpd stopped in %d ms, exit %s", stop.Ms, stop.Exit)
+	if stop.Exit != "0" {
+		t.Errorf("gpsntpd exit on SIGTERM: %s", stop.Exit)
+	}
+	r.con.call(10*time.Second, &li, "lineinfo", pl061, ppsLine)
+	if slices.Contains(li.Flags, "used") {
+		t.Errorf("line still requested after gpsntpd exited: %+v", li)
+	}
+	r.con.call(10*time.Second, nil, "start", "/etc/path.conf")
+	s = waitStatus(t, r, p, 90*time.Second, "pairing edges after the restart", func(s daemonStatus) bool { return s.PPS.Paired > 0 })
+	t.Logf("restarted with `pps gpio 3 chip /dev/gpiochip0`: edges %d, paired %d, state %s", s.PPS.Edges, s.PPS.Paired, s.State)
+	r.con.call(30*time.Second, &stop, "stop")
 }
