@@ -373,6 +373,9 @@ func daemonPhase(t *testing.T, r *rig) {
 	if s.State == "pps" {
 		t.Errorf("state still pps with no pulses for 30 s")
 	}
+	if s.alarm("dtoverlay") {
+		t.Errorf("alarms %q advise a dtoverlay, which the GPIO character device does not need", s.Alarms)
+	}
 	p.paused.Store(false)
 	edges = s.PPS.Edges
 	s = waitStatus(t, r, p, 30*time.Second, "clear of the silence alarm", func(s daemonStatus) bool { return s.PPS.Edges > edges && !s.alarm("no pulses") })

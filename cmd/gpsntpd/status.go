@@ -187,12 +187,13 @@ func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, st disciplin
 		if why == "" {
 			why = "not opened yet"
 		}
+		// The GPIO character device needs no overlay; /dev/ppsN comes
+		// from dtoverlay=pps-gpio after a reboot.
+		gpio := strings.HasPrefix(c.ppsSource, "gpio")
 		switch {
 		case !ds.Open:
-			// The GPIO character device needs no overlay; /dev/ppsN
-			// comes from dtoverlay=pps-gpio after a reboot.
 			check := "check the pps line and the dtoverlay in config.txt (takes effect after a reboot)"
-			if strings.HasPrefix(c.ppsSource, "gpio") {
+			if gpio {
 				check = "check the pps line's chip and line number (gpioinfo) and that no other driver holds the line"
 			}
 			cur = append(cur, alarm{"pps-missing", fmt.Sprintf("PPS device %s cannot be opened (%s): serving NMEA time; %s", c.ppsSource, why, check)})
@@ -202,7 +203,11 @@ func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, st disciplin
 				since = st.LastEdgeNs
 			}
 			if silent := nowNs - since; silent >= ppsSilentAlarmNs {
-				cur = append(cur, alarm{"pps-silent", fmt.Sprintf("%s but no pulses for %d s: check wiring / dtoverlay / antenna (most receivers give PPS only with a fix)", where, silent/1e9)})
+				check := "wiring / dtoverlay / antenna"
+				if gpio {
+					check = "wiring (the PPS pin) / antenna"
+				}
+				cur = append(cur, alarm{"pps-silent", fmt.Sprintf("%s but no pulses for %d s: check %s (most receivers give PPS only with a fix)", where, silent/1e9, check)})
 			}
 		}
 	}
