@@ -64,6 +64,9 @@ type task struct {
 type daemonEnv struct {
 	events *ctl.EventLog
 	hup    <-chan os.Signal
+	// configAlarm says the configuration file was rejected and the last
+	// good one runs instead (loadConfig); "" when all is well.
+	configAlarm string
 }
 
 // openAppliance opens everything the configuration names, in data-flow
@@ -175,6 +178,7 @@ func (a *appliance) openSources() error {
 	}
 	a.col.ppsSource = ppsDescription(a.cfg.PPS, a.o.sim)
 	a.col.gpsDevice = a.gpsCfg.Device
+	a.col.configAlarm = a.env.configAlarm
 	a.col.upstreams = a.cfg.Upstreams
 	return nil
 }

@@ -27,23 +27,26 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 var simLeaps = map[string]int{"none": 0, "insert": +1, "delete": -1}
 
 type options struct {
-	configPath  string
-	checkConfig bool
-	sim         bool
-	simOffset   time.Duration
-	simFreqPPM  float64
-	simJitter   time.Duration
-	simSeed     int64
-	simLeap     string
-	listen      listFlag
-	statusEvery time.Duration
-	console     string
-	control     string
+	configPath string
+	// configFallback is the last good configuration (loadConfig).
+	configFallback string
+	checkConfig    bool
+	sim            bool
+	simOffset      time.Duration
+	simFreqPPM     float64
+	simJitter      time.Duration
+	simSeed        int64
+	simLeap        string
+	listen         listFlag
+	statusEvery    time.Duration
+	console        string
+	control        string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.configPath, "config", "", "configuration `FILE` (ntp.conf syntax)")
+	flag.StringVar(&o.configFallback, "config-fallback", "", "last good configuration `FILE`: run it, with an alarm, when -config does not load or validate; a good -config is copied there")
 	flag.BoolVar(&o.checkConfig, "check-config", false, "validate the configuration and exit")
 	flag.BoolVar(&o.sim, "sim", false, "simulated receiver on a pty + simulated PPS + soft clock")
 	flag.DurationVar(&o.simOffset, "sim-offset", 0, "simulated GPS time minus host clock")
@@ -74,13 +77,26 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := config.Defaults()
-	if o.configPath != "" {
+	var configAlarm, lastGoodErr string
+	if o.checkConfig {
 		c, err := config.Load(o.configPath)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
 		cfg = c
+	} else if o.configPath != "" {
+		c, alarm, err := loadConfig(o.configPath, o.configFallback)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		cfg, configAlarm = c, alarm
+		if o.configFallback != "" && alarm == "" {
+			if err := saveLastGood(o.configPath, o.configFallback); err != nil {
+				lastGoodErr = err.Error()
+			}
+		}
 	}
 	if o.checkConfig {
 		// Everything that would fail, here or at the first drift write;
@@ -113,6 +129,9 @@ func main() {
 	events := ctl.NewEventLog(slog.NewTextHandler(out, nil), 64, time.Minute)
 	log := slog.New(events)
 
+	if lastGoodErr != "" {
+		log.Warn("configuration: running it, but could not keep a copy as the last good one", "err", lastGoodErr)
+	}
 	if err := validateStateDirs(cfg); err != nil {
 		for _, l := range strings.Split(err.Error(), "\n") {
 			log.Warn("configuration: state will not be saved", "err", l)
@@ -128,7 +147,7 @@ func main() {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	if err := run(ctx, o, cfg, log, daemonEnv{events: events, hup: hup}); err != nil {
+	if err := run(ctx, o, cfg, log, daemonEnv{events: events, hup: hup, configAlarm: configAlarm}); err != nil {
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}

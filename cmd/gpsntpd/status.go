@@ -45,6 +45,8 @@ type collector struct {
 	alarmOn   map[string]bool
 	alarmText map[string]string
 	log       *slog.Logger
+	// configAlarm: the configuration file was rejected (daemonEnv).
+	configAlarm string
 
 	cur atomic.Pointer[ctl.Snapshot]
 }
@@ -180,6 +182,9 @@ type alarm struct{ key, text string }
 // once when raised and once when cleared, then the engine's (st.Alarms).
 func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, st discipline.Status) []string {
 	var cur []alarm
+	if c.configAlarm != "" {
+		cur = append(cur, alarm{"config", c.configAlarm})
+	}
 	if d := a.ppsDev; d != nil {
 		ds := d.Status()
 		where := "PPS configured on " + c.ppsSource
