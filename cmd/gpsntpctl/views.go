@@ -36,6 +36,9 @@ func viewCommand(view string) func(args []string, stdout, stderr io.Writer) int 
 		s, err := ctl.Fetch(path, *timeout)
 		if err != nil {
 			fmt.Fprintf(stderr, "gpsntpctl %s: %v\n", view, err)
+			if hint := accessHint(view, path, err); hint != "" {
+				fmt.Fprintf(stderr, "gpsntpctl %s: %s\n", view, hint)
+			}
 			return 1
 		}
 		if *asJSON {
