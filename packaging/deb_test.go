@@ -130,6 +130,12 @@ func checkPayload(t *testing.T, root, ctrl string, machine elf.Machine) {
 		t.Errorf("usr/bin/gpsntpd not executable: %v %v", st, err)
 	}
 
+	// The operator's binaries only: ./cmd/... also builds ntpload, a
+	// load generator for benchmarks.
+	if bins := listDir(t, filepath.Join(root, "usr/bin")); strings.Join(bins, " ") != "gpsntpctl gpsntpd" {
+		t.Errorf("usr/bin = %v, want [gpsntpctl gpsntpd]", bins)
+	}
+
 	conffiles := readFile(t, filepath.Join(ctrl, "conffiles"))
 	for _, c := range []string{"/etc/gpsntp/ntp.conf", "/etc/default/gpsntp"} {
 		if !strings.Contains(conffiles, c+"\n") {
@@ -183,7 +189,7 @@ func checkPayload(t *testing.T, root, ctrl string, machine elf.Machine) {
 func fakeRoot(t *testing.T, pkgRoot, bootDir string) (root, stubLog string, env []string) {
 	root = t.TempDir()
 	boot := filepath.Join(root, bootDir)
-	for _, d := range []string{boot, filepath.Join(root, "etc/default"), filepath.Join(root, "run/systemd/system")} {
+	for _, d := range []string{boot, filepath.Join(root, "etc/default"), filepath.Join(root, "etc/gpsntp"), filepath.Join(root, "dev"), filepath.Join(root, "run/systemd/system")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -191,9 +197,12 @@ func fakeRoot(t *testing.T, pkgRoot, bootDir string) (root, stubLog string, env 
 	writeFile(t, filepath.Join(boot, "config.txt"), piConfigTxt)
 	writeFile(t, filepath.Join(boot, "cmdline.txt"), piCmdline)
 	writeFile(t, filepath.Join(root, "etc/default/gpsntp"), readFile(t, filepath.Join(pkgRoot, "etc/default/gpsntp")))
+	writeFile(t, filepath.Join(root, "etc/gpsntp/ntp.conf"), readFile(t, filepath.Join(pkgRoot, "etc/gpsntp/ntp.conf")))
 
 	// Stubs for the commands that would change this machine: they record
-	// their arguments. getent knows the gpsntp user once adduser made it.
+	// their arguments. getent knows the gpsntp user and group once adduser
+	// made them, the admin alice (uid 1000) and toor (uid 0); `adduser
+	// alice gpsntp` makes alice a member.
 	stubs := t.TempDir()
 	stubLog = filepath.Join(stubs, "calls.log")
 	state := filepath.Join(stubs, "user-exists")
@@ -202,8 +211,19 @@ func fakeRoot(t *testing.T, pkgRoot, bootDir string) (root, stubLog string, env 
 		"udevadm":   `echo "udevadm $*" >>"$STUB_LOG"`,
 		"deluser":   `echo "deluser $*" >>"$STUB_LOG"`,
 		"chown":     `echo "chown $*" >>"$STUB_LOG"`,
-		"adduser":   `echo "adduser $*" >>"$STUB_LOG"; case "$*" in *--system*) touch "$STUB_STATE";; esac`,
-		"getent":    `echo "getent $*" >>"$STUB_LOG"; [ -e "$STUB_STATE" ] && echo "gpsntp:x:999:999::/var/lib/gpsntp:/usr/sbin/nologin"`,
+		"adduser": `echo "adduser $*" >>"$STUB_LOG"
+case "$*" in
+*--system*) touch "$STUB_STATE" ;;
+"alice gpsntp") echo alice >"$STUB_STATE.members" ;;
+esac`,
+		"getent": `echo "getent $*" >>"$STUB_LOG"
+case "$1 $2" in
+"passwd gpsntp") [ -e "$STUB_STATE" ] && echo "gpsntp:x:999:999::/var/lib/gpsntp:/usr/sbin/nologin" ;;
+"passwd alice") echo "alice:x:1000:1000::/home/alice:/bin/bash" ;;
+"passwd toor") echo "toor:x:0:0::/root:/bin/sh" ;;
+"group gpsntp") [ -e "$STUB_STATE" ] && echo "gpsntp:x:999:$(cat "$STUB_STATE.members" 2>/dev/null)" ;;
+*) exit 2 ;;
+esac`,
 	} {
 		writeFile(t, filepath.Join(stubs, name), "#!/bin/sh\n"+body+"\n")
 		if err := os.Chmod(filepath.Join(stubs, name), 0o755); err != nil {
@@ -229,30 +249,69 @@ func checkMaintainerScripts(t *testing.T, pkgRoot, ctrl string) {
 			cmdPath := filepath.Join(root, bootDir, "cmdline.txt")
 			postinst := filepath.Join(ctrl, "postinst")
 
-			out1 := run(t, env, postinst, "configure", "")
+			// Installed with sudo by alice, before the reboot the overlay
+			// needs: no /dev/pps0 yet.
+			sudoEnv := append(env[:len(env):len(env)], "SUDO_USER=alice")
+			out1 := run(t, sudoEnv, postinst, "configure", "")
 			cfg1, cmd1 := readFile(t, cfgPath), readFile(t, cmdPath)
 			checkBoot(t, cfg1, cmd1, "18")
-			if !strings.Contains(out1, "reboot") {
-				t.Errorf("first postinst output = %q, want it to tell the user to reboot", out1)
+			for _, want := range []string{
+				"updated config.txt",
+				"/dev/pps0 does not exist yet",
+				"reboot needed",
+				"added alice to group gpsntp",
+				"log out and in again",
+			} {
+				if !strings.Contains(out1, want) {
+					t.Errorf("first postinst output = %q, want it to say %q", out1, want)
+				}
 			}
 			if _, err := os.Stat(filepath.Join(root, "run/reboot-required")); err != nil {
 				t.Errorf("first postinst: %v", err)
 			}
 
-			// Again, as dpkg-reconfigure or an upgrade would: nothing changes.
-			out2 := run(t, env, postinst, "configure", "1.2.2")
+			// Again before rebooting, as dpkg-reconfigure or a reinstall
+			// would: nothing changes, the reboot is still needed, alice is
+			// a member already.
+			if err := os.Remove(filepath.Join(root, "run/reboot-required")); err != nil {
+				t.Fatal(err)
+			}
+			out2 := run(t, sudoEnv, postinst, "configure", "1.2.2")
 			if cfg2 := readFile(t, cfgPath); cfg2 != cfg1 {
 				t.Errorf("second postinst changed config.txt:\n--- first\n%s--- second\n%s", cfg1, cfg2)
 			}
 			if cmd2 := readFile(t, cmdPath); cmd2 != cmd1 {
 				t.Errorf("second postinst changed cmdline.txt: %q → %q", cmd1, cmd2)
 			}
-			if strings.Contains(out2, "reboot") {
-				t.Errorf("second postinst output = %q, want no reboot request when nothing changed", out2)
+			if !strings.Contains(out2, "/dev/pps0 does not exist yet") || !strings.Contains(out2, "reboot needed") ||
+				strings.Contains(out2, "updated config.txt") || strings.Contains(out2, "alice") {
+				t.Errorf("second postinst output = %q, want only the reboot still needed for /dev/pps0", out2)
+			}
+			if _, err := os.Stat(filepath.Join(root, "run/reboot-required")); err != nil {
+				t.Errorf("second postinst, /dev/pps0 missing: %v", err)
+			}
+
+			// After the reboot /dev/pps0 exists: nothing to say.
+			writeFile(t, filepath.Join(root, "dev/pps0"), "")
+			out3 := run(t, env, postinst, "configure", "1.2.2")
+			if strings.Contains(out3, "reboot") {
+				t.Errorf("third postinst output = %q, want no reboot request when nothing changed and /dev/pps0 exists", out3)
+			}
+			// Never root, a uid 0 alias or an unknown account.
+			for _, u := range []string{"root", "toor", "ghost"} {
+				run(t, append(env[:len(env):len(env)], "SUDO_USER="+u), postinst, "configure", "1.2.2")
 			}
 			calls := readFile(t, stubLog)
 			if n := strings.Count(calls, "adduser --system"); n != 1 {
-				t.Errorf("adduser --system ran %d times in two postinst runs, want 1; calls:\n%s", n, calls)
+				t.Errorf("adduser --system ran %d times in six postinst runs, want 1; calls:\n%s", n, calls)
+			}
+			if n := strings.Count(calls, "adduser alice gpsntp"); n != 1 {
+				t.Errorf("adduser alice gpsntp ran %d times, want 1; calls:\n%s", n, calls)
+			}
+			for _, u := range []string{"root", "toor", "ghost"} {
+				if strings.Contains(calls, "adduser "+u+" gpsntp") {
+					t.Errorf("postinst with SUDO_USER=%s added %s to group gpsntp; calls:\n%s", u, u, calls)
+				}
 			}
 			for _, want := range []string{"systemctl enable gpsntp.service", "systemctl disable --now hciuart.service", "adduser gpsntp dialout"} {
 				if !strings.Contains(calls, want) {
@@ -343,4 +402,18 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// listDir is the sorted names in dir.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
 }

@@ -3,7 +3,8 @@
 //
 // `make deb` cross-builds ./cmd/... for arm64 and armhf (GOARM=6, so the
 // package runs on every Pi including the Zero and 1) and packs them with nfpm
-// (pinned in packaging/tools/go.mod) using nfpm.yaml: the binaries, the
+// (pinned in packaging/tools/go.mod) using nfpm.yaml: gpsntpd and gpsntpctl
+// (not the load generator ntpload), the
 // systemd unit (unprivileged user gpsntp with CAP_SYS_TIME and
 // CAP_NET_BIND_SERVICE, Restart=always), /etc/gpsntp/ntp.conf and
 // /etc/default/gpsntp as conffiles, a udev rule giving the gpsntp group the
@@ -12,6 +13,10 @@
 // The maintainer scripts under scripts/ are POSIX sh. postinst writes one
 // managed block into config.txt (enable_uart=1, dtoverlay=disable-bt,
 // dtoverlay=pps-gpio,gpiopin=N from /etc/default/gpsntp) and removes the
-// serial console from cmdline.txt; both idempotently. All their paths are
-// under $DPKG_ROOT, which the test points at a fake root.
+// serial console from cmdline.txt; both idempotently. It adds the admin who
+// installs with sudo ($SUDO_USER) to group gpsntp, which may use the control
+// socket, and says "reboot needed" (and touches /run/reboot-required) while
+// its config.txt lines are new or the PPS device of ntp.conf is missing.
+// gpsntpd runs meanwhile on GPS time with an alarm: no restart loop. All
+// their paths are under $DPKG_ROOT, which deb_test.go points at a fake root.
 package packaging
