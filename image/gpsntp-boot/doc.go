@@ -5,10 +5,16 @@
 // a normal system, then replaces itself with gpsntpd (execve: gokrazy keeps
 // supervising the same process):
 //
-//   - configuration: the first of -config's comma-separated files that
-//     exists. The image passes /perm/gpsntp/ntp.conf (editable: /perm is the
-//     ext4 partition that survives updates) before /etc/gpsntp/ntp.conf
-//     (baked into the image);
+//   - configuration: the first of -config's comma-separated entries that
+//     exists. The image passes /perm/gpsntp/ntp.conf (an expert's override),
+//     then boot:gpsntp.conf, the commented file on the FAT boot partition
+//     that a user edits from any laptop (mounted read-only at -boot-mount;
+//     it is partition 1 of /perm's disk), then /etc/gpsntp/ntp.conf (baked
+//     into the image). The boot partition's file runs with gpsntpd
+//     -config-fallback /perm/gpsntp/last-good.conf: a broken edit is
+//     reported (alarm, console, log, file:line) and the last good one runs.
+//     An update rewrites the boot partition without gpsntp.conf: the last
+//     good copy is then put back there, so the user's settings survive;
 //   - creates -state (/perm/gpsntp) for the drift file and the last known
 //     time, when /perm is mounted;
 //   - sends gpsntpd's status lines to -console (the HDMI console /dev/tty1
