@@ -91,9 +91,13 @@ image:
 	xz -T0 -6 -f $(IMAGE:.xz=)
 	@ls -l $(IMAGE)
 
-## test-vm: boot the appliance (amd64 gokrazy build) under qemu with software
-## emulation in a private network namespace, feed it simulated NMEA on ttyS1
-## and check with an NTP client that it serves stratum 1, refid GPS, within
+## test-vm: the tests that need a real kernel, under qemu with software
+## emulation (vmtest/doc.go). TestVM boots the appliance (amd64 gokrazy
+## build) in a private network namespace, feeds it simulated NMEA on ttyS1
+## and checks with an NTP client that it serves stratum 1, refid GPS, within
 ## 50 ms of the simulated GPS time, steering the guest's own clock.
+## TestVMGPIO boots the image's Raspberry Pi kernel on the arm64 virt board
+## and drives the PPS GPIO line from the host through the PPS driver and
+## gpsntpd.
 test-vm:
-	GPSNTP_VMTEST=1 $(GO) test -count=1 -timeout 10m -run '^TestVM$$' -v ./vmtest/
+	GPSNTP_VMTEST=1 $(GO) test -count=1 -timeout 15m -run '^TestVM' -v ./vmtest/
