@@ -3,6 +3,7 @@ package vmtest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpsntp/gpsntp/gps/sim"
+	"github.com/gpsntp/gpsntp/internal/simtime"
 	"github.com/gpsntp/gpsntp/pps"
 )
 
@@ -38,6 +41,20 @@ const (
 	// client.
 	ppsDev = "/dev/pps0"
 )
+
+// kernelConf is gpsntpd's configuration in the guest: guestConf's, with
+// PPS from pps-gpio's device.
+const kernelConf = `gps /dev/ttyUSB0 baud 9600
+pps ` + ppsDev + `
+clock soft
+listen 0.0.0.0:123
+control /run/gpsntp.sock
+nmeadelay 120ms
+`
+
+// ppsPlatformDev is the platform device of the device tree's pps node,
+// which pps-gpio binds.
+const ppsPlatformDev = "pps"
 
 // kernelTree is an unpacked Debian kernel: the Image QEMU boots and the
 // module tree (lib/modules/RELEASE/kernel).
@@ -67,7 +84,10 @@ func TestVMKernelPPS(t *testing.T) {
 	testStart := time.Now()
 	kt := debianKernel(t)
 	dtb := ppsGPIODTB(t, t.TempDir())
-	mods, order := moduleFiles(t, kt, "pps_gpio")
+	// pps-gpio, and for the daemon's GPS QEMU's xHCI and FTDI serial port
+	// (the Pi kernel has them built in, Debian's as modules).
+	mods, order := moduleFiles(t, kt, "pps_gpio", "xhci_pci", "ftdi_sio")
+	mods = append(mods, cpioEntry{name: "etc/kernel.conf", mode: 0o100644, data: []byte(kernelConf)})
 	r := startRig(t, rigConfig{kernel: kt.image, dtb: dtb, files: mods})
 	con := r.con
 
@@ -148,6 +168,10 @@ func TestVMKernelPPS(t *testing.T) {
 			con.wait(l.id, 10*time.Second, "edges")
 		}
 	})
+	if t.Failed() {
+		return
+	}
+	t.Run("daemon", func(t *testing.T) { kernelDaemonPhase(t, r) })
 	t.Logf("BENCH vm-kernelpps-total %.1fs (kernel fetch or cache, boot, insmod, %s)", time.Since(testStart).Seconds(), t.Name())
 }
 
@@ -486,4 +510,102 @@ func moduleDepends(ko []byte) ([]string, error) {
 		}
 	}
 	return nil, nil
+}
+
+// kernelDaemonPhase runs gpsntpd in the guest with `pps /dev/pps0`, the
+// host's simulated receiver labelling the seconds the host pulses (as
+// TestVMGPIO's daemon phase does): lock to PPS through the kernel PPS
+// driver, a skipped pulse counted missed, pulses stopping, pps-gpio
+// unbound under the daemon and bound again.
+func kernelDaemonPhase(t *testing.T, r *rig) {
+	gc, err := dialRetry(r.gpsSock, 10*time.Second)
+	if err != nil {
+		t.Fatalf("connect to the guest's USB serial port: %v", err)
+	}
+	defer gc.Close()
+	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano()}
+	rx, err := sim.New(sim.Config{Timeline: tl, Baud: 9600, Delay: 120 * time.Millisecond, Seed: 1}, gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rx.Run(ctx)
+	p := startPulser(r.qmp)
+	defer p.close()
+
+	r.con.call(10*time.Second, nil, "start", "/etc/kernel.conf")
+	s := waitStatus(t, r, p, 4*time.Minute, "locked to PPS", func(s daemonStatus) bool { return s.State == "pps" })
+	toPPS := time.Since(time.Unix(0, p.first.Load()))
+	t.Logf("BENCH vm-kernelpps-first-pulse-to-pps %.1fs (edges %d, paired %d, sent %d)", toPPS.Seconds(), s.PPS.Edges, s.PPS.Paired, p.sent.Load())
+	if s.RefID != "PPS" {
+		t.Errorf("state pps with refid %q, want PPS", s.RefID)
+	}
+
+	// One pulse skipped: the kernel's assert_sequence has no gap (it
+	// counts the edges it saw), so the interval tells, and the lock holds.
+	missed0 := s.PPS.Missed
+	p.skip.Store(1)
+	s = waitStatus(t, r, p, 30*time.Second, "counting the skipped pulse", func(s daemonStatus) bool { return s.PPS.Missed > missed0 })
+	if s.PPS.Missed != missed0+1 {
+		t.Errorf("missed pulses %d → %d after skipping one", missed0, s.PPS.Missed)
+	}
+	t.Logf("skipped one pulse: missed %d → %d, state %s", missed0, s.PPS.Missed, s.State)
+
+	// Pulses stop: the daemon falls back to NMEA time and says why.
+	p.paused.Store(true)
+	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the silent PPS", func(s daemonStatus) bool { return s.alarm("no pulses") })
+	t.Logf("pulses stopped: state %s refid %s, alarm %q", s.State, s.RefID, s.Alarms)
+	if s.State == "pps" {
+		t.Errorf("state still pps with no pulses for 30 s")
+	}
+	p.paused.Store(false)
+	edges := s.PPS.Edges
+	s = waitStatus(t, r, p, 30*time.Second, "clear of the silence alarm", func(s daemonStatus) bool { return s.PPS.Edges > edges && !s.alarm("no pulses") })
+
+	// pps-gpio lets go of the line under the daemon (its device goes
+	// away, /dev/pps0 with it) and binds again (a new device, most likely
+	// /dev/pps0 again): an alarm, then the new device reopened and edges
+	// again. A descriptor of the old device stays valid but never sees a
+	// pulse: PPS_FETCH just times out.
+	r.con.call(10*time.Second, nil, "unbind", ppsPlatformDev)
+	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the vanished PPS device", func(s daemonStatus) bool {
+		return s.alarm("cannot be opened") || s.alarm("no pulses")
+	})
+	t.Logf("pps-gpio unbound: state %s, alarms %q", s.State, s.Alarms)
+	r.con.call(10*time.Second, nil, "bind", ppsPlatformDev)
+	// The kernel side works: a fresh open of the new device gets edges.
+	kid := r.con.send("kedges", ppsDev, "2", "10")
+	fresh := 0
+	for {
+		l := r.con.wait(kid, 30*time.Second)
+		if l.verb == "edge" {
+			fresh++
+			continue
+		}
+		if l.verb == "kedges" {
+			if err := decodeAnswer(l, nil); err != nil {
+				t.Errorf("pps.OpenKernel(%s) after pps-gpio bound again: %v", ppsDev, err)
+			}
+			break
+		}
+	}
+	t.Logf("pps-gpio bound again: a fresh pps.OpenKernel(%s) read %d edges", ppsDev, fresh)
+	edges = s.PPS.Edges
+	s = waitStatus(t, r, p, 60*time.Second, "reading edges from the new "+ppsDev+
+		" (if it has the old device's descriptor still, whose PPS_FETCH times out for ever, pps.Kernel does not notice the device was unregistered)",
+		func(s daemonStatus) bool {
+			return s.PPS.Edges > edges+2 && !s.alarm("cannot be opened") && !s.alarm("no pulses")
+		})
+	t.Logf("pps-gpio bound again: daemon edges %d → %d, state %s, alarms %q", edges, s.PPS.Edges, s.State, s.Alarms)
+
+	var stop struct {
+		Ms   int64  `json:"ms"`
+		Exit string `json:"exit"`
+	}
+	r.con.call(30*time.Second, &stop, "stop")
+	t.Logf("gpsntpd stopped in %d ms, exit %s", stop.Ms, stop.Exit)
+	if stop.Exit != "0" {
+		t.Errorf("gpsntpd exit on SIGTERM: %s", stop.Exit)
+	}
 }
