@@ -73,16 +73,18 @@ func TestBoardFacts(t *testing.T) {
 				t.Errorf("Detect(its own model %q) = %q, %v, want %q", m, d.Name, ok, b.Name)
 			}
 		}
-		want := []string{"dtoverlay=pps-gpio,gpiopin=18"}
-		if strings.HasPrefix(b.GPIOChip, "pinctrl-rp1") {
-			want = append(want, "dtparam=uart0=on")
-		} else {
-			want = append(want, "enable_uart=1", "dtoverlay=disable-bt")
+		want := []string{"enable_uart=1", "dtoverlay=disable-bt"}
+		if b.GPIOChip == "pinctrl-rp1" {
+			want = []string{"dtparam=uart0=on"}
 		}
-		for _, w := range want {
-			if !contains(b.ConfigTxt, w) {
-				t.Errorf("board %s ConfigTxt %q lacks %q", b.Name, b.ConfigTxt, w)
-			}
+		if fmt.Sprint(b.ConfigTxt) != fmt.Sprint(want) {
+			t.Errorf("board %s ConfigTxt = %q, want %q", b.Name, b.ConfigTxt, want)
+		}
+		if b.Console == b.UART {
+			t.Errorf("board %s: console %s fights the GPS on %s", b.Name, b.Console, b.UART)
+		}
+		if b.Console == "" && len(b.ConsoleConfigTxt) > 0 || b.ConsoleNote == "" || b.Family == "" || b.Serial0 == "" {
+			t.Errorf("board %s: console, serial0 or family incomplete: %+v", b.Name, b)
 		}
 	}
 	for _, n := range []string{"pi0-2w", "pi3b", "pi3b+", "pi4b", "cm4", "pi5"} {
@@ -118,7 +120,13 @@ func TestConfigTxtFor(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ConfigTxtFor(4) = %q, want %q", got, want)
 	}
-	if b.ConfigTxt[1] != "dtoverlay=pps-gpio,gpiopin=18" {
+	b, _ = ByName("pi4b")
+	got = b.ConfigTxtFor(18)
+	want = []string{"enable_uart=1", "dtoverlay=disable-bt", "dtoverlay=uart5", "dtoverlay=pps-gpio,gpiopin=18"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pi4b ConfigTxtFor(18) = %q, want %q", got, want)
+	}
+	if len(b.ConfigTxt) != 2 {
 		t.Errorf("ConfigTxtFor changed the profile: %q", b.ConfigTxt)
 	}
 }
@@ -284,29 +292,4 @@ func validFrame(c []byte) bool {
 		x ^= s[i]
 	}
 	return fmt.Sprintf("%02X", x) == s[star+1:star+3]
-}
-
-func TestPPSPin(t *testing.T) {
-	pi4, _ := ByName("pi4b")
-	mtk, _ := ReceiverByName("mtk3339")
-	ub, _ := ReceiverByName("ublox")
-	if got := PPSPin(pi4, mtk); got != 4 {
-		t.Errorf("PPSPin(pi4b, mtk3339) = %d, want 4 (Adafruit HAT)", got)
-	}
-	if got := PPSPin(pi4, ub); got != 18 {
-		t.Errorf("PPSPin(pi4b, ublox) = %d, want 18", got)
-	}
-}
-
-func TestReadModel(t *testing.T) {
-	m, err := ReadModel()
-	if err != nil {
-		if !strings.Contains(err.Error(), "board: read model") {
-			t.Errorf("ReadModel error %q does not say what it did", err)
-		}
-		t.Skipf("no device tree here: %v", err)
-	}
-	if strings.ContainsRune(m, 0) {
-		t.Errorf("ReadModel() = %q contains NUL", m)
-	}
 }

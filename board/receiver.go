@@ -29,9 +29,6 @@ type Receiver struct {
 	NMEADelay, NMEADelayMax time.Duration
 	// PPSEdge is the on-time edge of the PPS output.
 	PPSEdge pps.Polarity
-	// HATPPSPin is the BCM GPIO the receiver's Raspberry Pi HAT wires PPS
-	// to, or 0 when it is not sold as a HAT (use Board.PPSPin).
-	HATPPSPin uint32
 	// Notes are operator-facing caveats for status output and docs.
 	Notes string
 }
@@ -108,8 +105,8 @@ var receivers = []Receiver{
 			NMEA("PMTK285,2,100"), // PPS only with a 3D fix, 100 ms wide
 		},
 		NMEADelay: 150 * time.Millisecond, NMEADelayMax: 900 * time.Millisecond,
-		PPSEdge: pps.Rising, HATPPSPin: 4,
-		Notes: "PPS only after a fix. The Adafruit HAT wires PPS to GPIO 4.",
+		PPSEdge: pps.Rising,
+		Notes:   "PPS only after a fix.",
 	},
 	{
 		Name: "l76k", Title: "Quectel L76K", DefaultBaud: 9600,
@@ -165,13 +162,4 @@ func ReceiverByName(name string) (Receiver, bool) {
 		}
 	}
 	return Receiver{}, false
-}
-
-// PPSPin is the BCM GPIO for PPS with receiver r on board b: the HAT's
-// wiring if r is a HAT, else the board default.
-func PPSPin(b Board, r Receiver) uint32 {
-	if r.HATPPSPin != 0 {
-		return r.HATPPSPin
-	}
-	return b.PPSPin
 }

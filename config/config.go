@@ -12,12 +12,20 @@ import (
 	"time"
 )
 
-// GPS is the `gps DEVICE [baud N|auto] [receiver NAME]` directive.
+// GPS is the `gps DEVICE|auto [baud N|auto] [receiver NAME]` directive.
 type GPS struct {
-	Device   string
-	Baud     int // 0: auto-detect
-	Receiver string
+	Device   string // Auto: the detected board's header UART
+	Baud     int    // 0: auto-detect
+	Receiver string // "": the detected HAT's receiver, else generic
 }
+
+// Auto is the device of `gps auto` and `console auto`: the daemon takes
+// it from the board it runs on (board.Board.UART, board.Board.Console).
+const Auto = "auto"
+
+// PinAuto is the pin of `pps gpio auto`: the detected HAT's PPS pin, else
+// the board's default (board.Board.PPSPin).
+const PinAuto = -1
 
 // PPSKind is how PPS edges are captured (`pps` directive).
 type PPSKind string
@@ -38,12 +46,12 @@ const (
 )
 
 // PPS is the `pps` directive: `pps none`, `pps /dev/ppsN [clear]`,
-// `pps gpio PIN [chip LABEL] [falling]`, or `pps dcd` (the GPS serial
+// `pps gpio PIN|auto [chip LABEL] [falling]`, or `pps dcd` (the GPS serial
 // port's DCD line).
 type PPS struct {
 	Kind    PPSKind
 	Device  string // /dev/ppsN for kernel
-	Pin     int    // BCM GPIO line for gpio
+	Pin     int    // BCM GPIO line for gpio; PinAuto: from the board and HAT
 	Chip    string // gpio chip label ("" = board default)
 	Falling bool   // capture the falling (clear) edge instead of rising
 }
@@ -62,9 +70,10 @@ type Upstream struct {
 	IBurst bool
 }
 
-// Console is the `console DEVICE [baud N]` directive: the terminal showing
-// the live status screen and taking commands. Device "-" is gpsntpd's own
-// terminal (stdin/stdout).
+// Console is the `console DEVICE|auto [baud N]` directive: the terminal
+// showing the live status screen and taking commands. Device "-" is
+// gpsntpd's own terminal (stdin/stdout); Auto the board's console that
+// does not fight the GPS (board.Board.Console).
 type Console struct {
 	Device string // "": no console (the one-line status on stdout)
 	Baud   int    // line speed set on a serial device (default 115200)
@@ -389,9 +398,12 @@ func checkAddrPort(s string) error {
 }
 
 func (c *Config) parseGPS(args []string) error {
-	const want = "expected `gps DEVICE [baud N|auto] [receiver NAME]`"
+	const want = "expected `gps DEVICE|auto [baud N|auto] [receiver NAME]`"
 	if len(args) == 0 || len(args)%2 != 1 {
 		return fmt.Errorf("%s", want)
+	}
+	if args[0] != Auto && !strings.HasPrefix(args[0], "/") {
+		return fmt.Errorf("%s (DEVICE a path such as /dev/ttyAMA0, or auto for the board's header UART), got %q", want, args[0])
 	}
 	g := GPS{Device: args[0], Baud: 9600}
 	for i := 1; i < len(args); i += 2 {
@@ -426,7 +438,7 @@ func validBaud(n int) bool {
 }
 
 func (c *Config) parsePPS(args []string) error {
-	const want = "expected `pps none`, `pps /dev/ppsN [clear]`, `pps gpio PIN [chip LABEL] [falling]` or `pps dcd`"
+	const want = "expected `pps none`, `pps /dev/ppsN [clear]`, `pps gpio PIN|auto [chip LABEL] [falling]` or `pps dcd`"
 	if len(args) == 0 {
 		return fmt.Errorf("%s", want)
 	}
@@ -446,8 +458,10 @@ func (c *Config) parsePPS(args []string) error {
 		}
 	case args[0] == "gpio" && len(args) >= 2:
 		n, err := strconv.Atoi(args[1])
-		if err != nil || n < 0 || n > 63 {
-			return fmt.Errorf("expected a GPIO line number 0–63, got %q", args[1])
+		if args[1] == Auto {
+			n, err = PinAuto, nil
+		} else if err != nil || n < 0 || n > 63 {
+			return fmt.Errorf("expected a GPIO line number 0–63 or auto, got %q", args[1])
 		}
 		p.Kind, p.Pin = PPSGPIO, n
 		for i := 2; i < len(args); i++ {
@@ -495,11 +509,11 @@ func (c *Config) parseHoldover(args []string) error {
 }
 
 func (c *Config) parseConsole(args []string) error {
-	const want = "expected `console DEVICE [baud N]` (a terminal such as /dev/ttyAMA0 or /dev/tty1, or - for gpsntpd's own)"
+	const want = "expected `console DEVICE [baud N]` (a terminal such as /dev/ttyAMA10 or /dev/tty1, - for gpsntpd's own, or auto for the board's)"
 	if len(args) != 1 && len(args) != 3 {
 		return fmt.Errorf("%s", want)
 	}
-	if args[0] != "-" && !strings.HasPrefix(args[0], "/dev/") {
+	if args[0] != "-" && args[0] != Auto && !strings.HasPrefix(args[0], "/dev/") {
 		return fmt.Errorf("%s, got %q", want, args[0])
 	}
 	con := Console{Device: args[0], Baud: 115200}

@@ -90,6 +90,10 @@ func TestParseEveryDirective(t *testing.T) {
 		{"gps /dev/serial0 receiver mtk3339 baud 38400", func(c Config) bool {
 			return c.GPS == GPS{Device: "/dev/serial0", Baud: 38400, Receiver: "mtk3339"}
 		}},
+		// auto: the board and HAT the daemon runs on decide.
+		{"gps auto receiver ublox", func(c Config) bool { return c.GPS == GPS{Device: Auto, Baud: 9600, Receiver: "ublox"} }},
+		{"pps gpio auto falling", func(c Config) bool { return c.PPS == PPS{Kind: "gpio", Pin: PinAuto, Falling: true} }},
+		{"console auto baud 9600", func(c Config) bool { return c.Console == Console{Device: Auto, Baud: 9600} }},
 		{"pps none", func(c Config) bool { return c.PPS.Kind == "none" }},
 		{"pps /dev/pps0 clear", func(c Config) bool { return c.PPS == PPS{Kind: "kernel", Device: "/dev/pps0", Falling: true} }},
 		{"pps gpio 18 chip pinctrl-rp1 falling", func(c Config) bool {
@@ -138,6 +142,10 @@ func TestParseNewDirectiveErrors(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{"console", "x.conf:1: console: expected `console DEVICE [baud N]`"},
 		{"console ttyAMA0", "x.conf:1: console: expected `console DEVICE [baud N]`"},
+		{"console Auto", "x.conf:1: console: expected `console DEVICE [baud N]`"},
+		{"gps Auto", "x.conf:1: gps: expected `gps DEVICE|auto [baud N|auto] [receiver NAME]` (DEVICE a path such as /dev/ttyAMA0, or auto for the board's header UART), got \"Auto\""},
+		{"gps ttyAMA0 baud 9600", "x.conf:1: gps: expected `gps DEVICE|auto"},
+		{"pps gpio automatic", "x.conf:1: pps: expected a GPIO line number 0–63 or auto, got \"automatic\""},
 		{"console /dev/ttyAMA0 baud 1", "x.conf:1: console: expected `baud 9600|"},
 		{"control relative.sock", "x.conf:1: control: expected `control /ABSOLUTE/PATH.sock` or `control none`"},
 		{"user", "x.conf:1: user: expected `user NAME`"},

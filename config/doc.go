@@ -11,4 +11,6 @@
 // a directive of ntpd or chrony that we do not take gets what we have
 // instead (the table in classic.go); a directive that may be given once is
 // an error the second time. Addresses are checked as the daemon binds them.
+// `gps auto`, `pps gpio auto` and `console auto` leave the device or pin to
+// the board and HAT the daemon finds itself on (package board).
 package config
