@@ -87,11 +87,21 @@ func validateWarnings(cfg config.Config) []string {
 			w = append(w, fmt.Sprintf("%s: %s %s: does not exist on this machine; %s", pos, what, path, meanwhile))
 		}
 	}
-	missing("gps", cfg.GPS.Device, posOr(cfg, "gps", "(default gps)"), "gpsntpd serves nothing as synchronised until it appears")
+	hw, _ := detectHardware(cfg, deviceTreeDir)
+	known := hw.board.Name != ""
+	if cfg.GPS.Device != config.Auto || known {
+		missing("gps", hw.gpsDevice(cfg), posOr(cfg, "gps", "(default gps)"), "gpsntpd serves nothing as synchronised until it appears")
+	}
 	if cfg.PPS.Kind == config.PPSKernel {
 		missing("pps", cfg.PPS.Device, cfg.Pos["pps"], "until it appears gpsntpd serves GPS (NMEA) time only")
 	}
-	if d := cfg.Console.Device; d != "" && d != "-" {
+	switch d := hw.console(cfg.Console).Device; {
+	case cfg.Console.Device == config.Auto && known && d == "":
+		w = append(w, fmt.Sprintf("%s: console auto: the %s has no console to spare: %s", cfg.Pos["console"], hw.board.Title, hw.board.ConsoleNote))
+	case cfg.Console.Device == config.Auto && known && hw.board.ConsoleNeeds != "":
+		w = append(w, fmt.Sprintf("%s: console auto: %s on the %s needs %s", cfg.Pos["console"], d, hw.board.Title, hw.board.ConsoleNeeds))
+		missing("console", d, cfg.Pos["console"], "no status screen until it appears")
+	case d != "" && d != "-" && d != config.Auto:
 		missing("console", d, cfg.Pos["console"], "no status screen until it appears")
 	}
 	if cfg.LeapFile != "" {
@@ -201,35 +211,120 @@ func containsInt(xs []int, x int) bool {
 	return false
 }
 
+// deviceTreeDir is where -check-config looks for the machine it runs on
+// (tests point it at a tree of their own).
+var deviceTreeDir = board.DeviceTreeDir
+
+// checkBoards are the boards a configuration is checked for where a
+// device depends on the board (`gps auto`, `console auto`, /dev/serial0):
+// the one `board NAME` names, else the one this machine is, else every
+// supported board (the check may run on a laptop).
+func checkBoards(cfg config.Config) []board.Board {
+	if hw, err := detectHardware(cfg, deviceTreeDir); err == nil && hw.board.Name != "" {
+		return []board.Board{hw.board}
+	}
+	return board.Boards()
+}
+
+// deviceUse is one directive's device, as written.
+type deviceUse struct{ directive, path, pos string }
+
+// on is the device u names on board b: auto resolved, /dev/serial0 as
+// udev links it there once the board's config.txt lines are applied. ""
+// for `console auto` on a board without a console to spare.
+func (u deviceUse) on(b board.Board) string {
+	p := u.path
+	if p == config.Auto {
+		if u.directive == "gps" {
+			p = hardware{board: b}.gpsDevice(config.Config{GPS: config.GPS{Device: config.Auto}})
+		} else {
+			p = b.Console
+		}
+	}
+	if filepath.Clean(p) == "/dev/serial0" && b.Serial0 != "" {
+		p = b.Serial0
+	}
+	return p
+}
+
 // sharedDevices finds one device given to two users: gps and console on
 // one terminal would each read the other's bytes, and the kernel PPS
-// device is neither a terminal nor shareable with them.
+// device is neither a terminal nor shareable with them. Devices that
+// depend on the board (auto, /dev/serial0) are compared on each board the
+// configuration may run on (checkBoards), and the error names the boards.
 func sharedDevices(cfg config.Config) []error {
-	type use struct{ directive, path, pos string }
-	uses := []use{{"gps", cfg.GPS.Device, posOr(cfg, "gps", "")}}
-	if d := cfg.Console.Device; d != "" && d != "-" {
-		uses = append(uses, use{"console", d, cfg.Pos["console"]})
+	uses := []deviceUse{{"gps", cfg.GPS.Device, posOr(cfg, "gps", "")}}
+	if d := cfg.Console.Device; d != "" && d != "-" && d != "none" {
+		uses = append(uses, deviceUse{"console", d, cfg.Pos["console"]})
 	}
 	if cfg.PPS.Kind == config.PPSKernel {
-		uses = append(uses, use{"pps", cfg.PPS.Device, cfg.Pos["pps"]})
+		uses = append(uses, deviceUse{"pps", cfg.PPS.Device, cfg.Pos["pps"]})
 	}
-	// The error goes to the later line, naming the earlier one.
-	slices.SortStableFunc(uses, func(a, b use) int { return lineOf(a.pos) - lineOf(b.pos) })
+	// The error goes to the console's line, else the later one, naming
+	// the other.
+	slices.SortStableFunc(uses, func(a, b deviceUse) int { return lineOf(a.pos) - lineOf(b.pos) })
+	boards := checkBoards(cfg)
 	var errs []error
 	for i, a := range uses {
 		for _, b := range uses[i+1:] {
-			if !samePath(a.path, b.path) {
-				continue
+			if a.directive == "console" {
+				// The console is what moves: its line gets the error.
+				a, b = b, a
 			}
 			first := a.pos
 			if first == "" {
 				first = "the default"
 			}
-			errs = append(errs, fmt.Errorf("%s: %s %s: the same device as %s %s (%s): one device cannot serve both",
-				b.pos, b.directive, b.path, a.directive, a.path, first))
+			if a.path != config.Auto && b.path != config.Auto && samePath(a.path, b.path) {
+				errs = append(errs, fmt.Errorf("%s: %s %s: the same device as %s %s (%s): one device cannot serve both",
+					b.pos, b.directive, b.path, a.directive, a.path, first))
+				continue
+			}
+			var where []string
+			var how string
+			for _, bd := range boards {
+				pa, pb := a.on(bd), b.on(bd)
+				if pa == "" || pb == "" || !samePath(pa, pb) {
+					continue
+				}
+				where = append(where, bd.Name)
+				how = fmt.Sprintf("%s %s is %s there", a.directive, a.path, pa)
+				if b.path != pb {
+					how = fmt.Sprintf("%s %s and %s %s are both %s there", a.directive, a.path, b.directive, b.path, pa)
+				}
+			}
+			if len(where) == 0 {
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s: %s %s: the same device as %s %s (%s) on %s (%s): one device cannot serve both; expected a device of its own (%s)",
+				b.pos, b.directive, b.path, a.directive, a.path, first, strings.Join(where, ", "), how, ownDevice(b, boards, cfg.Board)))
 		}
 	}
 	return errs
+}
+
+// ownDevice says what to write instead of u's device.
+func ownDevice(u deviceUse, boards []board.Board, named string) string {
+	hint := ""
+	if named == "auto" && len(boards) > 1 {
+		hint = "; or name the board (`board NAME`) if it is one where they differ"
+	}
+	switch u.directive {
+	case "console":
+		var cs []string
+		for _, b := range boards {
+			if b.Console != "" && !slices.Contains(cs, b.Console) {
+				cs = append(cs, b.Console)
+			}
+		}
+		if len(cs) == 0 {
+			return "this board has no UART to spare: a USB serial adapter (/dev/ttyUSB0) or HDMI (/dev/tty1)" + hint
+		}
+		return "`console auto`: the board's console that does not fight the GPS (" + strings.Join(cs, ", ") + ")" + hint
+	case "gps":
+		return "`gps auto`: the header UART, /dev/ttyAMA0" + hint
+	}
+	return "a device of its own" + hint
 }
 
 // lineOf is the line number of a "file:line" position, 0 for none.

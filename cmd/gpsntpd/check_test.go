@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/gpsntp/gpsntp/board"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,6 +237,77 @@ func TestValidateWarnings(t *testing.T) {
 	}
 }
 
+// noDeviceTree makes the checks run as on a machine without a device tree
+// (a laptop), whatever this machine is, for the test's duration.
+func noDeviceTree(t *testing.T) {
+	t.Helper()
+	old := deviceTreeDir
+	deviceTreeDir = filepath.Join(t.TempDir(), "no-device-tree")
+	t.Cleanup(func() { deviceTreeDir = old })
+}
+
+// gps and console on one device, where the device depends on the board
+// (issue 12: the .deb's example put the console on /dev/ttyAMA0 and the GPS
+// on /dev/serial0, which is /dev/ttyAMA0 on a Pi 3/4, and the check said
+// ok): refused with the console's file:line, what is expected and what we
+// have, on the boards where they collide.
+func TestValidateSharedByBoard(t *testing.T) {
+	noDeviceTree(t)
+	for _, c := range []struct{ name, src, want string }{
+		{"serial0 is ttyAMA0 on a Pi 3/4", "gps /dev/serial0 baud 9600\nconsole /dev/ttyAMA0 baud 115200",
+			"x.conf:2: console /dev/ttyAMA0: the same device as gps /dev/serial0 (x.conf:1) on pi0-2w, pi3b, pi3b+, pi3a+, pi4b, pi400, cm4 " +
+				"(gps /dev/serial0 is /dev/ttyAMA0 there): one device cannot serve both; expected a device of its own (`console auto`: the board's console that does not fight the GPS ("},
+		{"serial0 on a named Pi 4", "board pi4b\nconsole /dev/ttyAMA0\ngps /dev/serial0",
+			"x.conf:2: console /dev/ttyAMA0: the same device as gps /dev/serial0 (x.conf:3) on pi4b (gps /dev/serial0 is /dev/ttyAMA0 there)"},
+		{"serial0 is the debug UART on a Pi 5", "board pi5\ngps /dev/serial0\nconsole auto",
+			"x.conf:3: console auto: the same device as gps /dev/serial0 (x.conf:2) on pi5 (gps /dev/serial0 and console auto are both /dev/ttyAMA10 there)"},
+		{"gps auto on a named board", "board pi3b\ngps auto\nconsole /dev/ttyAMA0",
+			"x.conf:3: console /dev/ttyAMA0: the same device as gps auto (x.conf:2) on pi3b"},
+		{"console auto on the debug UART the GPS uses", "board pi5\ngps /dev/ttyAMA10\nconsole auto",
+			"x.conf:3: console auto: the same device as gps /dev/ttyAMA10 (x.conf:2) on pi5"},
+	} {
+		cfg, err := config.Parse("x.conf", strings.NewReader(c.src))
+		if err != nil {
+			t.Fatalf("%s: Parse(%q) = %v", c.name, c.src, err)
+		}
+		if err := validateConfig(cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: validateConfig(%q) = %v\nwant containing %q", c.name, c.src, err, c.want)
+		}
+	}
+	for _, src := range []string{
+		"gps auto\nconsole auto",                            // every board: the table keeps them apart
+		"board pi5\ngps /dev/serial0\nconsole /dev/ttyAMA0", // serial0 is ttyAMA10 there
+		"board pi3b\ngps auto\nconsole auto",                // no console on a Pi 3: none, no clash
+		"gps /dev/ttyAMA0\nconsole /dev/ttyAMA5",
+		"gps /dev/ttyUSB0\nconsole /dev/serial0", // serial0 is never a USB adapter
+	} {
+		cfg, err := config.Parse("x.conf", strings.NewReader(src))
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", src, err)
+		}
+		if err := validateConfig(cfg); err != nil {
+			t.Errorf("validateConfig(%q) = %v, want nil", src, err)
+		}
+	}
+}
+
+// The board a device tree says the machine is decides, when the
+// configuration says `board auto`: a Pi 5's serial0 is not the GPS UART.
+func TestValidateSharedOnDetectedBoard(t *testing.T) {
+	old := deviceTreeDir
+	t.Cleanup(func() { deviceTreeDir = old })
+	deviceTreeDir = t.TempDir()
+	os.WriteFile(filepath.Join(deviceTreeDir, "model"), []byte("Raspberry Pi 5 Model B Rev 1.0\x00"), 0o444)
+	cfg, _ := config.Parse("x.conf", strings.NewReader("gps /dev/serial0\nconsole /dev/ttyAMA0"))
+	if err := validateConfig(cfg); err != nil {
+		t.Errorf("on a Pi 5: validateConfig(gps /dev/serial0, console /dev/ttyAMA0) = %v, want nil", err)
+	}
+	os.WriteFile(filepath.Join(deviceTreeDir, "model"), []byte("Raspberry Pi 4 Model B Rev 1.4\x00"), 0o444)
+	if err := validateConfig(cfg); err == nil || !strings.Contains(err.Error(), "x.conf:2: console /dev/ttyAMA0: the same device as gps /dev/serial0 (x.conf:1) on pi4b ") {
+		t.Errorf("on a Pi 4: validateConfig(gps /dev/serial0, console /dev/ttyAMA0) = %v, want the clash on pi4b", err)
+	}
+}
+
 // checkableExample writes examples/gpsntp.conf as it would be on a
 // machine set up for it: its driftfile and timefile in a directory of the
 // test, and no `user` line (this machine may have no user gpsntp). It
@@ -299,5 +371,68 @@ func TestValidateSplit(t *testing.T) {
 	}
 	if all := validate(cfg); all == nil || all.Error() != conf.Error()+"\n"+state.Error() {
 		t.Errorf("validate = %v, want both", all)
+	}
+}
+
+// The daemon's defaults come from the board and HAT it finds itself on
+// where the configuration leaves them open (auto, no receiver): the HAT's
+// PPS pin and receiver win over the board's, the configuration over both;
+// the start line says what was detected and chosen.
+func TestProfileFromDeviceTree(t *testing.T) {
+	tree := func(model, vendor, product string) string {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "model"), []byte(model+"\x00"), 0o444)
+		if vendor != "" {
+			os.Mkdir(filepath.Join(dir, "hat"), 0o755)
+			os.WriteFile(filepath.Join(dir, "hat", "vendor"), []byte(vendor+"\x00"), 0o444)
+			os.WriteFile(filepath.Join(dir, "hat", "product"), []byte(product+"\x00"), 0o444)
+		}
+		return dir
+	}
+	for _, c := range []struct {
+		name, dir, src string
+		summary        string
+		pin            uint32
+	}{
+		{"Pi 5 with the Uputronics HAT", tree("Raspberry Pi 5 Model B Rev 1.0", "Uputronics", "GPS/RTC HAT"), "gps auto\npps gpio auto\nconsole auto",
+			"board Raspberry Pi 5 Model B Rev 1.0, HAT Uputronics GPS/RTC HAT: gps /dev/ttyAMA0, pps gpio 18 on pinctrl-rp1, receiver ublox (HAT), console /dev/ttyAMA10", 18},
+		{"Pi 4 with the Adafruit HAT", tree("Raspberry Pi 4 Model B Rev 1.4", "Adafruit Industries", "Ultimate GPS HAT"), "gps auto\npps gpio auto",
+			"board Raspberry Pi 4 Model B Rev 1.4, HAT Adafruit Ultimate GPS HAT: gps /dev/ttyAMA0, pps gpio 4 on pinctrl-bcm2711, receiver mtk3339 (HAT)", 4},
+		{"the configuration wins", tree("Raspberry Pi 4 Model B Rev 1.4", "Adafruit Industries", "Ultimate GPS HAT"), "gps /dev/ttyUSB0 receiver ublox\npps gpio 17",
+			"board Raspberry Pi 4 Model B Rev 1.4, HAT Adafruit Ultimate GPS HAT: gps /dev/ttyUSB0, pps gpio 17 on pinctrl-bcm2711, receiver ublox", 17},
+		{"Pi 3 without a HAT EEPROM", tree("Raspberry Pi 3 Model B Plus Rev 1.3", "", ""), "gps auto\npps gpio auto\nconsole auto",
+			"board Raspberry Pi 3 Model B Plus Rev 1.3, no HAT EEPROM: gps /dev/ttyAMA0, pps gpio 18 on pinctrl-bcm2835, receiver generic (default), console none (the board has no UART to spare)", 18},
+		{"a HAT that is not a GPS", tree("Raspberry Pi 5 Model B Rev 1.0", "Raspberry Pi Ltd", "Raspberry Pi PoE+ HAT"), "pps gpio auto",
+			`board Raspberry Pi 5 Model B Rev 1.0, HAT "Raspberry Pi Ltd" "Raspberry Pi PoE+ HAT" (product id , version ) not a known GPS HAT: gps /dev/serial0, pps gpio 18 on pinctrl-rp1, receiver generic (default)`, 18},
+		{"no device tree", filepath.Join(t.TempDir(), "none"), "gps auto\npps gpio auto",
+			"board none (no device tree), no HAT EEPROM: gps /dev/serial0, pps gpio auto (no board to name the pin), receiver generic (default)", 0},
+		{"board named, HAT detected", tree("Raspberry Pi 5 Model B Rev 1.0", "Adafruit Industries", "Ultimate GPS HAT"), "board pi500\npps gpio auto",
+			"board Raspberry Pi 500 (configured), HAT Adafruit Ultimate GPS HAT: gps /dev/serial0, pps gpio 4 on pinctrl-rp1, receiver mtk3339 (HAT)", 4},
+	} {
+		cfg, err := config.Parse("x.conf", strings.NewReader(c.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hw, err := detectHardware(cfg, c.dir)
+		if err != nil {
+			t.Errorf("%s: detectHardware = %v", c.name, err)
+			continue
+		}
+		if got := hw.summary(cfg); got != c.summary {
+			t.Errorf("%s: summary = %q\nwant %q", c.name, got, c.summary)
+		}
+		if pin, _ := hw.ppsPin(cfg); pin != c.pin {
+			t.Errorf("%s: ppsPin = %d, want %d", c.name, pin, c.pin)
+		}
+	}
+	// pps gpio auto without a board: an alarm naming what to write, not an
+	// exit (NMEA time is served meanwhile).
+	cfg, _ := config.Parse("x.conf", strings.NewReader("pps gpio auto"))
+	open, err := ppsOpener(cfg, board.Board{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(); err == nil || !strings.Contains(err.Error(), "pps gpio auto: no board detected to name the pin; write the pin") {
+		t.Errorf("ppsOpener(pps gpio auto, no board)() = %v", err)
 	}
 }

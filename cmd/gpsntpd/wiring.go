@@ -65,36 +65,170 @@ func accessRules(cfg config.Config) (*restrict.Table, *restrict.Discard, error) 
 	return table, discard, nil
 }
 
-// profiles resolves the board (`board auto` reads /proc/device-tree/model)
-// and the receiver profile (`gps … receiver NAME`, default generic).
-func profiles(cfg config.Config, log *slog.Logger) (board.Board, board.Receiver, error) {
-	var bd board.Board
+// hardware is what the daemon found itself on and the profiles it took
+// from that: the board (its PPS pin already the HAT's, if one was found),
+// the HAT, the receiver profile.
+type hardware struct {
+	machine  board.Machine
+	board    board.Board
+	hat      board.HAT
+	receiver board.Receiver
+	// boardFrom and receiverFrom say where each choice came from, for
+	// the log: "detected", "config", "HAT", "default".
+	boardFrom, receiverFrom string
+}
+
+// detectHardware resolves the board (`board auto` reads the device tree
+// at dir, board.DeviceTreeDir outside tests), the HAT (from the device
+// tree whatever `board` says: its wiring overrides the board's PPS pin)
+// and the receiver profile (`gps … receiver NAME`, else the HAT's, else
+// generic). A machine without a device tree is no error: no board.
+func detectHardware(cfg config.Config, dir string) (hardware, error) {
+	var hw hardware
+	m, err := board.ReadMachine(dir)
+	if err != nil {
+		return hw, err
+	}
+	hw.machine = m
 	switch cfg.Board {
 	case "auto":
-		if model, err := board.ReadModel(); err == nil {
-			if b, ok := board.Detect(model); ok {
-				bd = b
-				log.Info("board detected", "board", b.Name, "model", model)
-			} else {
-				log.Warn("board not recognised; no board calibration applied", "model", model)
-			}
+		if b, ok := board.Detect(m.Model); ok {
+			hw.board, hw.boardFrom = b, "detected"
 		}
 	default:
 		b, ok := board.ByName(cfg.Board)
 		if !ok {
-			return bd, board.Receiver{}, fmt.Errorf("board %s: unknown board (known: %s)", cfg.Board, boardNames())
+			return hw, fmt.Errorf("board %s: unknown board (known: %s)", cfg.Board, boardNames())
 		}
-		bd = b
+		hw.board, hw.boardFrom = b, "config"
 	}
-	name := cfg.GPS.Receiver
-	if name == "" {
-		name = "generic"
+	if m.HAT != nil {
+		if h, ok := board.DetectHAT(*m.HAT); ok {
+			hw.hat = h
+			hw.board = hw.board.WithHAT(h)
+		}
+	}
+	name, from := cfg.GPS.Receiver, "config"
+	switch {
+	case name != "":
+	case hw.hat.Receiver != "":
+		name, from = hw.hat.Receiver, "HAT"
+	default:
+		name, from = "generic", "default"
 	}
 	r, ok := board.ReceiverByName(name)
 	if !ok {
-		return bd, r, fmt.Errorf("receiver %s: unknown receiver", name)
+		return hw, fmt.Errorf("receiver %s: unknown receiver", name)
 	}
-	return bd, r, nil
+	hw.receiver, hw.receiverFrom = r, from
+	return hw, nil
+}
+
+// gpsDevice is the receiver's device: the configured one, or for `gps
+// auto` the board's header UART; /dev/serial0 (the old default) where no
+// board is known.
+func (hw hardware) gpsDevice(cfg config.Config) string {
+	if cfg.GPS.Device != config.Auto {
+		return cfg.GPS.Device
+	}
+	if hw.board.UART != "" {
+		return hw.board.UART
+	}
+	return "/dev/serial0"
+}
+
+// ppsPin is the GPIO line of `pps gpio`: the configured one, or for `pps
+// gpio auto` the HAT's, else the board's default. ok is false when auto
+// has no board to ask.
+func (hw hardware) ppsPin(cfg config.Config) (pin uint32, ok bool) {
+	if cfg.PPS.Pin != config.PinAuto {
+		return uint32(cfg.PPS.Pin), true
+	}
+	return hw.board.PPSPin, hw.board.PPSPin != 0
+}
+
+// console is the status console: `console auto` is the board's console
+// that does not fight the GPS ("" where the board has none, or none is
+// known: no console).
+func (hw hardware) console(c config.Console) config.Console {
+	if c.Device == config.Auto {
+		c.Device = hw.board.Console
+	}
+	return c
+}
+
+// summary says in one line what was detected and what was chosen, for
+// the log at start: "board Raspberry Pi 5 Model B, HAT Uputronics GPS/RTC
+// HAT: gps /dev/ttyAMA0, pps gpio 18 on pinctrl-rp1, receiver ublox".
+func (hw hardware) summary(cfg config.Config) string {
+	var b strings.Builder
+	switch {
+	case hw.board.Name == "" && hw.machine.Model == "":
+		b.WriteString("board none (no device tree)")
+	case hw.board.Name == "":
+		fmt.Fprintf(&b, "board %q not recognised", hw.machine.Model)
+	case hw.boardFrom == "config":
+		fmt.Fprintf(&b, "board %s (configured)", hw.board.Title)
+	default:
+		fmt.Fprintf(&b, "board %s", hw.machine.Model)
+	}
+	switch {
+	case hw.hat.Name != "":
+		fmt.Fprintf(&b, ", HAT %s", hw.hat.Title)
+	case hw.machine.HAT != nil:
+		fmt.Fprintf(&b, ", HAT %s not a known GPS HAT", hw.machine.HAT)
+	default:
+		b.WriteString(", no HAT EEPROM")
+	}
+	fmt.Fprintf(&b, ": gps %s, pps ", hw.gpsDevice(cfg))
+	switch cfg.PPS.Kind {
+	case config.PPSGPIO:
+		if pin, ok := hw.ppsPin(cfg); ok {
+			fmt.Fprintf(&b, "gpio %d on %s", pin, hw.gpioChip(cfg))
+		} else {
+			b.WriteString("gpio auto (no board to name the pin)")
+		}
+	case config.PPSKernel:
+		b.WriteString(cfg.PPS.Device)
+	default:
+		b.WriteString(string(cfg.PPS.Kind))
+	}
+	fmt.Fprintf(&b, ", receiver %s", hw.receiver.Name)
+	if hw.receiverFrom != "config" {
+		fmt.Fprintf(&b, " (%s)", hw.receiverFrom)
+	}
+	if c := hw.console(cfg.Console); cfg.Console.Device == config.Auto {
+		if c.Device == "" {
+			b.WriteString(", console none (the board has no UART to spare)")
+		} else {
+			fmt.Fprintf(&b, ", console %s", c.Device)
+		}
+	}
+	return b.String()
+}
+
+// gpioChip is the chip of `pps gpio`: the configured label, else the
+// board's ("" when neither).
+func (hw hardware) gpioChip(cfg config.Config) string {
+	if cfg.PPS.Chip != "" {
+		return cfg.PPS.Chip
+	}
+	return hw.board.GPIOChip
+}
+
+// profiles resolves the board and HAT this daemon runs on and the
+// receiver profile (detectHardware), and logs what it found and chose.
+// The returned board carries the HAT's PPS pin.
+func profiles(cfg config.Config, log *slog.Logger) (board.Board, board.Receiver, error) {
+	hw, err := detectHardware(cfg, board.DeviceTreeDir)
+	if err != nil {
+		return hw.board, hw.receiver, err
+	}
+	if hw.board.Name == "" && hw.machine.Model != "" {
+		log.Warn("board not recognised; no board calibration applied", "model", hw.machine.Model)
+	}
+	log.Info(hw.summary(cfg))
+	return hw.board, hw.receiver, nil
 }
 
 func boardNames() string {
@@ -130,22 +264,25 @@ func ppsOpener(cfg config.Config, bd board.Board) (func() (pps.Source, error), e
 			return compensated(pps.OpenKernel(cfg.PPS.Device, pps.KernelConfig{CaptureClear: cfg.PPS.Falling}))
 		}, nil
 	case config.PPSGPIO:
-		chip := cfg.PPS.Chip
-		if chip == "" {
-			chip = bd.GPIOChip
+		hw := hardware{board: bd}
+		chip := hw.gpioChip(cfg)
+		pin, ok := hw.ppsPin(cfg)
+		if !ok {
+			err := fmt.Errorf("pps gpio auto: no board detected to name the pin; write the pin (`pps gpio 18`, `pps gpio 4` on the Adafruit HAT) and `board NAME`")
+			return func() (pps.Source, error) { return nil, err }, nil
 		}
 		if chip == "" {
 			// Not fatal: a board that is not recognised still serves
 			// NMEA time, with this as the alarm.
-			err := fmt.Errorf("pps gpio %d: no board detected to name the GPIO chip; add `chip LABEL` (see gpioinfo)", cfg.PPS.Pin)
+			err := fmt.Errorf("pps gpio %d: no board detected to name the GPIO chip; add `chip LABEL` (see gpioinfo)", pin)
 			return func() (pps.Source, error) { return nil, err }, nil
 		}
 		return func() (pps.Source, error) {
-			return compensated(pps.OpenGPIO(pps.GPIOConfig{Chip: chip, Line: uint32(cfg.PPS.Pin), Edge: edge}))
+			return compensated(pps.OpenGPIO(pps.GPIOConfig{Chip: chip, Line: pin, Edge: edge}))
 		}, nil
 	case config.PPSDCD:
 		return func() (pps.Source, error) {
-			return compensated(pps.OpenDCD(cfg.GPS.Device, pps.DCDConfig{Edge: edge}))
+			return compensated(pps.OpenDCD(hardware{board: bd}.gpsDevice(cfg), pps.DCDConfig{Edge: edge}))
 		}, nil
 	}
 	return nil, fmt.Errorf("pps %s: not supported by this build", cfg.PPS.Kind)
