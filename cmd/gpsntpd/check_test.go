@@ -425,6 +425,16 @@ func TestProfileFromDeviceTree(t *testing.T) {
 			t.Errorf("%s: ppsPin = %d, want %d", c.name, pin, c.pin)
 		}
 	}
+	// console auto on a machine without a device tree: no console.
+	if c := resolveConsole(config.Config{Board: "auto"}, config.Console{Device: config.Auto, Baud: 115200}); c.Device != "" && c.Device != "/dev/ttyAMA10" && !strings.HasPrefix(c.Device, "/dev/tty") {
+		t.Errorf("resolveConsole(auto) = %+v", c)
+	}
+	if c := resolveConsole(config.Config{Board: "pi4b"}, config.Console{Device: config.Auto}); c.Device != "/dev/ttyAMA5" {
+		t.Errorf("resolveConsole(board pi4b, console auto) = %+v, want /dev/ttyAMA5", c)
+	}
+	if c := resolveConsole(config.Config{}, config.Console{Device: "-"}); c.Device != "-" {
+		t.Errorf("resolveConsole(-) = %+v", c)
+	}
 	// pps gpio auto without a board: an alarm naming what to write, not an
 	// exit (NMEA time is served meanwhile).
 	cfg, _ := config.Parse("x.conf", strings.NewReader("pps gpio auto"))

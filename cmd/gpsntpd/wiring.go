@@ -207,6 +207,21 @@ func (hw hardware) summary(cfg config.Config) string {
 	return b.String()
 }
 
+// resolveConsole is c with `console auto` resolved on the machine the
+// daemon runs on (the board's console, "" for none): for consoleConfig.
+// Other devices are returned as they are.
+func resolveConsole(cfg config.Config, c config.Console) config.Console {
+	if c.Device != config.Auto {
+		return c
+	}
+	hw, err := detectHardware(cfg, board.DeviceTreeDir)
+	if err != nil {
+		c.Device = ""
+		return c
+	}
+	return hw.console(c)
+}
+
 // gpioChip is the chip of `pps gpio`: the configured label, else the
 // board's ("" when neither).
 func (hw hardware) gpioChip(cfg config.Config) string {
