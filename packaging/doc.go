@@ -19,4 +19,12 @@
 // its config.txt lines are new or the PPS device of ntp.conf is missing.
 // gpsntpd runs meanwhile on GPS time with an alarm: no restart loop. All
 // their paths are under $DPKG_ROOT, which deb_test.go points at a fake root.
+//
+// install_test.go (root only) packs a .deb for this machine's architecture
+// and installs it with `SUDO_USER=alice dpkg -i` into a throwaway root: an
+// overlay over / on a tmpfs, in private mount, network and PID namespaces,
+// no systemd, a policy-rc.d refusing starts, CAP_SYS_TIME out of every
+// process's bounding set. There it runs the unit's ExecStartPre and
+// ExecStart as the unit would (user gpsntp, clock soft), without /dev/pps0,
+// and gpsntpctl as alice and bob.
 package packaging
