@@ -45,6 +45,10 @@ type appliance struct {
 	persist     *persistence
 	col         *collector
 	ctlPath     string
+	// consoleDev is the console's terminal, opened before the privilege
+	// drop (a serial port is root's or dialout's); Run hands it to the
+	// console, which reopens it by name only after a failure.
+	consoleDev *os.File
 
 	// tasks run for the daemon's lifetime (Run); any that ends before the
 	// daemon stops is a failure that stops it.
@@ -271,6 +275,21 @@ func listenAddrs(o options, cfg config.Config) []string {
 // port that is taken is fatal: the operator asked for it, and a daemon
 // that silently lacks it would go unmonitored.
 func (a *appliance) openOperator() error {
+	if con := consoleConfig(a.o, a.cfg); con.Device != "" && con.Device != "-" {
+		f, err := openConsoleDevice(con.Device)
+		if err != nil {
+			// Not fatal: the console retries, as it does after a loss.
+			a.log.Warn("console not open yet", "device", con.Device, "err", err)
+		} else {
+			a.consoleDev = f
+			a.onClose(func() error {
+				if a.consoleDev != nil {
+					return a.consoleDev.Close()
+				}
+				return nil
+			})
+		}
+	}
 	a.ctlPath = controlPath(a.o, a.cfg)
 	if a.ctlPath != "" {
 		ln, err := ctl.ListenGroup(a.ctlPath, controlGroup(a.cfg, a.o.sim))

@@ -78,8 +78,10 @@ func (r *consoleRunner) stop() bool {
 
 // startConsole runs the console on con.Device until ctx is done or stop;
 // when the device fails (a USB serial adapter unplugged) it retries every
-// 10 s. nil when no console is configured.
-func startConsole(ctx context.Context, con config.Console, get func() *ctl.Snapshot, log *slog.Logger) *consoleRunner {
+// 10 s. opened, if not nil, is con.Device opened already (before the
+// privilege drop); retries open it by name. nil when no console is
+// configured.
+func startConsole(ctx context.Context, con config.Console, opened *os.File, get func() *ctl.Snapshot, log *slog.Logger) *consoleRunner {
 	if con.Device == "" {
 		return nil
 	}
@@ -88,7 +90,8 @@ func startConsole(ctx context.Context, con config.Console, get func() *ctl.Snaps
 	go func() {
 		defer close(r.done)
 		for {
-			err := runConsole(ctx, con, get)
+			err := runConsole(ctx, con, opened, get)
+			opened = nil
 			if ctx.Err() != nil {
 				return
 			}
@@ -103,7 +106,17 @@ func startConsole(ctx context.Context, con config.Console, get func() *ctl.Snaps
 	return r
 }
 
-func runConsole(ctx context.Context, con config.Console, get func() *ctl.Snapshot) error {
+// openConsoleDevice opens a console terminal: never as the controlling
+// terminal, so a hangup on it cannot kill the daemon.
+func openConsoleDevice(dev string) (*os.File, error) {
+	f, err := os.OpenFile(dev, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return f, nil
+}
+
+func runConsole(ctx context.Context, con config.Console, f *os.File, get func() *ctl.Snapshot) error {
 	var r io.Reader
 	var w io.Writer
 	if con.Device == "-" {
@@ -116,9 +129,11 @@ func runConsole(ctx context.Context, con config.Console, get func() *ctl.Snapsho
 			defer restore()
 		}
 	} else {
-		f, err := os.OpenFile(con.Device, os.O_RDWR|syscall.O_NOCTTY, 0)
-		if err != nil {
-			return fmt.Errorf("console: %w", err)
+		if f == nil {
+			var err error
+			if f, err = openConsoleDevice(con.Device); err != nil {
+				return err
+			}
 		}
 		defer f.Close()
 		// SyscallConn, not Fd: Fd would switch the file to blocking mode,
@@ -225,7 +240,7 @@ func reload(ctx context.Context, o options, cur *config.Config, cons *consoleRun
 	}
 	if o.console == "" && nc.Console != cur.Console {
 		cons.stop()
-		cons = startConsole(ctx, consoleConfig(o, nc), get, log)
+		cons = startConsole(ctx, consoleConfig(o, nc), nil, get, log)
 		cur.Console = nc.Console
 		applied = append(applied, "console")
 	}

@@ -29,10 +29,16 @@ func TestEndToEndDropsPrivileges(t *testing.T) {
 	if fi, err := os.Stat(slave); err != nil || fi.Mode().Perm()&0o006 != 0 {
 		t.Fatalf("pty %s: %v, mode %v: want one nobody cannot open", slave, err, fi.Mode())
 	}
+	// So is the console's terminal, 0600: opened before the drop too (the
+	// VM test found it opened after, as nobody: permission denied).
+	term := newTerminal(t)
+	if err := os.Chmod(term.slave.Name(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "gpsntp.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps none\nclock soft\nnmeadelay %v\nuser nobody\ncontrol none\n",
-		slave, sim.DefaultDelay)), 0o644)
+	os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps none\nclock soft\nnmeadelay %v\nuser nobody\ncontrol none\nconsole %s\n",
+		slave, sim.DefaultDelay, term.slave.Name())), 0o644)
 	d := launch(t, []string{"-config", conf, "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
 	took := waitSynced(t, d, "GPS", 60*time.Second)
 
@@ -60,6 +66,9 @@ func TestEndToEndDropsPrivileges(t *testing.T) {
 	// Still working as nobody: synchronised replies keep coming.
 	time.Sleep(3 * time.Second)
 	waitSynced(t, d, "GPS", 5*time.Second)
+	if screen := string(term.drawn()); !strings.Contains(screen, "refid GPS") {
+		t.Errorf("console on a root-only terminal drew no status screen as nobody:\n%q", tail(screen, 5))
+	}
 	t.Logf("synchronised (refid GPS) after %v; %d threads, all uid %s with CapEff %016x", took, len(tasks), nobody.Uid, want)
 }
 

@@ -97,7 +97,8 @@ func (a *appliance) Run(ctx context.Context) error {
 	if a.ppsSrc != nil {
 		sup.Go(task{"pps", func(ctx context.Context) error { return forwardEdges(ctx, a.ppsSrc, edges) }})
 	}
-	cons := startConsole(sup.ctx, consoleConfig(a.o, a.cfg), a.col.get, a.log)
+	cons := startConsole(sup.ctx, consoleConfig(a.o, a.cfg), a.consoleDev, a.col.get, a.log)
+	a.consoleDev = nil // the console's now
 
 	a.loop(sup.ctx, fixes, edges, &cons)
 
