@@ -136,6 +136,7 @@ func (a *appliance) openClock() error {
 func (a *appliance) openSources() error {
 	a.nmeaDelay = a.cfg.NMEADelay
 	a.gpsCfg = gps.Config{Device: a.cfg.GPS.Device, Baud: a.cfg.GPS.Baud}
+	ppsCfg := a.cfg.PPS // with `pps gpio auto` resolved, for status
 	if a.o.sim {
 		tl := simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(a.o.simOffset), FreqPPM: a.o.simFreqPPM}
 		a.simTimeline = tl
@@ -162,6 +163,11 @@ func (a *appliance) openSources() error {
 		if err != nil {
 			return err
 		}
+		// `gps auto`, `pps gpio auto`: the board's (and HAT's) choices.
+		a.gpsCfg.Device = hardware{board: bd}.gpsDevice(a.cfg)
+		if ppsCfg.Pin == config.PinAuto && bd.PPSPin != 0 {
+			ppsCfg.Pin = int(bd.PPSPin)
+		}
 		if a.nmeaDelay == 0 {
 			a.nmeaDelay = rcvProfile.NMEADelay
 		}
@@ -176,11 +182,11 @@ func (a *appliance) openSources() error {
 			a.onClose(a.ppsDev.Close)
 			// Open while still root; missing now is retried (Run).
 			if err := a.ppsDev.TryOpen(); err != nil {
-				a.log.Warn("PPS device not available yet; serving NMEA time until it is", "pps", ppsDescription(a.cfg.PPS, false), "err", err)
+				a.log.Warn("PPS device not available yet; serving NMEA time until it is", "pps", ppsDescription(ppsCfg, false), "err", err)
 			}
 		}
 	}
-	a.col.ppsSource = ppsDescription(a.cfg.PPS, a.o.sim)
+	a.col.ppsSource = ppsDescription(ppsCfg, a.o.sim)
 	a.col.gpsDevice = a.gpsCfg.Device
 	a.col.configAlarm = a.env.configAlarm
 	a.col.upstreams = a.cfg.Upstreams

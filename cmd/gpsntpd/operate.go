@@ -43,6 +43,7 @@ func consoleConfig(o options, cfg config.Config) config.Console {
 	if o.console != "" {
 		c = config.Console{Device: o.console, Baud: 115200}
 	}
+	c = resolveConsole(cfg, c) // `console auto`: the board's spare UART
 	if c.Device == "none" {
 		c.Device = ""
 	}
@@ -89,13 +90,19 @@ func startConsole(ctx context.Context, con config.Console, opened *os.File, get 
 	r := &consoleRunner{cancel: cancel, done: make(chan struct{}), cfg: con}
 	go func() {
 		defer close(r.done)
+		last := ""
 		for {
 			err := runConsole(ctx, con, opened, get)
 			opened = nil
 			if ctx.Err() != nil {
 				return
 			}
-			log.Warn("console failed; retrying in 10 s", "device", con.Device, "err", err)
+			// Once per cause: a console that is not there (a Zero 2 W
+			// without the USB gadget module) must not fill the log.
+			if err.Error() != last {
+				log.Warn("console failed; retrying every 10 s", "device", con.Device, "err", err)
+				last = err.Error()
+			}
 			select {
 			case <-ctx.Done():
 				return

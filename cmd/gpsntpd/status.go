@@ -345,6 +345,8 @@ func ppsDescription(p config.PPS, sim bool) string {
 	switch {
 	case sim:
 		return "sim"
+	case p.Kind == config.PPSGPIO && p.Pin == config.PinAuto:
+		return "gpio auto" // no board to name the pin
 	case p.Kind == config.PPSGPIO:
 		return fmt.Sprintf("gpio %d", p.Pin)
 	case p.Kind == config.PPSKernel:
