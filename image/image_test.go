@@ -131,6 +131,15 @@ func TestRaspberryPiImage(t *testing.T) {
 		if !strings.Contains(cmdline, "console=tty1") {
 			t.Errorf("cmdline.txt = %q, want console=tty1 (status on HDMI)", cmdline)
 		}
+		// The configuration users edit from any OS, commented; the same
+		// file as the one baked into the root (one fact, one place).
+		want, err := os.ReadFile(filepath.Join("gpsntp", "ntp.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := output(t, "mtype", "-i", fat, "::gpsntp.conf"); got != string(want) {
+			t.Errorf("boot partition's gpsntp.conf differs from image/gpsntp/ntp.conf:\n%s", got)
+		}
 		files := output(t, "mdir", "-i", fat, "-b", "::")
 		for _, want := range []string{"::/vmlinuz", "::/start4.elf", "::/bcm2711-rpi-4-b.dtb", "::/bcm2712-rpi-5-b.dtb", "::/bcm2710-rpi-zero-2-w.dtb"} {
 			if !hasLine(files, want) {
