@@ -98,6 +98,7 @@ image:
 ## 50 ms of the simulated GPS time, steering the guest's own clock.
 ## TestVMGPIO boots the image's Raspberry Pi kernel on the arm64 virt board
 ## and drives the PPS GPIO line from the host through the PPS driver and
-## gpsntpd.
+## gpsntpd; TestVMKernelPPS does the same through pps-gpio and /dev/pps0 on
+## Debian's arm64 kernel (a device-tree node on the same line).
 test-vm:
 	GPSNTP_VMTEST=1 $(GO) test -count=1 -timeout 15m -run '^TestVM' -v ./vmtest/

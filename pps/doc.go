@@ -18,7 +18,10 @@
 // needs CAP_SYS_TIME, and is skipped when the current mode already fits),
 // then waits in PPS_FETCH with a timeout. Sequence numbers are the kernel's
 // assert (or clear) sequence; edges are deduplicated by it, as chrony's
-// refclock_pps.c does. The PPS ioctls are declared with pointer types, so
+// refclock_pps.c does. An unregistered device (pps-gpio unbound) leaves the
+// descriptor valid and PPS_FETCH timing out for ever: on each timeout the
+// driver checks the device's sysfs node is still the one it opened, and
+// fails if not, so the caller reopens the new /dev/ppsN. The PPS ioctls are declared with pointer types, so
 // their numbers differ between 32- and 64-bit userland. 32-bit ARM userland
 // on a 64-bit kernel hits an upstream compat bug (raspberrypi/linux#5430);
 // the fetch buffer is laid out to work either way (see putFetch).

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -29,6 +31,11 @@ type Kernel struct {
 
 	caps int32
 	mode int32
+
+	// sysDev is the device's sysfs directory (/sys/dev/char/MAJ:MIN) and
+	// sysIno its inode when opened: see stillRegistered.
+	sysDev string
+	sysIno uint64
 }
 
 // OpenKernel opens a PPS device such as /dev/pps0, checks it can capture the
@@ -47,6 +54,17 @@ func OpenKernel(path string, cfg KernelConfig) (*Kernel, error) {
 		f = f2
 	}
 	k := &Kernel{path: path, f: f, clear: cfg.CaptureClear, slice: cfg.FetchSlice}
+	// f.Stat, not Fstat(f.Fd()): Fd would put the file in blocking mode.
+	if fi, err := f.Stat(); err == nil {
+		rdev := fi.Sys().(*syscall.Stat_t).Rdev
+		k.sysDev = fmt.Sprintf("/sys/dev/char/%d:%d", unix.Major(uint64(rdev)), unix.Minor(uint64(rdev)))
+		var sst unix.Stat_t
+		if unix.Stat(k.sysDev, &sst) == nil {
+			k.sysIno = sst.Ino
+		} else {
+			k.sysDev = "" // no sysfs: no check
+		}
+	}
 	if k.slice <= 0 || k.slice > time.Second {
 		k.slice = time.Second
 	}
@@ -133,6 +151,9 @@ func (k *Kernel) Next(ctx context.Context) (Edge, error) {
 		putFetch(&k.fdata, int64(wait), dualFetch)
 		err := ioctlFile(k.f, "PPS_FETCH", unix.PPS_FETCH, unsafe.Pointer(&k.fdata))
 		if errors.Is(err, unix.ETIMEDOUT) {
+			if err := k.stillRegistered(); err != nil {
+				return Edge{}, pathErr("read", k.path, err)
+			}
 			continue
 		}
 		if err != nil {
@@ -152,6 +173,22 @@ func (k *Kernel) Next(ctx context.Context) (Edge, error) {
 		k.haveSeq, k.lastSeq = true, seq
 		return Edge{AssertNs: ts.Sec*1e9 + int64(ts.Nsec), Seq: seq}, nil
 	}
+}
+
+// stillRegistered fails once the device this descriptor reads was
+// unregistered (pps-gpio unbound, its module removed): the descriptor stays
+// valid and PPS_FETCH just times out for ever, even after a new device
+// (most likely with the same name and number) replaced it. sysfs gives a
+// new device directory a new inode.
+func (k *Kernel) stillRegistered() error {
+	if k.sysDev == "" {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(k.sysDev, &st); err != nil || st.Ino != k.sysIno {
+		return errors.New("device unregistered (driver unbound or module removed)")
+	}
+	return nil
 }
 
 // Close releases the device. A Next blocked in PPS_FETCH returns within
