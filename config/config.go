@@ -179,6 +179,12 @@ func Parse(name string, r io.Reader) (Config, error) {
 	for sc.Scan() {
 		line++
 		text := sc.Text()
+		if line == 1 {
+			// A UTF-8 byte order mark: Windows editors write one (the
+			// appliance's gpsntp.conf is edited on any laptop). CRLF
+			// needs nothing: \r is a blank to strings.Fields.
+			text = strings.TrimPrefix(text, "\ufeff")
+		}
 		if i := strings.IndexByte(text, '#'); i >= 0 {
 			text = text[:i]
 		}

@@ -338,3 +338,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A file saved by a Windows editor: byte order mark, CRLF line ends.
+func TestParseWindowsFile(t *testing.T) {
+	c, err := Parse("gpsntp.conf", strings.NewReader("\ufeffgps /dev/ttyAMA0 baud 9600\r\n# comment\r\npps gpio 4\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GPS.Device != "/dev/ttyAMA0" || c.GPS.Baud != 9600 || c.PPS.Pin != 4 {
+		t.Errorf("parsed gps %+v pps %+v", c.GPS, c.PPS)
+	}
+}
