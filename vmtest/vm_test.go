@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,6 +73,7 @@ func TestVM(t *testing.T) {
 		"ip":                 "iproute2",
 		"mkfs.ext4":          "e2fsprogs",
 		"partx":              "util-linux",
+		"mcopy":              "mtools",
 	} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed (apt-get install %s): cannot boot the appliance under qemu", tool, pkg)
@@ -85,7 +87,14 @@ func TestVM(t *testing.T) {
 
 	work := t.TempDir()
 	img := os.Getenv("GPSNTP_VM_IMAGE")
-	if img == "" {
+	if img != "" {
+		// The test writes the image (gpsntp.conf, /perm): a copy.
+		own := filepath.Join(work, "gpsntp-vm.img")
+		if out, err := exec.Command("cp", "--sparse=always", img, own).CombinedOutput(); err != nil {
+			t.Fatalf("copy %s: %v\n%s", img, err, out)
+		}
+		img = own
+	} else {
 		img = filepath.Join(work, "gpsntp-vm.img")
 		root, err := filepath.Abs("..")
 		if err != nil {
@@ -101,7 +110,7 @@ func TestVM(t *testing.T) {
 
 	// Everything else runs in a new network namespace with only lo: this
 	// test binary again, as the namespace's first process.
-	ctx, cancel := context.WithTimeout(context.Background(), bootLimit+replyLimit+60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*(bootLimit+replyLimit)+90*time.Second)
 	defer cancel()
 	args := []string{"--net", "--"}
 	if os.Geteuid() != 0 {
@@ -140,91 +149,29 @@ func inner(t *testing.T) {
 	if out, _ := exec.Command("ip", "-o", "link").Output(); bytes.Count(bytes.TrimSpace(out), []byte("\n")) != 0 {
 		t.Fatalf("network namespace has more than lo:\n%s", out)
 	}
-
 	vars := filepath.Join(work, "OVMF_VARS.fd")
 	if b, err := os.ReadFile(ovmfVars); err != nil {
 		t.Fatal(err)
 	} else if err := os.WriteFile(vars, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	console := filepath.Join(work, "console.log")
-	sock := filepath.Join(work, "ttyS1.sock")
 
-	ctx, cancel := context.WithTimeout(context.Background(), bootLimit+replyLimit+30*time.Second)
-	defer cancel()
-	qemu := exec.CommandContext(ctx, "qemu-system-x86_64",
-		"-name", "gpsntp-vm",
-		"-accel", "tcg,thread=single", // software emulation: the guest's clock is its own
-		"-smp", "1", "-m", "512",
-		"-display", "none", "-monitor", "none", "-no-reboot",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-		"-drive", "file="+img+",format=raw",
-		"-snapshot", // writes (to /perm) go to a temporary overlay
-		"-device", "e1000,netdev=net0",
-		"-netdev", fmt.Sprintf("user,id=net0,hostfwd=udp:127.0.0.1:%d-:123", hostPort),
-		"-serial", "file:"+console, // ttyS0: kernel and gokrazy console
-		"-serial", "unix:"+sock+",server=on,wait=off", // ttyS1: the GPS
-		// A Pi has no RTC and boots in 1970; so does the guest.
-		"-rtc", "base=1970-01-01T00:00:00",
-	)
-	qemu.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var qemuOut bytes.Buffer
-	qemu.Stdout, qemu.Stderr = &qemuOut, &qemuOut
-	bootStart := time.Now()
-	if err := qemu.Start(); err != nil {
+	// Boot 1: the user's gpsntp.conf on the FAT boot partition, edited as
+	// from any laptop: another NTP port, and the status screen on ttyS2.
+	// Serving on that port proves the file is the one that runs.
+	base, err := os.ReadFile(filepath.Join("..", "image", "gpsntp-vm", "ntp.conf"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- qemu.Wait() }()
-	defer func() {
-		qemu.Process.Kill()
-		<-exited
-		if t.Failed() {
-			b, _ := os.ReadFile(console)
-			t.Logf("qemu output:\n%s\nguest console (last 6 KiB):\n%s", qemuOut.Bytes(), tail(b, 6<<10))
-			// Last, where a truncated CI log still shows them: how the
-			// guest calibrated its clock, which the servo has to steer.
-			for _, l := range bytes.Split(b, []byte("\n")) {
-				if bytes.Contains(l, []byte("tsc:")) || bytes.Contains(l, []byte("clocksource:")) {
-					t.Logf("guest clock: %s", bytes.TrimSpace(l))
-				}
-			}
-		}
-	}()
-
-	// Wait for Linux, then play the receiver into ttyS1.
-	for {
-		b, _ := os.ReadFile(console)
-		if bytes.Contains(b, []byte(linuxUp)) {
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("qemu exited before Linux was up: %v", err)
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Since(bootStart) > bootLimit {
-			t.Fatalf("guest Linux not up after %v", bootLimit)
-		}
+	conf := strings.Replace(string(base), "listen 0.0.0.0:123", fmt.Sprintf("listen 0.0.0.0:%d", guestPort), 1)
+	if conf == string(base) {
+		t.Fatal("image/gpsntp-vm/ntp.conf has no `listen 0.0.0.0:123` line to change")
 	}
-	linuxAt := time.Since(bootStart)
-	t.Logf("BENCH vm-linux-up %.1fs", linuxAt.Seconds())
-
-	conn, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatalf("connect to the guest's ttyS1: %v", err)
-	}
-	defer conn.Close()
+	conf += "console /dev/ttyS2\n"
+	writeBootConf(t, img, conf)
+	vm := bootVM(t, work, img, vars, "boot1")
 	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(simOffset), FreqPPM: simFreqPPM}
-	rx, err := sim.New(sim.Config{Timeline: tl, Baud: 9600, Delay: simDelay, Seed: 1}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rxErr := make(chan error, 1)
-	go func() { rxErr <- rx.Run(ctx) }()
-
+	rx := vm.receiver(t, tl)
 	addr := fmt.Sprintf("127.0.0.1:%d", hostPort)
 	var firstAny, firstSync time.Duration
 	good := 0
@@ -233,14 +180,7 @@ func inner(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %d good replies within %v of Linux being up (first reply at %v, first synchronised at %v)", goodReplies, replyLimit, firstAny, firstSync)
 		}
-		select {
-		case err := <-rxErr:
-			t.Fatalf("simulated receiver stopped: %v", err)
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("qemu exited: %v", err)
-		default:
-		}
+		vm.alive(t)
 		next := time.Now().Add(time.Second)
 		// Simulated GPS time minus host time, mid-query.
 		want := time.Duration(tl.OffsetAt(time.Now().UnixNano()))
@@ -249,7 +189,7 @@ func inner(t *testing.T) {
 		case err != nil:
 			// Not serving yet (or the guest's network is not up).
 		case firstAny == 0:
-			firstAny = time.Since(bootStart)
+			firstAny = time.Since(vm.start)
 			t.Logf("first reply after %.1fs: stratum %d refid %q leap %d offset %v", firstAny.Seconds(), r.Stratum, refID(r), r.Leap, r.ClockOffset)
 			fallthrough
 		default:
@@ -257,8 +197,8 @@ func inner(t *testing.T) {
 				break
 			}
 			if firstSync == 0 {
-				firstSync = time.Since(bootStart)
-				t.Logf("BENCH vm-boot-to-first-sync-reply %.1fs (Linux up at %.1fs, receiver started then)", firstSync.Seconds(), linuxAt.Seconds())
+				firstSync = time.Since(vm.start)
+				t.Logf("BENCH vm-boot-to-first-sync-reply %.1fs (Linux up at %.1fs, receiver started then)", firstSync.Seconds(), vm.linuxAt.Seconds())
 			}
 			if err := checkReply(r, want, tolerance); err != nil {
 				t.Fatalf("synchronised reply %d: %v", good+1, err)
@@ -271,10 +211,12 @@ func inner(t *testing.T) {
 	}
 	st := rx.Stats()
 	t.Logf("simulated receiver: %d bursts, %d late", st.Bursts, st.Late)
+	screen := vm.screen(t, "status", "refid GPS")
+	t.Logf("status screen on the guest's ttyS2 (console /dev/ttyS2 in the boot partition's gpsntp.conf):\n%s", screen)
 	// It did all that as uid 65534 (image/gpsntp-vm/ntp.conf `user`),
 	// keeping only CAP_SYS_TIME and CAP_NET_BIND_SERVICE: the guest's
 	// clock was stepped and steered after the drop.
-	b, _ := os.ReadFile(console)
+	b, _ := os.ReadFile(vm.console)
 	var dropped string
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.Contains(l, `msg="dropped privileges"`) {
@@ -289,6 +231,236 @@ func inner(t *testing.T) {
 	if strings.Contains(string(b), "the kernel refused to steer the clock") {
 		t.Errorf("guest console: the kernel refused clock_adjtime after the drop")
 	}
+	vm.stop()
+	if t.Failed() {
+		return
+	}
+
+	// Boot 2: the file broken (ntpd's spelling of a refclock, a classic
+	// mistake). The appliance runs the last good one, kept on /perm by
+	// boot 1 (still on the same port), and says why, file:line.
+	writeBootConf(t, img, conf+"server 127.127.28.0 minpoll 4\n")
+	vm = bootVM(t, work, img, vars, "boot2")
+	vm.receiver(t, simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(simOffset), FreqPPM: simFreqPPM})
+	deadline = time.Now().Add(replyLimit)
+	for {
+		vm.alive(t)
+		r, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: 800 * time.Millisecond})
+		if err == nil {
+			t.Logf("boot 2, broken gpsntp.conf: reply on port %d after %.1fs, stratum %d refid %q", guestPort, time.Since(vm.start).Seconds(), r.Stratum, refID(r))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("boot 2, broken gpsntp.conf: no reply on port %d (the last good configuration's) within %v: %v", guestPort, replyLimit, err)
+		}
+		time.Sleep(time.Second)
+	}
+	b, _ = os.ReadFile(vm.console)
+	want := "configuration /tmp/gpsntp-boot/gpsntp.conf rejected (/tmp/gpsntp-boot/gpsntp.conf:"
+	var alarm string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, want) {
+			alarm = l
+			break
+		}
+	}
+	if alarm == "" {
+		t.Errorf("boot 2: guest console has no %q", want)
+	} else {
+		t.Logf("boot 2, guest log: %s", strings.TrimSpace(alarm[strings.Index(alarm, "msg="):]))
+	}
+	screen = vm.screen(t, "status", "ALARM: configuration /tmp/gpsntp-boot/gpsntp.conf rejected")
+	t.Logf("boot 2, alarms on the status console:\n%s", screen)
+	vm.stop()
+}
+
+// guestPort is where the boot partition's gpsntp.conf moves NTP to.
+const guestPort = 1123
+
+// writeBootConf puts conf on the image's FAT boot partition as
+// gpsntp.conf, as a user would from any laptop (mtools: no mount needed).
+func writeBootConf(t *testing.T, img, conf string) {
+	t.Helper()
+	out, err := exec.Command("partx", "-g", "-o", "START", "-n", "1", img).Output()
+	if err != nil {
+		t.Fatalf("partx %s: %v", img, err)
+	}
+	var start int64
+	if _, err := fmt.Sscan(string(out), &start); err != nil {
+		t.Fatalf("partx %s: %q", img, out)
+	}
+	f := filepath.Join(t.TempDir(), "gpsntp.conf")
+	os.WriteFile(f, []byte(conf), 0o644)
+	cmd := exec.Command("mcopy", "-o", "-i", fmt.Sprintf("%s@@%d", img, start*512), f, "::gpsntp.conf")
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mcopy gpsntp.conf onto the boot partition: %v\n%s", err, out)
+	}
+}
+
+// vm is one boot of the appliance.
+type vm struct {
+	name    string
+	console string // ttyS0 log
+	screen2 string // ttyS2 socket: gpsntpd's status console
+	gps     string // ttyS1 socket
+	start   time.Time
+	linuxAt time.Duration
+	exited  chan error
+	qemu    *exec.Cmd
+	out     *bytes.Buffer
+	ctx     context.Context
+	cancel  context.CancelFunc
+	stopped bool
+}
+
+// bootVM boots img (writes persist: /perm keeps the last good
+// configuration from one boot to the next) and waits for Linux.
+func bootVM(t *testing.T, work, img, vars, name string) *vm {
+	t.Helper()
+	v := &vm{name: name, console: filepath.Join(work, name+"-console.log"),
+		gps: filepath.Join(work, name+"-ttyS1.sock"), screen2: filepath.Join(work, name+"-ttyS2.sock"), out: new(bytes.Buffer)}
+	v.ctx, v.cancel = context.WithTimeout(context.Background(), bootLimit+replyLimit+30*time.Second)
+	v.qemu = exec.CommandContext(v.ctx, "qemu-system-x86_64",
+		"-name", "gpsntp-vm",
+		"-accel", "tcg,thread=single", // software emulation: the guest's clock is its own
+		"-smp", "1", "-m", "512",
+		"-display", "none", "-monitor", "none", "-no-reboot",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+		"-drive", "file="+img+",format=raw",
+		"-device", "e1000,netdev=net0",
+		"-netdev", fmt.Sprintf("user,id=net0,hostfwd=udp:127.0.0.1:%d-:%d", hostPort, guestPort),
+		"-serial", "file:"+v.console, // ttyS0: kernel and gokrazy console
+		"-serial", "unix:"+v.gps+",server=on,wait=off", // ttyS1: the GPS
+		"-serial", "unix:"+v.screen2+",server=on,wait=off", // ttyS2: gpsntpd's status console
+		// A Pi has no RTC and boots in 1970; so does the guest.
+		"-rtc", "base=1970-01-01T00:00:00",
+	)
+	v.qemu.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	v.qemu.Stdout, v.qemu.Stderr = v.out, v.out
+	v.start = time.Now()
+	if err := v.qemu.Start(); err != nil {
+		t.Fatal(err)
+	}
+	v.exited = make(chan error, 1)
+	go func() { v.exited <- v.qemu.Wait() }()
+	t.Cleanup(func() {
+		if t.Failed() && !v.stopped {
+			v.stop()
+			b, _ := os.ReadFile(v.console)
+			t.Logf("%s: qemu output:\n%s\nguest console (last 6 KiB):\n%s", name, v.out.Bytes(), tail(b, 6<<10))
+			// Last, where a truncated CI log still shows them: how the
+			// guest calibrated its clock, which the servo has to steer.
+			for _, l := range bytes.Split(b, []byte("\n")) {
+				if bytes.Contains(l, []byte("tsc:")) || bytes.Contains(l, []byte("clocksource:")) {
+					t.Logf("guest clock: %s", bytes.TrimSpace(l))
+				}
+			}
+		}
+		v.stop()
+	})
+	// Wait for Linux: from then on, bytes on ttyS1 reach Linux, not the
+	// UEFI menu.
+	for {
+		b, _ := os.ReadFile(v.console)
+		if bytes.Contains(b, []byte(linuxUp)) {
+			break
+		}
+		v.alive(t)
+		time.Sleep(200 * time.Millisecond)
+		if time.Since(v.start) > bootLimit {
+			t.Fatalf("%s: guest Linux not up after %v", name, bootLimit)
+		}
+	}
+	v.linuxAt = time.Since(v.start)
+	t.Logf("BENCH vm-linux-up %.1fs (%s)", v.linuxAt.Seconds(), name)
+	return v
+}
+
+// alive fails the test if qemu has exited.
+func (v *vm) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-v.exited:
+		v.exited <- err
+		t.Fatalf("%s: qemu exited: %v", v.name, err)
+	default:
+	}
+}
+
+// receiver plays the simulated receiver into the guest's ttyS1 until the
+// boot ends.
+func (v *vm) receiver(t *testing.T, tl simtime.Timeline) *sim.Receiver {
+	t.Helper()
+	conn, err := net.Dial("unix", v.gps)
+	if err != nil {
+		t.Fatalf("connect to the guest's ttyS1: %v", err)
+	}
+	rx, err := sim.New(sim.Config{Timeline: tl, Baud: 9600, Delay: simDelay, Seed: 1}, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		rx.Run(v.ctx)
+		conn.Close()
+	}()
+	return rx
+}
+
+// screen types cmd on gpsntpd's status console (ttyS2) and returns what
+// it draws once that contains want (escape sequences removed).
+func (v *vm) screen(t *testing.T, cmd, want string) string {
+	t.Helper()
+	conn, err := net.Dial("unix", v.screen2)
+	if err != nil {
+		t.Fatalf("connect to the guest's ttyS2: %v", err)
+	}
+	defer conn.Close()
+	var got []byte
+	deadline := time.Now().Add(20 * time.Second)
+	buf := make([]byte, 4096)
+	for time.Now().Before(deadline) {
+		conn.Write([]byte(cmd + "\r"))
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for {
+			n, err := conn.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if text := stripANSI(got); strings.Contains(strings.Join(strings.Fields(text), " "), want) {
+			return text
+		}
+	}
+	t.Fatalf("%s: the status console on ttyS2 did not show %q after %q; it drew:\n%s", v.name, want, cmd, tail([]byte(stripANSI(got)), 2<<10))
+	return ""
+}
+
+var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// stripANSI removes the console's cursor and colour sequences, one line
+// per screen row.
+func stripANSI(b []byte) string {
+	s := ansiRE.ReplaceAllString(string(b), "\n")
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(s, "\r", ""), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, strings.TrimRight(l, " "))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// stop kills qemu and waits for it.
+func (v *vm) stop() {
+	if v.stopped {
+		return
+	}
+	v.stopped = true
+	v.cancel()
+	<-v.exited
 }
 
 // synchronised says whether the reply claims the server is synchronised
