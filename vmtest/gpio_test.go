@@ -187,11 +187,15 @@ func checkEdges(t *testing.T, edges []guestEdge, sent []time.Time, skip int) int
 		if i == 0 {
 			continue
 		}
-		// A host that woke late (a loaded machine) sent an interval the
-		// validator may rightly reject (pps.ValidatorConfig.Tolerance,
-		// 2 ms): judge only edges the host pulsed on time.
-		if late := hostGap - hostGap.Round(time.Second); late.Abs() > time.Millisecond {
-			t.Logf("edge %d: host pulse %v off the whole second; verdict %q not judged", i, late, e.Class)
+		// A host that woke late (a loaded machine), or a guest whose
+		// emulated CPU took the interrupt late (TCG: seen 3.8 ms), makes
+		// an interval the validator may rightly reject
+		// (pps.ValidatorConfig.Tolerance, 2 ms): judge only edges both
+		// pulsed and stamped within 1 ms of the whole second.
+		interval := time.Duration(e.IntervalNs)
+		hostLate, guestLate := hostGap-hostGap.Round(time.Second), interval-interval.Round(time.Second)
+		if hostLate.Abs() > time.Millisecond || guestLate.Abs() > time.Millisecond {
+			t.Logf("edge %d: pulsed %v and stamped %v off the whole second; verdict %q not judged", i, hostLate, guestLate, e.Class)
 			if i == skip {
 				skipJudged = false
 			}
