@@ -42,6 +42,27 @@ func LoadLeapFile(path string) (*LeapTable, error) {
 	return ParseLeapFile(path, f)
 }
 
+// ChooseLeapFile loads each of paths and returns the one that expires
+// last (its `#@` line; a file that names no expiry ranks below any that
+// does), so that a newer leap-seconds.list put beside the one an image
+// was built with takes over, and an older one does not. On a tie the
+// earlier path wins: list the configured file first. Each path that
+// cannot be read or parsed is in rejected (parse errors say path:line)
+// and is skipped; path is "" and t nil when none could be used.
+func ChooseLeapFile(paths []string) (path string, t *LeapTable, rejected []error) {
+	for _, p := range paths {
+		lt, err := LoadLeapFile(p)
+		if err != nil {
+			rejected = append(rejected, err)
+			continue
+		}
+		if t == nil || lt.Expires.After(t.Expires) {
+			path, t = p, lt
+		}
+	}
+	return path, t, rejected
+}
+
 // leapMaxNTPS is the latest time (NTP seconds) a leap file may name: the
 // start of 2200, well inside what int64 Unix nanoseconds hold (2262).
 // Anything later is not a leap file's date (fuzzing found both an entry and
