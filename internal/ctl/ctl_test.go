@@ -112,6 +112,32 @@ func TestStatusLines(t *testing.T) {
 	}
 }
 
+func TestLeapFileLine(t *testing.T) {
+	at := time.Date(2027, 6, 16, 0, 0, 0, 0, time.UTC)
+	exp := time.Date(2027, 6, 28, 0, 0, 0, 0, time.UTC)
+	const path = "/etc/gpsntp/leap-seconds.list"
+	for _, c := range []struct {
+		name string
+		f    *LeapFileStatus
+		now  time.Time
+		want string
+	}{
+		{"none", nil, at, "leap    no leap file: leap seconds from the receiver's announcement only"},
+		{"in use", &LeapFileStatus{path, exp}, at, "leap    file " + path + ", expires 2027-06-28 (in 12 days)"},
+		{"a day and a bit", &LeapFileStatus{path, exp}, exp.Add(-25 * time.Hour), "leap    file " + path + ", expires 2027-06-28 (in 1 day)"},
+		{"the last hours", &LeapFileStatus{path, exp}, exp.Add(-time.Hour), "leap    file " + path + ", expires 2027-06-28 (within a day)"},
+		{"expired", &LeapFileStatus{path, exp}, exp, "leap    file " + path + ", expires 2027-06-28 (expired)"},
+		{"no expiry", &LeapFileStatus{Path: path}, at, "leap    file " + path + " (names no expiry)"},
+	} {
+		s := testSnapshot()
+		s.Time, s.LeapFile = c.now, c.f
+		l := StatusLines(s)
+		if got := l[len(l)-1]; got != c.want {
+			t.Errorf("%s: StatusLines() last line = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
 func TestAlarmLines(t *testing.T) {
 	for _, c := range []struct {
 		name, alarm string

@@ -104,7 +104,8 @@ func fit(l string) string {
 }
 
 // StatusLines is the status view, the head of the console screen: eight
-// lines, after the first of which come the alarms, if any (AlarmLines).
+// or nine lines, after the first of which come the alarms, if any
+// (AlarmLines).
 func StatusLines(s *Snapshot) []string {
 	refid := s.RefID
 	if refid == "" {
@@ -183,6 +184,7 @@ func StatusLines(s *Snapshot) []string {
 	n := v.Counts.Outcomes
 	l = append(l, fmt.Sprintf("NTP     served %d, unsync %d, KoD %d, dropped %d; per min: %.0f req, %.0f drop",
 		n[ntpserve.OutReply], n[ntpserve.OutReplyUnsync], n[ntpserve.OutKoD], v.Counts.Dropped(), v.RequestsPerMin, v.DropsPerMin))
+	l = append(l, leapFileLine(s))
 	for i := range l {
 		l[i] = fit(l[i])
 	}
@@ -363,6 +365,35 @@ func FormatEvent(e Event) string {
 		s += " " + e.Attrs
 	}
 	return s
+}
+
+// leapFileLine is the status view's leap file line: the file in use and
+// its expiry, counted from the snapshot's time.
+func leapFileLine(s *Snapshot) string {
+	f := s.LeapFile
+	switch {
+	case f == nil:
+		return "leap    no leap file: leap seconds from the receiver's announcement only"
+	case f.Expires.IsZero():
+		return "leap    file " + f.Path + " (names no expiry)"
+	}
+	return fmt.Sprintf("leap    file %s, expires %s (%s)", f.Path, f.Expires.UTC().Format(time.DateOnly), ExpiresIn(f.Expires, s.Time))
+}
+
+// ExpiresIn says when expires is, seen at now, in whole days: "in 12
+// days", "in 1 day", "within a day", or "expired".
+func ExpiresIn(expires, now time.Time) string {
+	left := expires.Sub(now)
+	switch days := int(left / (24 * time.Hour)); {
+	case left <= 0:
+		return "expired"
+	case days == 0:
+		return "within a day"
+	case days == 1:
+		return "in 1 day"
+	default:
+		return fmt.Sprintf("in %d days", days)
+	}
 }
 
 // leapNote is the state line's mention of a leap second announced on the

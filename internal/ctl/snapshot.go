@@ -29,6 +29,9 @@ type Snapshot struct {
 	// "delete" or "" (none).
 	Leap  string `json:"leap,omitempty"`
 	Steps uint64 `json:"steps"`
+	// LeapFile is the leap-seconds.list in use; nil when there is none
+	// (leap seconds then come from the receiver's announcement only).
+	LeapFile *LeapFileStatus `json:"leap_file,omitempty"`
 	// Alarms are the conditions an operator must act on, each in words a
 	// user understands, with what to check ("PPS configured on gpio 18 but
 	// no pulses for 30 s: check wiring / dtoverlay / antenna"); none when
@@ -41,6 +44,15 @@ type Snapshot struct {
 	Sources    []Source    `json:"sources"`
 	Server     ServerStats `json:"server"`
 	Events     []Event     `json:"events,omitempty"`
+}
+
+// LeapFileStatus is the leap-seconds.list the daemon chose (the one that
+// expires last among `leapfile` and the appliance's overrides).
+type LeapFileStatus struct {
+	Path string `json:"path"`
+	// Expires is the file's own expiry (its `#@` line), after which it
+	// cannot tell of a leap second; zero if it names none.
+	Expires time.Time `json:"expires"`
 }
 
 // PPSStatus is the PPS source's health.
