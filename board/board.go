@@ -161,7 +161,11 @@ var btPiConfig = []string{"enable_uart=1", "dtoverlay=disable-bt"}
 
 // Pi 5 family: Bluetooth has its own UART; GPIO 14/15 is RP1's UART0
 // (ttyAMA0), off by default; serial0 is the debug connector's UART10.
-var pi5Config = []string{"dtparam=uart0=on"}
+// The uart0-pi5 overlay, not `dtparam=uart0=on`: in config.txt a dtparam
+// that follows a dtoverlay sets a parameter of that overlay, and ours
+// follow the user's lines (Raspberry Pi OS's own config.txt loads
+// vc4-kms-v3d), so the dtparam would not reach the base device tree.
+var pi5Config = []string{"dtoverlay=uart0-pi5"}
 
 // Status consoles. With the PL011 on the GPS and the mini UART off, a Pi 3
 // or Zero 2 W has no UART left on the header (the mini UART can only use

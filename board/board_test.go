@@ -75,7 +75,7 @@ func TestBoardFacts(t *testing.T) {
 		}
 		want := []string{"enable_uart=1", "dtoverlay=disable-bt"}
 		if b.GPIOChip == "pinctrl-rp1" {
-			want = []string{"dtparam=uart0=on"}
+			want = []string{"dtoverlay=uart0-pi5"}
 		}
 		if fmt.Sprint(b.ConfigTxt) != fmt.Sprint(want) {
 			t.Errorf("board %s ConfigTxt = %q, want %q", b.Name, b.ConfigTxt, want)
@@ -116,7 +116,7 @@ func TestProfilesAreCopies(t *testing.T) {
 func TestConfigTxtFor(t *testing.T) {
 	b, _ := ByName("pi5")
 	got := b.ConfigTxtFor(4)
-	want := []string{"dtparam=uart0=on", "dtoverlay=pps-gpio,gpiopin=4"}
+	want := []string{"dtoverlay=uart0-pi5", "dtoverlay=pps-gpio,gpiopin=4"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ConfigTxtFor(4) = %q, want %q", got, want)
 	}

@@ -59,9 +59,9 @@ func TestDetectMachine(t *testing.T) {
 		{"Raspberry Pi 4 Model B Rev 1.5", "pi4b", "/dev/ttyAMA0", "pinctrl-bcm2711", "/dev/ttyAMA5", append(bt, "dtoverlay=uart5")},
 		{"Raspberry Pi 400 Rev 1.1", "pi400", "/dev/ttyAMA0", "pinctrl-bcm2711", "/dev/ttyAMA5", append(bt, "dtoverlay=uart5")},
 		{"Raspberry Pi Compute Module 4 Rev 1.1", "cm4", "/dev/ttyAMA0", "pinctrl-bcm2711", "/dev/ttyAMA5", append(bt, "dtoverlay=uart5")},
-		{"Raspberry Pi 5 Model B Rev 1.0", "pi5", "/dev/ttyAMA10", "pinctrl-rp1", "/dev/ttyAMA10", []string{"dtparam=uart0=on"}},
-		{"Raspberry Pi 500 Rev 1.0", "pi500", "/dev/ttyAMA10", "pinctrl-rp1", "/dev/ttyAMA4", []string{"dtparam=uart0=on", "dtoverlay=uart4-pi5"}},
-		{"Raspberry Pi Compute Module 5 Rev 1.0", "cm5", "/dev/ttyAMA10", "pinctrl-rp1", "/dev/ttyAMA4", []string{"dtparam=uart0=on", "dtoverlay=uart4-pi5"}},
+		{"Raspberry Pi 5 Model B Rev 1.0", "pi5", "/dev/ttyAMA10", "pinctrl-rp1", "/dev/ttyAMA10", []string{"dtoverlay=uart0-pi5"}},
+		{"Raspberry Pi 500 Rev 1.0", "pi500", "/dev/ttyAMA10", "pinctrl-rp1", "/dev/ttyAMA4", []string{"dtoverlay=uart0-pi5", "dtoverlay=uart4-pi5"}},
+		{"Raspberry Pi Compute Module 5 Rev 1.0", "cm5", "/dev/ttyAMA10", "pinctrl-rp1", "/dev/ttyAMA4", []string{"dtoverlay=uart0-pi5", "dtoverlay=uart4-pi5"}},
 	}
 	hatCases := []struct {
 		name     string
@@ -180,8 +180,8 @@ func TestConfigTxtSections(t *testing.T) {
 	// The Pi 5 needs uart0 on GPIO 14/15 in its own section; the Pi 3/4
 	// lines stay out of it.
 	pi5, _ := ByName("pi5")
-	if got := applies(ImageConfigTxt(), pi5); !slices.Equal(got, []string{"dtparam=uart0=on"}) {
-		t.Errorf("the image's config.txt on a Pi 5 = %q, want dtparam=uart0=on only", got)
+	if got := applies(ImageConfigTxt(), pi5); !slices.Equal(got, []string{"dtoverlay=uart0-pi5"}) {
+		t.Errorf("the image's config.txt on a Pi 5 = %q, want dtoverlay=uart0-pi5 only", got)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gpsntp/gpsntp/board"
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/ntpserve/restrict"
 )
@@ -354,6 +355,13 @@ func checkBoot(t *testing.T, cfg, cmdline, gpio string) {
 		if !hasLine(block, l) {
 			t.Errorf("config.txt block lacks line %q:\n%s", l, block)
 		}
+	}
+	// A Pi 5's header UART, as the board table has it, in its own
+	// section, and [all] again before the PPS overlay.
+	pi5, _ := board.ByName("pi5")
+	want5 := "[pi5]\n" + strings.Join(pi5.ConfigTxt, "\n") + "\n[all]\ndtoverlay=pps-gpio"
+	if !strings.Contains(block, want5) {
+		t.Errorf("config.txt block lacks the Pi 5 section\n%s\n(the board table's lines):\n%s", want5, block)
 	}
 	if n := strings.Count(cfg, "dtoverlay=pps-gpio"); n != 1 {
 		t.Errorf("config.txt has %d pps-gpio overlays, want 1:\n%s", n, cfg)
