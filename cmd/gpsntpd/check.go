@@ -93,7 +93,7 @@ func validateWarnings(cfg config.Config) []string {
 		missing("gps", hw.gpsDevice(cfg), posOr(cfg, "gps", "(default gps)"), "gpsntpd serves nothing as synchronised until it appears")
 	}
 	if cfg.PPS.Kind == config.PPSKernel {
-		missing("pps", cfg.PPS.Device, cfg.Pos["pps"], "until it appears gpsntpd serves GPS (NMEA) time only")
+		missing("pps", cfg.PPS.Device, cfg.Pos["pps"], "until it appears gpsntpd serves GPS (NMEA) time only (pps-gpio: the dtoverlay in config.txt is loaded at boot: reboot after adding it)")
 	}
 	switch d := hw.console(cfg.Console).Device; {
 	case cfg.Console.Device == config.Auto && known && d == "":

@@ -204,7 +204,7 @@ func TestValidateWarnings(t *testing.T) {
 		{"gps missing", "gps /dev/gpsntp-test-missing", []string{
 			"x.conf:1: gps /dev/gpsntp-test-missing: does not exist on this machine"}},
 		{"pps and console missing", "gps /dev/null\npps /dev/pps-gpsntp-test\nconsole /dev/tty-gpsntp-test baud 9600", []string{
-			"x.conf:2: pps /dev/pps-gpsntp-test: does not exist on this machine; until it appears gpsntpd serves GPS (NMEA) time only",
+			"x.conf:2: pps /dev/pps-gpsntp-test: does not exist on this machine; until it appears gpsntpd serves GPS (NMEA) time only (pps-gpio: the dtoverlay in config.txt is loaded at boot: reboot after adding it)",
 			"x.conf:3: console /dev/tty-gpsntp-test: does not exist on this machine"}},
 		{"gpio pps and own terminal", "gps /dev/null\npps gpio 18\nconsole -", nil},
 		{"leapfile missing", "gps /dev/null\nleapfile /nonexistent/leap-seconds.list", []string{
