@@ -184,6 +184,7 @@ func StatusLines(s *Snapshot) []string {
 	n := v.Counts.Outcomes
 	l = append(l, fmt.Sprintf("NTP     served %d, unsync %d, KoD %d, dropped %d; per min: %.0f req, %.0f drop",
 		n[ntpserve.OutReply], n[ntpserve.OutReplyUnsync], n[ntpserve.OutKoD], v.Counts.Dropped(), v.RequestsPerMin, v.DropsPerMin))
+	l = append(l, AddressLine(s))
 	l = append(l, leapFileLine(s))
 	for i := range l {
 		l[i] = fit(l[i])

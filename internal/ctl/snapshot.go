@@ -37,6 +37,12 @@ type Snapshot struct {
 	// no pulses for 30 s: check wiring / dtoverlay / antenna"); none when
 	// all is well. The daemon's components report them.
 	Alarms []string `json:"alarms,omitempty"`
+	// Addresses are the board's LAN addresses, IPv4 first (mdns.Shown:
+	// global and private ones; link-local or loopback only when that is
+	// all there is); MDNSName is the name the board answers to over
+	// mDNS, "gpsntp.local", or "" when it does not.
+	Addresses []string `json:"addresses"`
+	MDNSName  string   `json:"mdns_name,omitempty"`
 
 	PPS        PPSStatus   `json:"pps"`
 	GPS        GPSStatus   `json:"gps"`
