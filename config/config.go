@@ -112,6 +112,10 @@ type Config struct {
 	// than Panic. Panic < 0: no limit (`tinker panic 0`).
 	StepOut time.Duration
 	Panic   time.Duration
+	// MDNS answers mDNS queries for HOSTNAME.local (`mdns on|off`,
+	// default off: the appliance's file turns it on; a .deb machine
+	// usually has avahi-daemon doing it already).
+	MDNS bool
 	// Pos is where each directive was given (directive → file:line; the
 	// last line of a repeatable one), for errors found after parsing
 	// (unknown board, receiver, unwritable driftfile).
@@ -143,6 +147,7 @@ var once = map[string]string{
 	"ppsoffset": "one PPS offset",
 	"nmeadelay": "one NMEA delay",
 	"step":      "one step threshold",
+	"mdns":      "one mDNS setting",
 }
 
 // Defaults returns the configuration of a file with no directives.
@@ -260,6 +265,11 @@ func (c *Config) directive(pos string, w []string) error {
 		return c.parseOneArg(w[0], args)
 	case "server", "pool":
 		return c.parseUpstream(w[0] == "pool", args)
+	case "mdns":
+		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+			return fmt.Errorf("expected `mdns on` or `mdns off`")
+		}
+		c.MDNS = args[0] == "on"
 	case "holdover":
 		return c.parseHoldover(args)
 	case "tinker":
