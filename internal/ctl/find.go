@@ -20,7 +20,7 @@ func AddressLine(s *Snapshot) string {
 	if s.MDNSName != "" {
 		tail += "  (" + s.MDNSName + ")"
 	}
-	if ntp := ntpAddr(s.Addresses, s.Server.Listen); ntp != "" {
+	if ntp := NTPAddr(s.Addresses, s.Server.Listen); ntp != "" {
 		tail += "  ntp: " + ntp
 	}
 	head := "address " + s.Addresses[0]
@@ -38,11 +38,11 @@ func AddressLine(s *Snapshot) string {
 	return head + tail
 }
 
-// ntpAddr is the address:port an NTP client is given: the first listen
+// NTPAddr is the address:port an NTP client is given: the first listen
 // address if it names one, else the first of the board's addresses that
 // the listener serves (a wildcard serves all of its family), with the
 // listener's port.
-func ntpAddr(addrs, listen []string) string {
+func NTPAddr(addrs, listen []string) string {
 	if len(listen) == 0 {
 		return ""
 	}
