@@ -152,8 +152,12 @@ func (f *finder) refresh() {
 	f.log.Info("network addresses", args...)
 }
 
-// status is what the collector shows: the addresses and the mDNS name.
+// status is what the collector shows: the addresses and the mDNS name
+// (none from a nil finder: an appliance built without one).
 func (f *finder) status() (addrs []string, mdnsName string) {
+	if f == nil {
+		return nil, ""
+	}
 	if p := f.shown.Load(); p != nil {
 		addrs = *p
 	}
