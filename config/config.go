@@ -126,7 +126,7 @@ type Config struct {
 // configuration must show each).
 var Directives = []string{"gps", "pps", "board", "clock", "listen", "interface", "restrict", "discard",
 	"driftfile", "leapfile", "timefile", "server", "pool", "console", "control", "metrics", "user", "holdover",
-	"ppsoffset", "nmeadelay", "step", "tinker"}
+	"ppsoffset", "nmeadelay", "step", "tinker", "mdns"}
 
 // once holds the directives that may be given once, each with why.
 // Repeatable ones (listen, interface, restrict, server, pool) are absent.

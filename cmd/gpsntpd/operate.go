@@ -205,6 +205,7 @@ var restartOnly = []struct {
 	{"nmeadelay", func(c config.Config) any { return c.NMEADelay }},
 	{"step", func(c config.Config) any { return c.Step }},
 	{"tinker", func(c config.Config) any { return [2]time.Duration{c.StepOut, c.Panic} }},
+	{"mdns", func(c config.Config) any { return c.MDNS }},
 }
 
 // reload re-reads the configuration (SIGHUP). A file that does not parse
