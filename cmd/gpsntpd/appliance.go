@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gpsntp/gpsntp/config"
@@ -221,21 +223,51 @@ func (a *appliance) openEngine() error {
 	return nil
 }
 
-// leapTable loads the leap file. A missing or damaged one must not stop
-// the clock: without it the receiver's own announcement counts
-// (discipline.Engine).
+// leapTable chooses and loads the leap file: `leapfile`, or one of
+// -leapfile-extra that expires later (on the appliance, a newer file put
+// on the boot partition or in /perm: the image's own cannot be updated).
+// A missing or damaged one must not stop the clock: without one the
+// receiver's own announcement counts (discipline.Engine). Its expiry is
+// an alarm from leapWarnBefore on (collector).
 func (a *appliance) leapTable() *discipline.LeapTable {
-	if a.cfg.LeapFile == "" {
+	var paths []string
+	if a.cfg.LeapFile != "" {
+		paths = append(paths, a.cfg.LeapFile) // first: it wins a tie
+	}
+	for _, p := range a.o.leapfileExtra {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			continue // none put there: the usual case
+		}
+		paths = append(paths, p)
+	}
+	// Words chosen so that the built-in file's alarm fits the console's
+	// three alarm lines (TestLeapFileAlarm).
+	a.col.leapAdvice = "upgrade tzdata or replace the file, then restart gpsntpd"
+	if len(a.o.leapfileExtra) > 0 {
+		// gpsntp-boot: the appliance, whose own file is in the image.
+		a.col.leapAdvice = "reboot with a newer one on the boot partition (tzdata or " + leapFileURL + ")"
+	}
+	if len(paths) == 0 {
 		return nil
 	}
-	lt, err := discipline.LoadLeapFile(a.cfg.LeapFile)
-	switch {
-	case err != nil:
-		a.log.Error("leap file unusable: leap seconds come from the receiver only (u-blox UBX-NAV-TIMELS)", "err", err)
+	path, lt, rejected := discipline.ChooseLeapFile(paths)
+	if lt == nil {
+		var why []string
+		for _, err := range rejected {
+			why = append(why, err.Error())
+		}
+		a.log.Error("leap file unusable: leap seconds come from the receiver only (u-blox UBX-NAV-TIMELS)", "err", strings.Join(why, "; "))
 		return nil
-	case !lt.Expires.IsZero() && time.Unix(0, a.clock.Now()).After(lt.Expires):
-		a.log.Warn("leap file expired: leap seconds after its expiry come from the receiver only", "path", a.cfg.LeapFile, "expired", lt.Expires.Format(time.DateOnly))
 	}
+	for _, err := range rejected {
+		a.log.Warn("leap file skipped", "err", err)
+	}
+	expires := "none named"
+	if !lt.Expires.IsZero() {
+		expires = lt.Expires.Format(time.DateOnly)
+	}
+	a.log.Info("leap file", "path", path, "expires", expires)
+	a.col.leapFile = &ctl.LeapFileStatus{Path: path, Expires: lt.Expires}
 	return lt
 }
 

@@ -41,6 +41,10 @@ type options struct {
 	statusEvery    time.Duration
 	console        string
 	control        string
+
+	// leapfileExtra are leap files that replace `leapfile` when they
+	// expire later (-leapfile-extra; appliance.leapTable).
+	leapfileExtra []string
 }
 
 func main() {
@@ -54,6 +58,14 @@ func main() {
 	flag.DurationVar(&o.simJitter, "sim-jitter", time.Microsecond, "simulated PPS jitter σ")
 	flag.Int64Var(&o.simSeed, "sim-seed", 1, "seed of the simulated PPS jitter")
 	flag.StringVar(&o.simLeap, "sim-leap", "none", "the simulated receiver announces a leap second at the end of the month: insert, delete or none")
+	flag.Func("leapfile-extra", "comma-separated leap-seconds.list `FILES` used instead of `leapfile` when one expires later (gpsntp-boot: the boot partition's and /perm's); missing ones are skipped", func(v string) error {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				o.leapfileExtra = append(o.leapfileExtra, p)
+			}
+		}
+		return nil
+	})
 	flag.Var(&o.listen, "listen", "serve NTP on `ADDR` (repeatable; default 127.0.0.1:12300 with -sim, :123 otherwise)")
 	flag.DurationVar(&o.statusEvery, "status-interval", time.Second, "status line interval (0: none)")
 	flag.StringVar(&o.console, "console", "", "live status screen and commands on terminal `DEV` (- : this terminal; overrides `console`)")

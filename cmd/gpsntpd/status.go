@@ -47,6 +47,10 @@ type collector struct {
 	log       *slog.Logger
 	// configAlarm: the configuration file was rejected (daemonEnv).
 	configAlarm string
+	// leapFile is the leap file in use (nil: none), leapAdvice how to put
+	// a newer one in place, for its alarm (appliance.leapTable).
+	leapFile   *ctl.LeapFileStatus
+	leapAdvice string
 
 	cur atomic.Pointer[ctl.Snapshot]
 }
@@ -102,6 +106,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		Steps:            st.Counters.Steps,
 		RootDispersionNs: 0,
 		Leap:             map[discipline.Leap]string{discipline.LeapInsert: "insert", discipline.LeapDelete: "delete"}[r.Leap],
+		LeapFile:         c.leapFile,
 	}
 	if r.Synchronised {
 		s.RootDispersionNs = r.RootDispersionAt(served)
@@ -146,7 +151,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	}
 	s.Server = c.server(a.server.Stats())
 	s.Server.TopTalkers = talkers(c.clients, time.Unix(0, nowNs))
-	s.Alarms = c.alarms(nowNs, a, rs, st)
+	s.Alarms = c.alarms(nowNs, served, a, rs, st)
 	c.cur.Store(s)
 }
 
@@ -178,12 +183,42 @@ const ppsSilentAlarmNs = 30e9
 // ticks (its text may change, "no pulses for 31 s", "… 32 s").
 type alarm struct{ key, text string }
 
+// leapWarnBefore is how long before the leap file in use expires that
+// its expiry is an alarm: time to fetch a new one (the IERS publishes one
+// every six months, after Bulletin C) and copy it over.
+const leapWarnBefore = 30 * 24 * time.Hour
+
+// leapFileURL is where the IERS publishes leap-seconds.list.
+const leapFileURL = "https://hpiers.obspm.fr/iers/bul/bulc/ntp/leap-seconds.list"
+
+// leapFileAlarm is the alarm, if any, for the leap file f at the served
+// UTC time now: from leapWarnBefore before its expiry, and after it (the
+// file can no longer tell of a leap second; the receiver's announcement
+// still counts). advice says how to put a newer one in place.
+func leapFileAlarm(f *ctl.LeapFileStatus, advice string, now time.Time) (alarm, bool) {
+	if f == nil || f.Expires.IsZero() {
+		return alarm{}, false
+	}
+	day := f.Expires.UTC().Format(time.DateOnly)
+	switch {
+	case !now.Before(f.Expires):
+		return alarm{"leap-expired", fmt.Sprintf("leap file %s expired %s, leap seconds from the receiver only: %s", f.Path, day, advice)}, true
+	case f.Expires.Sub(now) <= leapWarnBefore:
+		return alarm{"leap-expiring", fmt.Sprintf("leap file %s expires %s (%s): %s", f.Path, day, ctl.ExpiresIn(f.Expires, now), advice)}, true
+	}
+	return alarm{}, false
+}
+
 // alarms are the device-level conditions the collector sees, each logged
 // once when raised and once when cleared, then the engine's (st.Alarms).
-func (c *collector) alarms(nowNs int64, a *appliance, rs gps.Stats, st discipline.Status) []string {
+// nowNs is the host clock, servedNs the served (UTC) time.
+func (c *collector) alarms(nowNs, servedNs int64, a *appliance, rs gps.Stats, st discipline.Status) []string {
 	var cur []alarm
 	if c.configAlarm != "" {
 		cur = append(cur, alarm{"config", c.configAlarm})
+	}
+	if al, ok := leapFileAlarm(c.leapFile, c.leapAdvice, time.Unix(0, servedNs)); ok {
+		cur = append(cur, al)
 	}
 	if d := a.ppsDev; d != nil {
 		ds := d.Status()
