@@ -122,12 +122,14 @@ func TestLeapFileLine(t *testing.T) {
 		now  time.Time
 		want string
 	}{
-		{"none", nil, at, "leap    no leap file: leap seconds from the receiver's announcement only"},
-		{"in use", &LeapFileStatus{path, exp}, at, "leap    file " + path + ", expires 2027-06-28 (in 12 days)"},
-		{"a day and a bit", &LeapFileStatus{path, exp}, exp.Add(-25 * time.Hour), "leap    file " + path + ", expires 2027-06-28 (in 1 day)"},
-		{"the last hours", &LeapFileStatus{path, exp}, exp.Add(-time.Hour), "leap    file " + path + ", expires 2027-06-28 (within a day)"},
-		{"expired", &LeapFileStatus{path, exp}, exp, "leap    file " + path + ", expires 2027-06-28 (expired)"},
-		{"no expiry", &LeapFileStatus{Path: path}, at, "leap    file " + path + " (names no expiry)"},
+		{"none", nil, at, "leapfile none: leap seconds from the receiver's announcement only"},
+		{"in use", &LeapFileStatus{path, exp}, at, "leapfile expires 2027-06-28 (in 12 days): " + path},
+		{"a day and a bit", &LeapFileStatus{path, exp}, exp.Add(-25 * time.Hour), "leapfile expires 2027-06-28 (in 1 day): " + path},
+		{"the last hours", &LeapFileStatus{path, exp}, exp.Add(-time.Hour), "leapfile expires 2027-06-28 (within a day): " + path},
+		{"expired", &LeapFileStatus{path, exp}, exp, "leapfile expires 2027-06-28 (expired): " + path},
+		{"no expiry", &LeapFileStatus{Path: path}, at, "leapfile names no expiry: " + path},
+		{"a long path is cut, not the date", &LeapFileStatus{"/tmp/gpsntp-boot/" + strings.Repeat("x", 60), exp}, at,
+			"leapfile expires 2027-06-28 (in 12 days): /tmp/gpsntp-boot/" + strings.Repeat("x", 20)},
 	} {
 		s := testSnapshot()
 		s.Time, s.LeapFile = c.now, c.f

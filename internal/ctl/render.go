@@ -368,17 +368,17 @@ func FormatEvent(e Event) string {
 	return s
 }
 
-// leapFileLine is the status view's leap file line: the file in use and
-// its expiry, counted from the snapshot's time.
+// leapFileLine is the status view's leap file line: its expiry, counted
+// from the snapshot's time, then the file (last: a long path is cut).
 func leapFileLine(s *Snapshot) string {
 	f := s.LeapFile
 	switch {
 	case f == nil:
-		return "leap    no leap file: leap seconds from the receiver's announcement only"
+		return "leapfile none: leap seconds from the receiver's announcement only"
 	case f.Expires.IsZero():
-		return "leap    file " + f.Path + " (names no expiry)"
+		return "leapfile names no expiry: " + f.Path
 	}
-	return fmt.Sprintf("leap    file %s, expires %s (%s)", f.Path, f.Expires.UTC().Format(time.DateOnly), ExpiresIn(f.Expires, s.Time))
+	return fmt.Sprintf("leapfile expires %s (%s): %s", f.Expires.UTC().Format(time.DateOnly), ExpiresIn(f.Expires, s.Time), f.Path)
 }
 
 // ExpiresIn says when expires is, seen at now, in whole days: "in 12
