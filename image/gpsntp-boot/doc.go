@@ -15,6 +15,11 @@
 //     reported (alarm, console, log, file:line) and the last good one runs.
 //     An update rewrites the boot partition without gpsntp.conf: the last
 //     good copy is then put back there, so the user's settings survive;
+//   - leap file: gpsntpd -leapfile-extra with -leapfile's entries (the
+//     boot partition's leap-seconds.list, then /perm/gpsntp's). gpsntpd
+//     uses one of them instead of the image's /etc/gpsntp/leap-seconds.list
+//     when it parses and expires later: the image's cannot be updated
+//     without a rebuild, and the user can copy a newer file from any laptop;
 //   - creates -state (/perm/gpsntp) for the drift file and the last known
 //     time, when /perm is mounted;
 //   - sends gpsntpd's status lines to -console (the HDMI console /dev/tty1

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/gpsntp/gpsntp/internal/fatgrow"
@@ -21,6 +22,8 @@ func main() {
 	state := flag.String("state", "/perm/gpsntp", "state `DIR` to create when its parent exists")
 	console := flag.String("console", "", "send gpsntpd's stdout to this `TTY` if it opens (e.g. /dev/tty1)")
 	consoleLogs := flag.Bool("console-logs", false, "send gpsntpd's stderr (logs) to -console too")
+	leapFiles := flag.String("leapfile", "boot:leap-seconds.list,/perm/gpsntp/leap-seconds.list",
+		"comma-separated leap-seconds.list `FILES` passed to gpsntpd -leapfile-extra: one that expires later than the image's is used; boot:NAME is NAME on the FAT boot partition")
 	flag.Parse()
 
 	if *state != "" {
@@ -30,10 +33,14 @@ func main() {
 			}
 		}
 	}
-	cfgArgs, notes := chooseConfig(strings.Split(*configs, ","), *lastGood, bootFS{
-		mount:   func() (string, error) { return mountBoot(*bootMount) },
+	boot := bootFS{
+		// Once: the configuration and the leap file both look there.
+		mount:   sync.OnceValues(func() (string, error) { return mountBoot(*bootMount) }),
 		restore: func(dst, src string) error { return restoreFile(*bootMount, dst, src) },
-	})
+	}
+	cfgArgs, notes := chooseConfig(strings.Split(*configs, ","), *lastGood, boot)
+	leapArgs, leapNotes := leapFileArgs(strings.Split(*leapFiles, ","), boot)
+	notes = append(notes, leapNotes...)
 	for _, n := range notes {
 		fmt.Fprintf(os.Stderr, "gpsntp-boot: %s\n", n)
 	}
@@ -56,7 +63,7 @@ func main() {
 			}
 		}
 	}
-	args := append(append([]string{*daemon}, cfgArgs...), flag.Args()...)
+	args := append(append(append([]string{*daemon}, cfgArgs...), leapArgs...), flag.Args()...)
 	fmt.Fprintf(os.Stderr, "gpsntp-boot: exec %s\n", strings.Join(args, " "))
 	err := syscall.Exec(*daemon, args, os.Environ())
 	fmt.Fprintf(os.Stderr, "gpsntp-boot: exec %s: %v\n", *daemon, err)
@@ -113,6 +120,35 @@ func chooseConfig(list []string, lastGood string, boot bootFS) (args []string, n
 		return []string{"-config", p, "-config-fallback", lastGood}, append(notes, "configuration "+p+", last good copy "+lastGood)
 	}
 	return nil, notes
+}
+
+// leapFileArgs returns gpsntpd's -leapfile-extra flag for list: leap
+// files that replace the image's when they expire later, so that a user
+// who cannot rebuild the image can still update it (gpsntpd chooses, and
+// skips those absent). "boot:NAME" is NAME on the boot partition, left
+// out (with a note) when that cannot be mounted.
+func leapFileArgs(list []string, boot bootFS) (args []string, notes []string) {
+	var paths []string
+	for _, l := range list {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		name, onBoot := strings.CutPrefix(l, "boot:")
+		if !onBoot {
+			paths = append(paths, l)
+			continue
+		}
+		dir, err := boot.mount()
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("boot partition: %v; a %s there is not read", err, name))
+			continue
+		}
+		paths = append(paths, filepath.Join(dir, name))
+	}
+	if len(paths) == 0 {
+		return nil, notes
+	}
+	return []string{"-leapfile-extra", strings.Join(paths, ",")}, notes
 }
 
 // restoreFile copies src to dst on the read-only FAT mount at dir:

@@ -104,3 +104,48 @@ func TestMountSource(t *testing.T) {
 		}
 	}
 }
+
+// The leap files gpsntp-boot offers gpsntpd: the boot partition's (when
+// it mounts) and /perm's, whether or not they exist yet (gpsntpd skips
+// absent ones, and the flag tells it that a newer file goes on the boot
+// partition).
+func TestLeapFileArgs(t *testing.T) {
+	const def = "boot:leap-seconds.list,/perm/gpsntp/leap-seconds.list"
+	for _, tc := range []struct {
+		name   string
+		list   string
+		mount  error
+		want   []string
+		mounts int    // boot.mount calls
+		note   string // "" none
+	}{
+		{"both", def, nil, []string{"-leapfile-extra", "B/leap-seconds.list,/perm/gpsntp/leap-seconds.list"}, 1, ""},
+		{"boot partition not found", def, errors.New("/perm is not mounted"), []string{"-leapfile-extra", "/perm/gpsntp/leap-seconds.list"}, 1,
+			"boot partition: /perm is not mounted; a leap-seconds.list there is not read"},
+		{"only the boot partition, not found", "boot:leap-seconds.list", errors.New("mount /dev/sda1: no such device"), nil, 1,
+			"boot partition: mount /dev/sda1: no such device; a leap-seconds.list there is not read"},
+		{"no boot entry: not mounted", "/perm/gpsntp/leap-seconds.list", nil, []string{"-leapfile-extra", "/perm/gpsntp/leap-seconds.list"}, 0, ""},
+		{"none", "", nil, nil, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mounts := 0
+			boot := bootFS{mount: func() (string, error) {
+				mounts++
+				if tc.mount != nil {
+					return "", tc.mount
+				}
+				return "B", nil
+			}}
+			got, notes := leapFileArgs(strings.Split(tc.list, ","), boot)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("leapFileArgs(%q) = %q, want %q", tc.list, got, tc.want)
+			}
+			if mounts != tc.mounts {
+				t.Errorf("leapFileArgs(%q) mounted %d times, want %d", tc.list, mounts, tc.mounts)
+			}
+			if n := strings.Join(notes, "; "); n != tc.note {
+				t.Errorf("leapFileArgs(%q) notes %q, want %q", tc.list, n, tc.note)
+			}
+		})
+	}
+}
