@@ -46,6 +46,7 @@ type appliance struct {
 	server      *ntpserve.Server
 	persist     *persistence
 	col         *collector
+	find        *finder // where the board is: addresses and mDNS (find.go)
 	ctlPath     string
 	// consoleDev is the console's terminal, opened before the privilege
 	// drop (a serial port is root's or dialout's); Run hands it to the
@@ -88,7 +89,7 @@ func openAppliance(o options, cfg config.Config, log *slog.Logger, env daemonEnv
 	if env.events != nil {
 		a.col.events = env.events.Events
 	}
-	for _, step := range []func() error{a.openClock, a.openSources, a.openEngine, a.openServer, a.openOperator, a.dropPrivileges} {
+	for _, step := range []func() error{a.openClock, a.openSources, a.openEngine, a.openServer, a.openOperator, a.openFinder, a.dropPrivileges} {
 		if err := step(); err != nil {
 			return a, err
 		}
@@ -349,6 +350,15 @@ func (a *appliance) openOperator() error {
 		a.log.Info("serving metrics", "url", "http://"+ml.Addr().String()+"/metrics")
 		a.tasks = append(a.tasks, task{"metrics", func(ctx context.Context) error { return serveMetrics(ctx, ml, a.col.get) }})
 	}
+	return nil
+}
+
+// openFinder shows where the board is: its addresses, and with `mdns on`
+// its mDNS name (find.go). Never fatal.
+func (a *appliance) openFinder() error {
+	a.find = openFinder(a.cfg, a.col.listen, a.log)
+	a.onClose(a.find.Close)
+	a.tasks = append(a.tasks, a.find.tasks()...)
 	return nil
 }
 

@@ -16,6 +16,12 @@
 // end of the simulated month in UBX-NAV-TIMELS), -listen ADDR (repeatable;
 // default 127.0.0.1:12300 with -sim, :123 otherwise).
 //
+// On the appliance (image/gpsntp-boot passes them): -config-fallback FILE,
+// the last good configuration, run with an alarm when -config does not load
+// or validate, and rewritten from a good -config; -leapfile-extra A,B, leap
+// files that replace `leapfile` when they expire later. `mdns on` answers
+// HOSTNAME.local; the board's addresses are shown in status (find.go).
+//
 // -console DEV (or `console DEV` in the configuration) shows the live status
 // screen and takes commands on a terminal ("-": gpsntpd's own); -control
 // PATH sets the control socket gpsntpctl reads (default /run/gpsntp/ctl.sock,

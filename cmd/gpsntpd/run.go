@@ -216,10 +216,10 @@ func (a *appliance) statusLine() string {
 	}
 	ss := a.server.Stats()
 	now := time.Unix(0, a.clock.Now()).UTC().Format("2006-01-02T15:04:05.000Z")
-	return fmt.Sprintf("%s state=%-8s refid=%-4s offset=%+.3fus jitter=%.3fus freq=%+.3fppm sats=%d/%d served=%d unsync=%d dropped=%d",
+	return fmt.Sprintf("%s state=%-8s refid=%-4s offset=%+.3fus jitter=%.3fus freq=%+.3fppm sats=%d/%d served=%d unsync=%d dropped=%d addr=%s",
 		now, r.State, refid, r.OffsetNs/1e3, r.JitterNs/1e3, r.FreqPPB/1e3,
 		st.LastFix.SatsUsed, st.LastFix.SatsInView, ss.Outcomes[ntpserve.OutReply], ss.Outcomes[ntpserve.OutReplyUnsync],
-		ss.Dropped())
+		ss.Dropped(), a.find.short())
 }
 
 func trimNUL(b []byte) []byte {

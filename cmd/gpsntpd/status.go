@@ -152,6 +152,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	s.Server = c.server(a.server.Stats())
 	s.Server.TopTalkers = talkers(c.clients, time.Unix(0, nowNs))
 	s.Alarms = c.alarms(nowNs, served, a, rs, st)
+	s.Addresses, s.MDNSName = a.find.status()
 	c.cur.Store(s)
 }
 
