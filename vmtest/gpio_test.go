@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gpsntp/gpsntp/gps/sim"
-	"github.com/gpsntp/gpsntp/internal/ctl"
 	"github.com/gpsntp/gpsntp/internal/simtime"
 	"github.com/gpsntp/gpsntp/pps"
+	"github.com/gpsntp/gpsntp/vmtest/agentwire"
 )
 
 const (
@@ -128,26 +127,16 @@ func pulseSlots(t *testing.T, q *qmp, slots, skip int) []time.Time {
 	return sent
 }
 
-// guestEdge is one "edge" answer of the agent's stream.
-type guestEdge struct {
-	Seq        uint32 `json:"seq"`
-	AssertNs   int64  `json:"assert_ns"`
-	ReadNs     int64  `json:"read_ns"`
-	Class      string `json:"class"`
-	Missed     int64  `json:"missed"`
-	IntervalNs int64  `json:"interval_ns"`
-}
-
 // readEdges collects n edges of stream id, then its final answer.
-func readEdges(t *testing.T, con *console, id string, n int) []guestEdge {
+func readEdges(t *testing.T, con *console, id string, n int) []agentwire.Edge {
 	t.Helper()
-	var edges []guestEdge
+	var edges []agentwire.Edge
 	for len(edges) < n {
 		l := con.wait(id, 10*time.Second, "edge", "edges", "kedges")
 		if l.verb != "edge" {
 			t.Fatalf("edge stream ended after %d of %d edges: %s", len(edges), n, l.body)
 		}
-		var e guestEdge
+		var e agentwire.Edge
 		if err := decodeAnswer(l, &e); err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +151,7 @@ func readEdges(t *testing.T, con *console, id string, n int) []guestEdge {
 // it saw), stamps that are this pulse's (read soon after, intervals
 // matching the host's), and the validator's verdict on the gap. It
 // returns the missed pulses the validator counted.
-func checkEdges(t *testing.T, edges []guestEdge, sent []time.Time, skip int) int {
+func checkEdges(t *testing.T, edges []agentwire.Edge, sent []time.Time, skip int) int {
 	t.Helper()
 	missed, skipJudged := 0, true
 	for i, e := range edges {
@@ -268,23 +257,9 @@ func startPulser(q *qmp) *pulser {
 
 func (p *pulser) close() { close(p.stop); <-p.done }
 
-// daemonStatus is the agent's brief of gpsntpd's control-socket snapshot.
-type daemonStatus struct {
-	State  string        `json:"state"`
-	RefID  string        `json:"refid"`
-	Alarms []string      `json:"alarms"`
-	PPS    ctl.PPSStatus `json:"pps"`
-	Fixes  uint64        `json:"fixes"`
-	GPSDev string        `json:"gps_device"`
-}
-
-func (s daemonStatus) alarm(substr string) bool {
-	return slices.ContainsFunc(s.Alarms, func(a string) bool { return strings.Contains(a, substr) })
-}
-
 // waitStatus polls gpsntpd's status every second until ok holds, and
 // returns that status; it fails the test after limit, showing the last.
-func waitStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, what string, ok func(daemonStatus) bool) daemonStatus {
+func waitStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, what string, ok func(agentwire.Status) bool) agentwire.Status {
 	t.Helper()
 	s, held, err := pollStatus(t, r, p, limit, ok)
 	if !held {
@@ -294,7 +269,7 @@ func waitStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, what strin
 }
 
 // pollStatus is waitStatus that reports a timeout instead of failing.
-func pollStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, ok func(daemonStatus) bool) (last daemonStatus, held bool, lastErr error) {
+func pollStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, ok func(agentwire.Status) bool) (last agentwire.Status, held bool, lastErr error) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
@@ -302,7 +277,7 @@ func pollStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, ok func(da
 			t.Fatalf("pulses: %v", err)
 		}
 		l := r.con.wait(r.con.send("status"), 20*time.Second, "status")
-		var s daemonStatus
+		var s agentwire.Status
 		if lastErr = decodeAnswer(l, &s); lastErr == nil {
 			last = s
 			if ok(s) {
@@ -318,13 +293,13 @@ func pollStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, ok func(da
 // An edge the emulated guest stamps late makes the gap "period out of
 // range" instead (a bad edge, rightly): then it tries again, up to three
 // times.
-func skipOnePulse(t *testing.T, r *rig, p *pulser, s daemonStatus) daemonStatus {
+func skipOnePulse(t *testing.T, r *rig, p *pulser, s agentwire.Status) agentwire.Status {
 	t.Helper()
 	for try := 1; try <= 3; try++ {
 		missed0, bad0 := s.PPS.Missed, s.PPS.Bad
 		p.skip.Store(1)
 		var held bool
-		s, held, _ = pollStatus(t, r, p, 15*time.Second, func(s daemonStatus) bool { return s.PPS.Missed > missed0 })
+		s, held, _ = pollStatus(t, r, p, 15*time.Second, func(s agentwire.Status) bool { return s.PPS.Missed > missed0 })
 		if held {
 			if s.PPS.Missed != missed0+1 {
 				t.Errorf("missed pulses %d → %d after skipping one", missed0, s.PPS.Missed)
@@ -338,25 +313,35 @@ func skipOnePulse(t *testing.T, r *rig, p *pulser, s daemonStatus) daemonStatus 
 	return s
 }
 
-// daemonPhase runs gpsntpd in the guest on the PL061 line, with the
-// host's simulated receiver (GPS time = host time) labelling the seconds
-// the host pulses.
-func daemonPhase(t *testing.T, r *rig) {
+// startGPS plays a GPS receiver into the guest until t ends: the simulated
+// receiver on the USB serial port (GPS time = host time, bursts 120 ms
+// after the second) and PPS pulses on the PL061 line at every whole
+// second.
+func startGPS(t *testing.T, r *rig) *pulser {
+	t.Helper()
 	gc, err := dialRetry(r.gpsSock, 10*time.Second)
 	if err != nil {
 		t.Fatalf("connect to the guest's USB serial port: %v", err)
 	}
-	defer gc.Close()
+	t.Cleanup(func() { gc.Close() })
 	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano()}
 	rx, err := sim.New(sim.Config{Timeline: tl, Baud: 9600, Delay: 120 * time.Millisecond, Seed: 1}, gc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go rx.Run(ctx)
 	p := startPulser(r.qmp)
-	defer p.close()
+	t.Cleanup(p.close)
+	return p
+}
+
+// daemonPhase runs gpsntpd in the guest on the PL061 line, with the
+// host's simulated receiver (GPS time = host time) labelling the seconds
+// the host pulses.
+func daemonPhase(t *testing.T, r *rig) {
+	p := startGPS(t, r)
 
 	r.con.call(10*time.Second, nil, "start", "/etc/label.conf")
 	var li pps.LineInfo
@@ -373,7 +358,7 @@ func daemonPhase(t *testing.T, r *rig) {
 		t.Errorf("line info = consumer %q flags %v, want consumer gpsntp-pps flags %v", li.Consumer, li.Flags, wantFlags)
 	}
 
-	s := waitStatus(t, r, p, 4*time.Minute, "locked to PPS", func(s daemonStatus) bool { return s.State == "pps" })
+	s := waitStatus(t, r, p, 4*time.Minute, "locked to PPS", func(s agentwire.Status) bool { return s.State == "pps" })
 	toPPS := time.Since(time.Unix(0, p.first.Load()))
 	t.Logf("BENCH vm-gpio-first-pulse-to-pps %.1fs (edges %d, paired %d, sent %d)", toPPS.Seconds(), s.PPS.Edges, s.PPS.Paired, p.sent.Load())
 	if s.RefID != "PPS" {
@@ -386,28 +371,28 @@ func daemonPhase(t *testing.T, r *rig) {
 	// The GPIO controller vanishes under the daemon and comes back: an
 	// alarm, then the line reopened and edges again.
 	r.con.call(10*time.Second, nil, "unbind", pl061)
-	s = waitStatus(t, r, p, 30*time.Second, "alarmed by the vanished GPIO chip", func(s daemonStatus) bool { return s.alarm("cannot be opened") })
+	s = waitStatus(t, r, p, 30*time.Second, "alarmed by the vanished GPIO chip", func(s agentwire.Status) bool { return s.Alarm("cannot be opened") })
 	t.Logf("controller unbound: alarm %q", s.Alarms)
 	r.con.call(10*time.Second, nil, "bind", pl061)
 	edges := s.PPS.Edges
-	s = waitStatus(t, r, p, 60*time.Second, "reading edges from the rebound chip", func(s daemonStatus) bool {
-		return s.PPS.Edges > edges+2 && !s.alarm("cannot be opened")
+	s = waitStatus(t, r, p, 60*time.Second, "reading edges from the rebound chip", func(s agentwire.Status) bool {
+		return s.PPS.Edges > edges+2 && !s.Alarm("cannot be opened")
 	})
 	t.Logf("controller bound again: edges %d → %d, state %s, alarms %q", edges, s.PPS.Edges, s.State, s.Alarms)
 
 	// Pulses stop: the daemon falls back to NMEA time and says why.
 	p.paused.Store(true)
-	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the silent PPS", func(s daemonStatus) bool { return s.alarm("no pulses") })
+	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the silent PPS", func(s agentwire.Status) bool { return s.Alarm("no pulses") })
 	t.Logf("pulses stopped: state %s refid %s, alarm %q", s.State, s.RefID, s.Alarms)
 	if s.State == "pps" {
 		t.Errorf("state still pps with no pulses for 30 s")
 	}
-	if s.alarm("dtoverlay") {
+	if s.Alarm("dtoverlay") {
 		t.Errorf("alarms %q advise a dtoverlay, which the GPIO character device does not need", s.Alarms)
 	}
 	p.paused.Store(false)
 	edges = s.PPS.Edges
-	s = waitStatus(t, r, p, 30*time.Second, "clear of the silence alarm", func(s daemonStatus) bool { return s.PPS.Edges > edges && !s.alarm("no pulses") })
+	s = waitStatus(t, r, p, 30*time.Second, "clear of the silence alarm", func(s agentwire.Status) bool { return s.PPS.Edges > edges && !s.Alarm("no pulses") })
 
 	// A restart with the pps line changed (the chip by path, not label):
 	// the line is released on exit and requested again.
@@ -425,7 +410,7 @@ func daemonPhase(t *testing.T, r *rig) {
 		t.Errorf("line still requested after gpsntpd exited: %+v", li)
 	}
 	r.con.call(10*time.Second, nil, "start", "/etc/path.conf")
-	s = waitStatus(t, r, p, 90*time.Second, "pairing edges after the restart", func(s daemonStatus) bool { return s.PPS.Paired > 0 })
+	s = waitStatus(t, r, p, 90*time.Second, "pairing edges after the restart", func(s agentwire.Status) bool { return s.PPS.Paired > 0 })
 	t.Logf("restarted with `pps gpio 3 chip /dev/gpiochip0`: edges %d, paired %d, state %s", s.PPS.Edges, s.PPS.Paired, s.State)
 	r.con.call(30*time.Second, &stop, "stop")
 }

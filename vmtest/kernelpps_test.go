@@ -3,7 +3,6 @@ package vmtest
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -18,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpsntp/gpsntp/gps/sim"
-	"github.com/gpsntp/gpsntp/internal/simtime"
 	"github.com/gpsntp/gpsntp/pps"
+	"github.com/gpsntp/gpsntp/vmtest/agentwire"
 )
 
 // The kernel PPS path (/dev/ppsN through pps.OpenKernel) on a real kernel:
@@ -518,24 +516,10 @@ func moduleDepends(ko []byte) ([]string, error) {
 // driver, a skipped pulse counted missed, pulses stopping, pps-gpio
 // unbound under the daemon and bound again.
 func kernelDaemonPhase(t *testing.T, r *rig) {
-	gc, err := dialRetry(r.gpsSock, 10*time.Second)
-	if err != nil {
-		t.Fatalf("connect to the guest's USB serial port: %v", err)
-	}
-	defer gc.Close()
-	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano()}
-	rx, err := sim.New(sim.Config{Timeline: tl, Baud: 9600, Delay: 120 * time.Millisecond, Seed: 1}, gc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go rx.Run(ctx)
-	p := startPulser(r.qmp)
-	defer p.close()
+	p := startGPS(t, r)
 
 	r.con.call(10*time.Second, nil, "start", "/etc/kernel.conf")
-	s := waitStatus(t, r, p, 4*time.Minute, "locked to PPS", func(s daemonStatus) bool { return s.State == "pps" })
+	s := waitStatus(t, r, p, 4*time.Minute, "locked to PPS", func(s agentwire.Status) bool { return s.State == "pps" })
 	toPPS := time.Since(time.Unix(0, p.first.Load()))
 	t.Logf("BENCH vm-kernelpps-first-pulse-to-pps %.1fs (edges %d, paired %d, sent %d)", toPPS.Seconds(), s.PPS.Edges, s.PPS.Paired, p.sent.Load())
 	if s.RefID != "PPS" {
@@ -548,14 +532,14 @@ func kernelDaemonPhase(t *testing.T, r *rig) {
 
 	// Pulses stop: the daemon falls back to NMEA time and says why.
 	p.paused.Store(true)
-	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the silent PPS", func(s daemonStatus) bool { return s.alarm("no pulses") })
+	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the silent PPS", func(s agentwire.Status) bool { return s.Alarm("no pulses") })
 	t.Logf("pulses stopped: state %s refid %s, alarm %q", s.State, s.RefID, s.Alarms)
 	if s.State == "pps" {
 		t.Errorf("state still pps with no pulses for 30 s")
 	}
 	p.paused.Store(false)
 	edges := s.PPS.Edges
-	s = waitStatus(t, r, p, 30*time.Second, "clear of the silence alarm", func(s daemonStatus) bool { return s.PPS.Edges > edges && !s.alarm("no pulses") })
+	s = waitStatus(t, r, p, 30*time.Second, "clear of the silence alarm", func(s agentwire.Status) bool { return s.PPS.Edges > edges && !s.Alarm("no pulses") })
 
 	// pps-gpio lets go of the line under the daemon (its device goes
 	// away, /dev/pps0 with it) and binds again (a new device, most likely
@@ -563,8 +547,8 @@ func kernelDaemonPhase(t *testing.T, r *rig) {
 	// again. A descriptor of the old device stays valid but never sees a
 	// pulse: PPS_FETCH just times out.
 	r.con.call(10*time.Second, nil, "unbind", ppsPlatformDev)
-	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the vanished PPS device", func(s daemonStatus) bool {
-		return s.alarm("cannot be opened") || s.alarm("no pulses")
+	s = waitStatus(t, r, p, 60*time.Second, "alarmed by the vanished PPS device", func(s agentwire.Status) bool {
+		return s.Alarm("cannot be opened") || s.Alarm("no pulses")
 	})
 	t.Logf("pps-gpio unbound: state %s, alarms %q", s.State, s.Alarms)
 	r.con.call(10*time.Second, nil, "bind", ppsPlatformDev)
@@ -588,8 +572,8 @@ func kernelDaemonPhase(t *testing.T, r *rig) {
 	edges = s.PPS.Edges
 	s = waitStatus(t, r, p, 60*time.Second, "reading edges from the new "+ppsDev+
 		" (if it has the old device's descriptor still, whose PPS_FETCH times out for ever, pps.Kernel does not notice the device was unregistered)",
-		func(s daemonStatus) bool {
-			return s.PPS.Edges > edges+2 && !s.alarm("cannot be opened") && !s.alarm("no pulses")
+		func(s agentwire.Status) bool {
+			return s.PPS.Edges > edges+2 && !s.Alarm("cannot be opened") && !s.Alarm("no pulses")
 		})
 	t.Logf("pps-gpio bound again: daemon edges %d → %d, state %s, alarms %q", edges, s.PPS.Edges, s.State, s.Alarms)
 

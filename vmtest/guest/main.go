@@ -41,6 +41,7 @@ import (
 
 	"github.com/gpsntp/gpsntp/internal/ctl"
 	"github.com/gpsntp/gpsntp/pps"
+	"github.com/gpsntp/gpsntp/vmtest/agentwire"
 )
 
 // ctlSocket is where the guest's gpsntp.conf puts the control socket.
@@ -172,16 +173,6 @@ func (a *agent) info() any {
 	return map[string]any{"release": unix.ByteSliceToString(u.Release[:]), "chips": chips, "unbound": a.unbound}
 }
 
-type edgeOut struct {
-	Seq      uint32 `json:"seq"`
-	AssertNs int64  `json:"assert_ns"`
-	// ReadNs is CLOCK_REALTIME when the agent got the edge.
-	ReadNs   int64  `json:"read_ns"`
-	Class    string `json:"class"`
-	Missed   int64  `json:"missed"`
-	Interval int64  `json:"interval_ns"`
-}
-
 // edges opens the line with the daemon's driver and streams N edges.
 func (a *agent) edges(id string, args []string) any {
 	chip, line, err := chipLine(args)
@@ -214,8 +205,8 @@ func (a *agent) stream(id string, src pps.Source, opened any, n int, limit time.
 		}
 		got++
 		vd := v.Check(e)
-		a.reply(id, "edge", edgeOut{Seq: e.Seq, AssertNs: e.AssertNs, ReadNs: time.Now().UnixNano(),
-			Class: vd.Class.String(), Missed: vd.Missed, Interval: vd.IntervalNs})
+		a.reply(id, "edge", agentwire.Edge{Seq: e.Seq, AssertNs: e.AssertNs, ReadNs: time.Now().UnixNano(),
+			Class: vd.Class.String(), Missed: vd.Missed, IntervalNs: vd.IntervalNs})
 	}
 	return map[string]any{"edges": got}
 }
@@ -258,22 +249,12 @@ func (a *agent) stop() any {
 	return res
 }
 
-// brief is the part of the daemon's snapshot the host checks.
-type brief struct {
-	State  string        `json:"state"`
-	RefID  string        `json:"refid"`
-	Alarms []string      `json:"alarms,omitempty"`
-	PPS    ctl.PPSStatus `json:"pps"`
-	Fixes  uint64        `json:"fixes"`
-	GPSDev string        `json:"gps_device"`
-}
-
 func status() any {
 	s, err := ctl.Fetch(ctlSocket, 5*time.Second)
 	if err != nil {
 		return err
 	}
-	return brief{State: s.State, RefID: s.RefID, Alarms: s.Alarms, PPS: s.PPS, Fixes: s.GPS.Fixes, GPSDev: s.GPS.DeviceState}
+	return agentwire.Status{State: s.State, RefID: s.RefID, Alarms: s.Alarms, PPS: s.PPS, Fixes: s.GPS.Fixes, GPSDev: s.GPS.DeviceState}
 }
 
 // driver detaches (unbind) or attaches (bind) the platform or AMBA device
