@@ -86,6 +86,10 @@ func TestVM(t *testing.T) {
 	}
 
 	work := t.TempDir()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	img := os.Getenv("GPSNTP_VM_IMAGE")
 	if img != "" {
 		// The test writes the image (gpsntp.conf, /perm): a copy.
@@ -96,10 +100,6 @@ func TestVM(t *testing.T) {
 		img = own
 	} else {
 		img = filepath.Join(work, "gpsntp-vm.img")
-		root, err := filepath.Abs("..")
-		if err != nil {
-			t.Fatal(err)
-		}
 		start := time.Now()
 		cmd := exec.Command(filepath.Join(root, "image/build.sh"), "gpsntp-vm", img)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -107,10 +107,18 @@ func TestVM(t *testing.T) {
 		}
 		t.Logf("BENCH vm-image-build %.1fs", time.Since(start).Seconds())
 	}
+	// What a gokrazy update writes to the boot partition: gok's boot file
+	// system, sized to its contents, without gpsntp.conf.
+	bootFAT := filepath.Join(work, "boot.fat")
+	gok := exec.Command("go", "tool", "-modfile="+filepath.Join(root, "image/tools/go.mod"), "gok",
+		"--parent_dir", filepath.Join(root, "image"), "-i", "gpsntp-vm", "overwrite", "--boot", bootFAT)
+	if out, err := gok.CombinedOutput(); err != nil {
+		t.Fatalf("gok overwrite --boot: %v\n%s", err, out)
+	}
 
 	// Everything else runs in a new network namespace with only lo: this
 	// test binary again, as the namespace's first process.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*(bootLimit+replyLimit)+90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*(bootLimit+replyLimit)+90*time.Second)
 	defer cancel()
 	args := []string{"--net", "--"}
 	if os.Geteuid() != 0 {
@@ -118,7 +126,7 @@ func TestVM(t *testing.T) {
 	}
 	args = append(args, os.Args[0], "-test.run=^TestVM$", "-test.v", "-test.count=1")
 	cmd := exec.CommandContext(ctx, "unshare", args...)
-	cmd.Env = append(os.Environ(), "GPSNTP_VMTEST_INNER=1", "GPSNTP_VM_IMAGE="+img, "GPSNTP_VMTEST_WORK="+work)
+	cmd.Env = append(os.Environ(), "GPSNTP_VMTEST_INNER=1", "GPSNTP_VM_IMAGE="+img, "GPSNTP_VMTEST_WORK="+work, "GPSNTP_VM_BOOTFAT="+bootFAT)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -132,7 +140,7 @@ func TestVM(t *testing.T) {
 			t.Log("  " + sc.Text())
 		}
 	}()
-	err := cmd.Run()
+	err = cmd.Run()
 	pw.Close()
 	<-done
 	if err != nil {
@@ -236,25 +244,40 @@ func inner(t *testing.T) {
 		return
 	}
 
-	// Boot 2: the file broken (ntpd's spelling of a refclock, a classic
+	// Boot 2: after an update. gokrazy's update writes gok's boot file
+	// system over the boot partition: no gpsntp.conf, and no room for one.
+	// The appliance grows the file system, puts the last good
+	// configuration back, and runs it (the same port).
+	writeBootPartition(t, img, os.Getenv("GPSNTP_VM_BOOTFAT"))
+	if got := readBootConf(t, img); got != "" {
+		t.Fatalf("gok's boot file system has a gpsntp.conf:\n%s", got)
+	}
+	vm = bootVM(t, work, img, vars, "boot2")
+	vm.receiver(t, simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(simOffset), FreqPPM: simFreqPPM})
+	vm.waitReply(t, addr, "after an update")
+	b, _ = os.ReadFile(vm.console)
+	for _, want := range []string{"boot file system grown by", "put the last good one (/perm/gpsntp/last-good.conf) back"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("boot 2, after an update: guest console has no %q", want)
+		}
+	}
+	vm.stop()
+	if got := readBootConf(t, img); got != conf {
+		t.Errorf("boot 2, after an update: the boot partition's gpsntp.conf is\n%s\nwant the last good one back:\n%s", got, conf)
+	} else {
+		t.Logf("boot 2, after an update: gpsntp.conf back on the boot partition, the configuration served")
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Boot 3: the file broken (ntpd's spelling of a refclock, a classic
 	// mistake). The appliance runs the last good one, kept on /perm by
 	// boot 1 (still on the same port), and says why, file:line.
 	writeBootConf(t, img, conf+"server 127.127.28.0 minpoll 4\n")
-	vm = bootVM(t, work, img, vars, "boot2")
+	vm = bootVM(t, work, img, vars, "boot3")
 	vm.receiver(t, simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(simOffset), FreqPPM: simFreqPPM})
-	deadline = time.Now().Add(replyLimit)
-	for {
-		vm.alive(t)
-		r, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: 800 * time.Millisecond})
-		if err == nil {
-			t.Logf("boot 2, broken gpsntp.conf: reply on port %d after %.1fs, stratum %d refid %q", guestPort, time.Since(vm.start).Seconds(), r.Stratum, refID(r))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("boot 2, broken gpsntp.conf: no reply on port %d (the last good configuration's) within %v: %v", guestPort, replyLimit, err)
-		}
-		time.Sleep(time.Second)
-	}
+	vm.waitReply(t, addr, "broken gpsntp.conf")
 	b, _ = os.ReadFile(vm.console)
 	want := "configuration /tmp/gpsntp-boot/gpsntp.conf rejected (/tmp/gpsntp-boot/gpsntp.conf:"
 	var alarm string
@@ -265,13 +288,80 @@ func inner(t *testing.T) {
 		}
 	}
 	if alarm == "" {
-		t.Errorf("boot 2: guest console has no %q", want)
+		t.Errorf("boot 3: guest console has no %q", want)
 	} else {
-		t.Logf("boot 2, guest log: %s", strings.TrimSpace(alarm[strings.Index(alarm, "msg="):]))
+		t.Logf("boot 3, guest log: %s", strings.TrimSpace(alarm[strings.Index(alarm, "msg="):]))
 	}
 	screen = vm.screen(t, "status", "ALARM: configuration /tmp/gpsntp-boot/gpsntp.conf rejected")
-	t.Logf("boot 2, alarms on the status console:\n%s", screen)
+	t.Logf("boot 3, alarms on the status console:\n%s", screen)
 	vm.stop()
+}
+
+// waitReply waits for any NTP reply on addr (the port only the boot
+// partition's configuration names).
+func (v *vm) waitReply(t *testing.T, addr, what string) {
+	t.Helper()
+	deadline := time.Now().Add(replyLimit)
+	for {
+		v.alive(t)
+		r, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: 800 * time.Millisecond})
+		if err == nil {
+			t.Logf("%s, %s: reply on port %d after %.1fs, stratum %d refid %q", v.name, what, guestPort, time.Since(v.start).Seconds(), r.Stratum, refID(r))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s, %s: no reply on port %d (the boot partition's or last good configuration's) within %v: %v", v.name, what, guestPort, replyLimit, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// bootPartition returns the byte offset and size of the image's
+// partition 1.
+func bootPartition(t *testing.T, img string) (offset, size int64) {
+	t.Helper()
+	out, err := exec.Command("partx", "-g", "-o", "START,SECTORS", "-n", "1", img).Output()
+	if err != nil {
+		t.Fatalf("partx %s: %v", img, err)
+	}
+	var start, sectors int64
+	if _, err := fmt.Sscan(string(out), &start, &sectors); err != nil {
+		t.Fatalf("partx %s: %q", img, out)
+	}
+	return start * 512, sectors * 512
+}
+
+// writeBootPartition writes the file system fat over the image's boot
+// partition, as gokrazy's updater writes the one it is sent.
+func writeBootPartition(t *testing.T, img, fat string) {
+	t.Helper()
+	b, err := os.ReadFile(fat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, size := bootPartition(t, img)
+	if int64(len(b)) > size {
+		t.Fatalf("%s (%d bytes) does not fit the boot partition (%d)", fat, len(b), size)
+	}
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readBootConf reads gpsntp.conf from the image's boot partition ("" if
+// there is none).
+func readBootConf(t *testing.T, img string) string {
+	t.Helper()
+	off, _ := bootPartition(t, img)
+	cmd := exec.Command("mtype", "-i", fmt.Sprintf("%s@@%d", img, off), "::gpsntp.conf")
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	out, _ := cmd.Output()
+	return string(out)
 }
 
 // guestPort is where the boot partition's gpsntp.conf moves NTP to.
@@ -281,17 +371,10 @@ const guestPort = 1123
 // gpsntp.conf, as a user would from any laptop (mtools: no mount needed).
 func writeBootConf(t *testing.T, img, conf string) {
 	t.Helper()
-	out, err := exec.Command("partx", "-g", "-o", "START", "-n", "1", img).Output()
-	if err != nil {
-		t.Fatalf("partx %s: %v", img, err)
-	}
-	var start int64
-	if _, err := fmt.Sscan(string(out), &start); err != nil {
-		t.Fatalf("partx %s: %q", img, out)
-	}
+	off, _ := bootPartition(t, img)
 	f := filepath.Join(t.TempDir(), "gpsntp.conf")
 	os.WriteFile(f, []byte(conf), 0o644)
-	cmd := exec.Command("mcopy", "-o", "-i", fmt.Sprintf("%s@@%d", img, start*512), f, "::gpsntp.conf")
+	cmd := exec.Command("mcopy", "-o", "-i", fmt.Sprintf("%s@@%d", img, off), f, "::gpsntp.conf")
 	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mcopy gpsntp.conf onto the boot partition: %v\n%s", err, out)

@@ -33,21 +33,8 @@ func main() {
 			}
 		}
 	}
-	boot := bootFS{
-		// Once: the configuration and the leap file both look there.
-		mount:   sync.OnceValues(func() (string, error) { return mountBoot(*bootMount) }),
-		restore: func(dst, src string) error { return restoreFile(*bootMount, dst, src) },
-	}
-	cfgArgs, notes := chooseConfig(strings.Split(*configs, ","), *lastGood, boot)
-	leapArgs, leapNotes := leapFileArgs(strings.Split(*leapFiles, ","), boot)
-	notes = append(notes, leapNotes...)
-	for _, n := range notes {
-		fmt.Fprintf(os.Stderr, "gpsntp-boot: %s\n", n)
-	}
-	if cfgArgs == nil {
-		fmt.Fprintf(os.Stderr, "gpsntp-boot: none of %s exists\n", *configs)
-		os.Exit(2)
-	}
+	// The console first: what is chosen below, and why, shows there too
+	// (with -console-logs).
 	if *console != "" {
 		if f, err := os.OpenFile(*console, os.O_WRONLY|syscall.O_NOCTTY, 0); err != nil {
 			fmt.Fprintf(os.Stderr, "gpsntp-boot: console: %v (status stays in the log)\n", err)
@@ -62,6 +49,21 @@ func main() {
 				}
 			}
 		}
+	}
+	boot := bootFS{
+		// Once: the configuration and the leap file both look there.
+		mount:   sync.OnceValues(func() (string, error) { return mountBoot(*bootMount) }),
+		restore: func(dst, src string) error { return restoreFile(*bootMount, dst, src) },
+	}
+	cfgArgs, notes := chooseConfig(strings.Split(*configs, ","), *lastGood, boot)
+	leapArgs, leapNotes := leapFileArgs(strings.Split(*leapFiles, ","), boot)
+	notes = append(notes, leapNotes...)
+	for _, n := range notes {
+		fmt.Fprintf(os.Stderr, "gpsntp-boot: %s\n", n)
+	}
+	if cfgArgs == nil {
+		fmt.Fprintf(os.Stderr, "gpsntp-boot: none of %s exists\n", *configs)
+		os.Exit(2)
 	}
 	args := append(append(append([]string{*daemon}, cfgArgs...), leapArgs...), flag.Args()...)
 	fmt.Fprintf(os.Stderr, "gpsntp-boot: exec %s\n", strings.Join(args, " "))
