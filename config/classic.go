@@ -22,7 +22,6 @@ const (
 	useStats    = "use `metrics ADDR:PORT` (Prometheus /metrics) and `gpsntpctl status` / `gpsntpctl log`"
 	useLog      = "gpsntpd logs to stderr (the journal under systemd); `gpsntpctl log` shows recent events"
 	noAuth      = "not supported: gpsntpd serves unauthenticated time, as the pool does"
-	noUpstream  = "gpsntpd does not query upstream servers yet (`server`/`pool` lines are listed by `gpsntpctl sources`, not polled), so there is nothing to set: remove the line"
 	clientsOnly = "not supported: gpsntpd answers client (mode 3) requests only"
 	useGPS      = "use `gps DEVICE [baud N] [receiver NAME]` for the receiver and `pps /dev/ppsN | pps gpio PIN | pps dcd` for its pulse; calibrate with `ppsoffset` and `nmeadelay`"
 )
@@ -52,7 +51,7 @@ var foreigns = []foreign{
 	{"authenticate", "ntpd's authentication switch", noAuth},
 	{"enable", "ntpd's system flags (auth, bclient, calibrate, kernel, monitor, ntp, stats)", "steering the kernel clock is `clock system`; statistics are `metrics ADDR:PORT`; the rest have no equivalent"},
 	{"disable", "ntpd's system flags (auth, bclient, calibrate, kernel, monitor, ntp, stats)", "`clock soft` leaves the kernel clock alone; the rest have no equivalent"},
-	{"tos", "ntpd's source selection thresholds (minsane, minclock, maxclock, orphan…)", noUpstream},
+	{"tos", "ntpd's source selection thresholds (minsane, minclock, maxclock, orphan…)", "`tos minsane N` is `minsane N`; a pool's maxclock is `pool HOST maxsources N`; orphan mode and the rest have no equivalent"},
 	{"peer", "an ntpd symmetric (mode 1) association", clientsOnly},
 	{"broadcast", "ntpd's broadcast server", clientsOnly},
 	{"broadcastclient", "ntpd's broadcast client", clientsOnly},

@@ -63,12 +63,42 @@ type Restrict struct {
 	Pos  string // file:line
 }
 
-// Upstream is a `server` or `pool` line (sanity sources, parsed and kept).
+// Upstream is a `server` or `pool` line: an NTP server gpsntpd polls as a
+// client (package upstream), for the time at boot, a second opinion on
+// GPS, and a fallback past holdover.
 type Upstream struct {
-	Pool   bool
-	Host   string
+	Pool bool
+	Host string // a name or an address literal
+	Port int    // UDP port (chrony's `port`; default 123)
+	// IBurst: a burst of packets 2 s apart at start and after the source
+	// became unreachable.
 	IBurst bool
+	// Prefer, NoSelect and True mean what they mean in ntpd: preferred
+	// among the survivors, polled and shown but never selected, never
+	// outvoted (always a truechimer).
+	Prefer, NoSelect, True bool
+	// MinPoll and MaxPoll bound the poll interval, log2 s (6 = 64 s … 17
+	// = 36 h; defaults 6 and 10, as ntpd).
+	MinPoll, MaxPoll int
+	// MaxSources is how many addresses of a pool name are kept as
+	// associations (default 4); 0 for a server.
+	MaxSources int
+	Pos        string // file:line
 }
+
+// Poll limits of `server`/`pool` lines, log2 s. gpsntpd never polls an
+// upstream faster than every 64 s (the Pool's terms for its clients).
+const (
+	MinPollLimit   = 6
+	MaxPollLimit   = 17
+	DefaultMinPoll = 6
+	DefaultMaxPoll = 10
+	// DefaultMaxSources is how many servers a pool name gives.
+	DefaultMaxSources = 4
+	// DefaultMinSane is how many agreeing truechimers the upstream
+	// estimate needs (ntpd's `tos minsane`).
+	DefaultMinSane = 2
+)
 
 // Console is the `console DEVICE|auto [baud N]` directive: the terminal
 // showing the live status screen and taking commands. Device "-" is
@@ -112,6 +142,13 @@ type Config struct {
 	// than Panic. Panic < 0: no limit (`tinker panic 0`).
 	StepOut time.Duration
 	Panic   time.Duration
+	// MinSane is how many truechimers must agree before the upstreams
+	// count (`minsane N`, ntpd's `tos minsane`; default 2).
+	MinSane int
+	// Fallback serves from the selected upstreams at their stratum + 1
+	// when GPS/PPS is gone past holdover or vetoed (`fallback on|off`,
+	// default on; off: stratum 1 or unsynchronised).
+	Fallback bool
 	// MDNS answers mDNS queries for HOSTNAME.local (`mdns on|off`,
 	// default off: the appliance's file turns it on; a .deb machine
 	// usually has avahi-daemon doing it already).
@@ -126,7 +163,7 @@ type Config struct {
 // configuration must show each).
 var Directives = []string{"gps", "pps", "board", "clock", "listen", "interface", "restrict", "discard",
 	"driftfile", "leapfile", "timefile", "server", "pool", "console", "control", "metrics", "user", "holdover",
-	"ppsoffset", "nmeadelay", "step", "tinker", "mdns"}
+	"ppsoffset", "nmeadelay", "step", "tinker", "mdns", "minsane", "fallback"}
 
 // once holds the directives that may be given once, each with why.
 // Repeatable ones (listen, interface, restrict, server, pool) are absent.
@@ -148,6 +185,8 @@ var once = map[string]string{
 	"nmeadelay": "one NMEA delay",
 	"step":      "one step threshold",
 	"mdns":      "one mDNS setting",
+	"minsane":   "one quorum of upstream truechimers",
+	"fallback":  "one fallback setting",
 }
 
 // Defaults returns the configuration of a file with no directives.
@@ -161,6 +200,8 @@ func Defaults() Config {
 		Step:     128 * time.Millisecond,
 		StepOut:  300 * time.Second,
 		Panic:    1000 * time.Second,
+		MinSane:  DefaultMinSane,
+		Fallback: true,
 	}
 }
 
@@ -264,7 +305,18 @@ func (c *Config) directive(pos string, w []string) error {
 	case "driftfile", "leapfile", "timefile", "metrics":
 		return c.parseOneArg(w[0], args)
 	case "server", "pool":
-		return c.parseUpstream(w[0] == "pool", args)
+		return c.parseUpstream(pos, w[0] == "pool", args)
+	case "minsane":
+		n, err := strconv.Atoi(strings.Join(args, " "))
+		if len(args) != 1 || err != nil || n < 1 || n > 16 {
+			return fmt.Errorf("expected `minsane N` with N 1–16 (ntpd's `tos minsane N`), got %q", strings.Join(args, " "))
+		}
+		c.MinSane = n
+	case "fallback":
+		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+			return fmt.Errorf("expected `fallback on` or `fallback off`")
+		}
+		c.Fallback = args[0] == "on"
 	case "mdns":
 		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
 			return fmt.Errorf("expected `mdns on` or `mdns off`")
@@ -334,31 +386,88 @@ func (c *Config) parseOneArg(word string, args []string) error {
 	return nil
 }
 
-// parseUpstream reads `server HOST [iburst …]` and `pool HOST …`; a
-// refclock address (127.127.t.u) gets ntpd's meaning and our equivalent.
-func (c *Config) parseUpstream(pool bool, args []string) error {
-	word := "server"
+// parseUpstream reads `server HOST [port N] [iburst] [prefer] [noselect]
+// [true] [minpoll N] [maxpoll N]` and `pool HOST [port N] [iburst]
+// [maxsources N] …`; a refclock address (127.127.t.u) gets ntpd's meaning
+// and our equivalent.
+func (c *Config) parseUpstream(pos string, pool bool, args []string) error {
+	want := "expected `server HOST [port N] [iburst] [prefer] [noselect] [true] [minpoll N] [maxpoll N]`"
 	if pool {
-		word = "pool"
+		want = "expected `pool HOST [port N] [iburst] [maxsources N] [prefer] [noselect] [true] [minpoll N] [maxpoll N]`"
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("expected `%s HOST [iburst]`", word)
+		return fmt.Errorf("%s", want)
 	}
 	if advice, ok := refclockAdvice(args[0]); ok {
 		return fmt.Errorf("%s", advice)
 	}
-	u := Upstream{Pool: pool, Host: args[0]}
-	for _, o := range args[1:] {
+	u := Upstream{Pool: pool, Host: args[0], Port: 123, MinPoll: DefaultMinPoll, MaxPoll: DefaultMaxPoll, Pos: pos}
+	if pool {
+		u.MaxSources = DefaultMaxSources
+	}
+	for i := 1; i < len(args); i++ {
+		o := args[i]
 		switch o {
 		case "iburst":
 			u.IBurst = true
-		case "burst", "prefer", "noselect":
-			// Accepted as ntpd does; no effect on a sanity source.
+		case "prefer":
+			u.Prefer = true
+		case "noselect":
+			u.NoSelect = true
+		case "true":
+			u.True = true
+		case "port", "minpoll", "maxpoll", "maxsources":
+			if i+1 >= len(args) {
+				return fmt.Errorf("expected a number after %q", o)
+			}
+			i++
+			n, err := strconv.Atoi(args[i])
+			if err != nil {
+				return fmt.Errorf("expected a number after %q, got %q", o, args[i])
+			}
+			if err := u.setNumber(o, n); err != nil {
+				return err
+			}
+		case "burst":
+			return fmt.Errorf("`burst` (ntpd: 8 packets at every poll) is not supported: the Pool asks its clients not to; use `iburst` (a burst at start only)")
 		default:
-			return fmt.Errorf("unknown option %q (expected iburst)", o)
+			return fmt.Errorf("unknown option %q (%s)", o, want)
 		}
 	}
+	if u.MinPoll > u.MaxPoll {
+		return fmt.Errorf("minpoll %d is above maxpoll %d: expected minpoll ≤ maxpoll", u.MinPoll, u.MaxPoll)
+	}
 	c.Upstreams = append(c.Upstreams, u)
+	return nil
+}
+
+// setNumber sets one numeric option of a `server`/`pool` line.
+func (u *Upstream) setNumber(opt string, n int) error {
+	switch opt {
+	case "port":
+		if n < 1 || n > 65535 {
+			return fmt.Errorf("expected `port N` with N 1-65535 (chrony's spelling; ntpd has none), got %d", n)
+		}
+		u.Port = n
+	case "minpoll", "maxpoll":
+		if n < MinPollLimit || n > MaxPollLimit {
+			return fmt.Errorf("expected `%s N` with N %d–%d (log2 seconds: 64 s to 36 h; gpsntpd never polls an upstream faster than every 64 s), got %d",
+				opt, MinPollLimit, MaxPollLimit, n)
+		}
+		if opt == "minpoll" {
+			u.MinPoll = n
+		} else {
+			u.MaxPoll = n
+		}
+	case "maxsources":
+		if !u.Pool {
+			return fmt.Errorf("`maxsources` is for `pool` lines (how many of the name's addresses to use)")
+		}
+		if n < 1 || n > 16 {
+			return fmt.Errorf("expected `maxsources N` with N 1–16 (chrony's spelling; ntpd: `tos maxclock`), got %d", n)
+		}
+		u.MaxSources = n
+	}
 	return nil
 }
 

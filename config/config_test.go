@@ -60,7 +60,7 @@ func TestParseErrorsNameFileLine(t *testing.T) {
 		{"clock atomic", "x.conf:1: clock: expected `clock soft` or `clock system`"},
 		{"holdover 2h maxerror 1s", "x.conf:1: holdover: expected maxerror between 0 and 25ms"},
 		{"holdover soon", "x.conf:1: holdover: expected `holdover DURATION"},
-		{"server", "x.conf:1: server: expected `server HOST [iburst]`"},
+		{"server", "x.conf:1: server: expected `server HOST [port N] [iburst]"},
 		{"server a.example wibble", "x.conf:1: server: unknown option \"wibble\""},
 		{"metrics localhost", "x.conf:1: metrics: expected `metrics ADDR:PORT`"},
 		{"nmeadelay 2s", "x.conf:1: nmeadelay: expected a delay between 0 and 1s"},
@@ -109,9 +109,13 @@ func TestParseEveryDirective(t *testing.T) {
 		{"driftfile /var/lib/gpsntp/drift", func(c Config) bool { return c.DriftFile == "/var/lib/gpsntp/drift" }},
 		{"leapfile /etc/leap-seconds.list", func(c Config) bool { return c.LeapFile == "/etc/leap-seconds.list" }},
 		{"pool 2.pool.ntp.org iburst", func(c Config) bool {
-			return c.Upstreams[0] == Upstream{Pool: true, Host: "2.pool.ntp.org", IBurst: true}
+			return c.Upstreams[0] == Upstream{Pool: true, Host: "2.pool.ntp.org", Port: 123, IBurst: true, MinPoll: 6, MaxPoll: 10, MaxSources: 4, Pos: "t.conf:1"}
 		}},
-		{"server a.example prefer", func(c Config) bool { return c.Upstreams[0] == Upstream{Host: "a.example"} }},
+		{"server a.example prefer", func(c Config) bool {
+			return c.Upstreams[0] == Upstream{Host: "a.example", Port: 123, Prefer: true, MinPoll: 6, MaxPoll: 10, Pos: "t.conf:1"}
+		}},
+		{"minsane 3", func(c Config) bool { return c.MinSane == 3 }},
+		{"fallback off", func(c Config) bool { return !c.Fallback }},
 		{"console /dev/ttyAMA0", func(c Config) bool { return c.Console == Console{Device: "/dev/ttyAMA0", Baud: 115200} }},
 		{"console /dev/ttyS0 baud 9600", func(c Config) bool { return c.Console == Console{Device: "/dev/ttyS0", Baud: 9600} }},
 		{"console -", func(c Config) bool { return c.Console.Device == "-" }},
@@ -245,7 +249,7 @@ func TestParseRejectsWithFileLine(t *testing.T) {
 		{"tinker odd", "tinker stepout", "x.conf:1: tinker: expected `tinker stepout|panic|step SECONDS …`"},
 		{"tinker not a number", "tinker panic soon", `tinker panic: expected seconds (a number ≥ 0), got "soon"`},
 		{"tinker stepout too short", "tinker stepout 0.5", "tinker stepout: expected at least 1 s"},
-		{"tos", "tos minsane 3", "x.conf:1: tos: ntpd's source selection thresholds (minsane, minclock, maxclock, orphan…), not a gpsntpd directive: gpsntpd does not query upstream servers yet"},
+		{"tos", "tos minsane 3", "x.conf:1: tos: ntpd's source selection thresholds (minsane, minclock, maxclock, orphan…), not a gpsntpd directive: `tos minsane N` is `minsane N`"},
 		{"statsdir", "statsdir /var/log/ntpstats/", "x.conf:1: statsdir: ntpd's statistics directory, not a gpsntpd directive: use `metrics ADDR:PORT`"},
 		{"statistics", "statistics loopstats peerstats", "x.conf:1: statistics: ntpd's statistics files, not a gpsntpd directive: use `metrics ADDR:PORT`"},
 		{"filegen", "filegen loopstats file loopstats type day enable", "x.conf:1: filegen: ntpd's statistics file generations"},
