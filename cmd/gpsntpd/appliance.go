@@ -151,12 +151,24 @@ func (a *appliance) openSources() error {
 		a.onClose(master.Close)
 		simDelay := 120 * time.Millisecond
 		a.gpsCfg.Device, a.gpsCfg.Baud = slavePath, 9600
-		rx, err := sim.New(sim.Config{Timeline: tl, Baud: a.gpsCfg.Baud, Delay: simDelay, Seed: uint64(a.o.simSeed), Leap: simLeaps[a.o.simLeap]}, master)
+		// -sim-outage: receiver and PPS silent for those GPS seconds.
+		var silent func(gpsSecond int64) bool
+		if o := a.o.simOutage; o.length > 0 {
+			from := tl.GPSAt(tl.StartHostNs+int64(o.after)) / 1e9
+			to := from + int64(o.length/time.Second)
+			silent = func(n int64) bool { return n >= from && n < to }
+			a.log.Info("simulated outage", "after", o.after, "for", o.length)
+		}
+		rx, err := sim.New(sim.Config{Timeline: tl, Baud: a.gpsCfg.Baud, Delay: simDelay, Seed: uint64(a.o.simSeed), Leap: simLeaps[a.o.simLeap], Silent: silent}, master)
 		if err != nil {
 			return err
 		}
 		a.tasks = append(a.tasks, task{"simulated receiver", rx.Run})
-		a.ppsSrc = pps.NewSim(tl, a.o.simJitter, a.o.simSeed)
+		var simOpts []pps.SimOption
+		if silent != nil {
+			simOpts = append(simOpts, pps.SimMissing(silent))
+		}
+		a.ppsSrc = pps.NewSim(tl, a.o.simJitter, a.o.simSeed, simOpts...)
 		a.onClose(a.ppsSrc.Close)
 		if a.nmeaDelay == 0 {
 			a.nmeaDelay = simDelay

@@ -37,6 +37,7 @@ type options struct {
 	simJitter      time.Duration
 	simSeed        int64
 	simLeap        string
+	simOutage      outage
 	listen         listFlag
 	statusEvery    time.Duration
 	console        string
@@ -58,6 +59,7 @@ func main() {
 	flag.DurationVar(&o.simJitter, "sim-jitter", time.Microsecond, "simulated PPS jitter σ")
 	flag.Int64Var(&o.simSeed, "sim-seed", 1, "seed of the simulated PPS jitter")
 	flag.StringVar(&o.simLeap, "sim-leap", "none", "the simulated receiver announces a leap second at the end of the month: insert, delete or none")
+	flag.Var(&o.simOutage, "sim-outage", "the simulated receiver and PPS go silent `AFTER:DURATION` from the start (e.g. 60s:10m)")
 	flag.Func("leapfile-extra", "comma-separated leap-seconds.list `FILES` used instead of `leapfile` when one expires later (gpsntp-boot: the boot partition's and /perm's); missing ones are skipped", func(v string) error {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {
@@ -177,4 +179,25 @@ func run(ctx context.Context, o options, cfg config.Config, log *slog.Logger, en
 		log.Warn("closing", "err", cerr)
 	}
 	return err
+}
+
+// outage is -sim-outage AFTER:DURATION.
+type outage struct{ after, length time.Duration }
+
+func (o *outage) String() string {
+	if o.length == 0 {
+		return ""
+	}
+	return o.after.String() + ":" + o.length.String()
+}
+
+func (o *outage) Set(s string) error {
+	a, l, ok := strings.Cut(s, ":")
+	after, err1 := time.ParseDuration(a)
+	length, err2 := time.ParseDuration(l)
+	if !ok || err1 != nil || err2 != nil || after < 0 || length < time.Second {
+		return fmt.Errorf("want AFTER:DURATION, e.g. 60s:10m (DURATION at least 1s), got %q", s)
+	}
+	o.after, o.length = after, length
+	return nil
 }

@@ -32,6 +32,9 @@ type Config struct {
 	Delay time.Duration
 	// DropFraction of bursts (0–1) are not sent at all.
 	DropFraction float64
+	// Silent, if set, says which GPS seconds (Unix seconds) get no burst:
+	// a scripted outage (the receiver lost its antenna, or was unplugged).
+	Silent func(gpsSecond int64) bool
 	// GarbageFraction of bursts (0–1) get a run of junk bytes (binary, a cut
 	// sentence) spliced in at a random point.
 	GarbageFraction float64
@@ -52,6 +55,7 @@ type Config struct {
 type Stats struct {
 	Bursts  uint64 // bursts written
 	Dropped uint64 // bursts skipped by DropFraction
+	Silent  uint64 // seconds left out by Silent
 	Garbage uint64 // bursts with junk spliced in
 	Trimmed uint64 // bursts shortened to fit the second at this baud
 	Late    uint64 // bursts whose start was missed by more than a second (host stalled)
@@ -64,7 +68,7 @@ type Receiver struct {
 	rng *rand.Rand
 	bt  time.Duration
 
-	bursts, dropped, garbage, trimmed, late atomic.Uint64
+	bursts, dropped, silent, garbage, trimmed, late atomic.Uint64
 }
 
 // New returns a simulated receiver writing to w.
@@ -104,7 +108,7 @@ func New(cfg Config, w io.Writer) (*Receiver, error) {
 
 // Stats returns the counters.
 func (r *Receiver) Stats() Stats {
-	return Stats{Bursts: r.bursts.Load(), Dropped: r.dropped.Load(), Garbage: r.garbage.Load(),
+	return Stats{Bursts: r.bursts.Load(), Dropped: r.dropped.Load(), Silent: r.silent.Load(), Garbage: r.garbage.Load(),
 		Trimmed: r.trimmed.Load(), Late: r.late.Load()}
 }
 
@@ -135,6 +139,11 @@ func (r *Receiver) Run(ctx context.Context) error {
 		}
 		if err := sleepUntil(ctx, start); err != nil {
 			return err
+		}
+		if r.cfg.Silent != nil && r.cfg.Silent(n) {
+			r.silent.Add(1)
+			n++
+			continue
 		}
 		if r.cfg.DropFraction > 0 && r.rng.Float64() < r.cfg.DropFraction {
 			r.dropped.Add(1)

@@ -415,3 +415,40 @@ func TestRunDrops(t *testing.T) {
 		t.Errorf("wrote %d bytes, stats %+v", buf.Len(), st)
 	}
 }
+
+// Silent seconds get no burst; the seconds around them do.
+func TestSilentSeconds(t *testing.T) {
+	r, w := io.Pipe()
+	defer r.Close()
+	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano()}
+	first := tl.GPSAt(time.Now().UnixNano())/1e9 + 1
+	silent := func(n int64) bool { return n >= first+1 && n < first+3 }
+	rx, err := sim.New(sim.Config{Timeline: tl, Baud: 115200, Delay: 100 * time.Millisecond, Silent: silent, Seed: 1}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
+	defer cancel()
+	go func() { rx.Run(ctx); w.Close() }()
+	b, _ := io.ReadAll(r)
+	var seconds []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "$GPRMC") || strings.HasPrefix(l, "$GNRMC") {
+			seconds = append(seconds, strings.Split(l, ",")[1])
+		}
+	}
+	st := rx.Stats()
+	if st.Silent != 2 {
+		t.Errorf("Stats.Silent = %d, want 2 (seconds %d and %d); RMC times %v", st.Silent, first+1, first+2, seconds)
+	}
+	if st.Bursts < 2 || len(seconds) < 2 {
+		t.Errorf("%d bursts, %d RMC sentences around the outage, want at least 2; RMC times %v", st.Bursts, len(seconds), seconds)
+	}
+	for _, hms := range seconds {
+		for _, n := range []int64{first + 1, first + 2} {
+			if hms[:6] == time.Unix(n, 0).UTC().Format("150405") {
+				t.Errorf("burst for silent second %s sent", hms)
+			}
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gpsntp/gpsntp/internal/ctl"
+)
+
+func TestOutageFlag(t *testing.T) {
+	var o outage
+	if err := o.Set("60s:10m"); err != nil || o.after != time.Minute || o.length != 10*time.Minute {
+		t.Errorf("Set(60s:10m) = %v, %+v", err, o)
+	}
+	for _, bad := range []string{"60s", "x:10m", "60s:0s", "-1s:10s", "60s:10"} {
+		if err := new(outage).Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}
+
+// -sim-outage silences the simulated receiver and PPS: the daemon goes
+// from PPS to holdover, to unsynchronised once holdover runs out, and back
+// to PPS when the receiver returns.
+func TestEndToEndSimOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	conf := filepath.Join(dir, "gpsntp.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("holdover 5s\ncontrol %s\n", sock)), 0o644)
+	launch(t, []string{"-sim", "-sim-outage", "25s:20s", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	start := time.Now()
+	var seen []string
+	deadline := time.Now().Add(150 * time.Second)
+	for time.Now().Before(deadline) {
+		if s, err := ctl.Fetch(sock, 2*time.Second); err == nil && (len(seen) == 0 || seen[len(seen)-1] != s.State) {
+			seen = append(seen, s.State)
+			t.Logf("%4.0fs: state %s", time.Since(start).Seconds(), s.State)
+		}
+		if states := strings.Join(seen, " "); strings.Contains(states, "pps holdover unsync") && strings.HasSuffix(states, "pps") {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("states %v, want pps, holdover, unsync, then pps again", seen)
+}
