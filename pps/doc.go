@@ -35,6 +35,16 @@
 // pinctrl-rp1 on Pi 5), never by number. A line already claimed by pps-gpio
 // is busy: use /dev/ppsN then. Sequence numbers are the line's line_seqno.
 //
+// Why our own reader and not periph.io's gpioioctl (host/v3 v3.8.5), which
+// the front panel uses for its outputs (package panel): its
+// GPIOLine.WaitForEdge reads the same struct gpio_v2_line_event but
+// returns only a bool, dropping timestamp_ns, line_seqno and seqno. PPS
+// is nothing but that timestamp: taking time.Now() after the wake-up adds
+// scheduling latency (tens of µs, milliseconds under load), and without
+// the sequence numbers lost or doubled edges cannot be told apart. It
+// also never asks for GPIO_V2_LINE_FLAG_EVENT_CLOCK_REALTIME, so even its
+// timestamps would be CLOCK_MONOTONIC.
+//
 // [OpenDCD]: a serial port's DCD pin (TIOCMIWAIT, then CLOCK_REALTIME read in
 // user space). For receivers wired to a serial or USB adapter's DCD.
 // Scheduling latency adds tens of µs, USB adapters milliseconds. Sequence numbers come from the driver's DCD counter
