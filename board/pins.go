@@ -104,7 +104,11 @@ func ParsePin(s string) (int, error) {
 			}
 			p := header[n-1]
 			if p.GPIO < 0 {
-				return 0, fmt.Errorf("header pin %s (P1_%d) is %s, not a GPIO: %s", s, n, p.Supply, nearestGPIO(n))
+				name := fmt.Sprintf("P1_%d", n)
+				if !strings.EqualFold(s, name) {
+					name = fmt.Sprintf("%s (P1_%d)", s, n)
+				}
+				return 0, fmt.Errorf("header pin %s is %s, not a GPIO: %s", name, p.Supply, nearestGPIO(n))
 			}
 			return p.GPIO, nil
 		}

@@ -27,7 +27,7 @@ func TestParsePin(t *testing.T) {
 		in   string
 		want []string // substrings of the error
 	}{
-		{"P1_6", []string{"P1_6", "ground", "P1_7 is GPIO4"}},
+		{"P1_6", []string{"header pin P1_6 is ground, not a GPIO", "P1_7 is GPIO4"}},
 		{"P1_1", []string{"P1_1", "3.3 V", "P1_3 is GPIO2"}},
 		{"P1_2", []string{"P1_2", "5 V"}},
 		{"J8_39", []string{"J8_39", "(P1_39)", "ground", "P1_40 is GPIO21"}},
