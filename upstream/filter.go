@@ -1,0 +1,68 @@
+package upstream
+
+import (
+	"math"
+	"sort"
+)
+
+// filterStages is the clock filter's length (RFC 5905 section 10).
+const filterStages = 8
+
+// filter is an association's clock filter (RFC 5905 section 10): the last
+// eight measurements; the one with the lowest delay is the association's
+// offset, because the least delayed exchange is the least disturbed by
+// queueing on either leg.
+type filter struct {
+	s [filterStages]measurement // newest first
+	n int
+}
+
+func (f *filter) add(m measurement) {
+	copy(f.s[1:], f.s[:filterStages-1])
+	f.s[0] = m
+	f.n = min(f.n+1, filterStages)
+}
+
+// filtered is what the clock filter says at a given time.
+type filtered struct {
+	offsetNs, delayNs float64
+	dispNs            float64 // aged to the evaluation time
+	jitterNs          float64 // RMS of the other samples' offsets from the chosen one
+	atNs              int64   // when the chosen sample was taken
+}
+
+// eval returns the filter's output at nowNs (served clock), ok false when
+// empty. Each stage's dispersion grows at PHI since its sample; the
+// filter dispersion is Σ ε_i / 2^(i+1) over the stages sorted by delay.
+// RFC 5905 counts missing stages as MAXDISP, which keeps a new source
+// out of selection for four or five polls; here only real samples count,
+// so the boot-time estimate comes from the first burst (its
+// intersection, not one sample's word, decides).
+func (f *filter) eval(nowNs int64) (filtered, bool) {
+	if f.n == 0 {
+		return filtered{}, false
+	}
+	idx := make([]int, f.n)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return f.s[idx[a]].delayNs < f.s[idx[b]].delayNs })
+	best := f.s[idx[0]]
+	out := filtered{offsetNs: best.offsetNs, delayNs: best.delayNs, atNs: best.atNs}
+	w := 0.5
+	for _, i := range idx {
+		age := float64(max(nowNs-f.s[i].atNs, 0))
+		out.dispNs += w * (f.s[i].dispNs + phiPPM*1e-6*age)
+		w /= 2
+	}
+	if f.n > 1 {
+		var sum float64
+		for _, i := range idx[1:] {
+			d := f.s[i].offsetNs - best.offsetNs
+			sum += d * d
+		}
+		out.jitterNs = math.Sqrt(sum / float64(f.n-1))
+	}
+	out.jitterNs = max(out.jitterNs, localPrecisionNs)
+	return out, true
+}
