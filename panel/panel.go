@@ -288,6 +288,9 @@ func OpenOutput(chip string, line int) (gpio.PinOut, io.Closer, error) {
 			c = ch
 		}
 	}
+	if len(gpioioctl.Chips) == 0 {
+		return nil, nil, fmt.Errorf("no GPIO chips (/dev/gpiochip*) could be opened: not a board with a GPIO header, or no permission")
+	}
 	if c == nil {
 		var labels []string
 		for _, ch := range gpioioctl.Chips {
