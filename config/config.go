@@ -153,6 +153,9 @@ type Config struct {
 	// default off: the appliance's file turns it on; a .deb machine
 	// usually has avahi-daemon doing it already).
 	MDNS bool
+	// LED and Display are the front panel (panel.go; package panel).
+	LED     LED
+	Display Display
 	// Pos is where each directive was given (directive → file:line; the
 	// last line of a repeatable one), for errors found after parsing
 	// (unknown board, receiver, unwritable driftfile).
@@ -163,7 +166,7 @@ type Config struct {
 // configuration must show each).
 var Directives = []string{"gps", "pps", "board", "clock", "listen", "interface", "restrict", "discard",
 	"driftfile", "leapfile", "timefile", "server", "pool", "console", "control", "metrics", "user", "holdover",
-	"ppsoffset", "nmeadelay", "step", "tinker", "mdns", "minsane", "fallback"}
+	"ppsoffset", "nmeadelay", "step", "tinker", "mdns", "minsane", "fallback", "led", "display"}
 
 // once holds the directives that may be given once, each with why.
 // Repeatable ones (listen, interface, restrict, server, pool) are absent.
@@ -187,6 +190,8 @@ var once = map[string]string{
 	"mdns":      "one mDNS setting",
 	"minsane":   "one quorum of upstream truechimers",
 	"fallback":  "one fallback setting",
+	"led":       "one status LED",
+	"display":   "one display",
 }
 
 // Defaults returns the configuration of a file with no directives.
@@ -317,6 +322,18 @@ func (c *Config) directive(pos string, w []string) error {
 			return fmt.Errorf("expected `fallback on` or `fallback off`")
 		}
 		c.Fallback = args[0] == "on"
+	case "led":
+		l, err := ParseLED(args)
+		if err != nil {
+			return err
+		}
+		c.LED = l
+	case "display":
+		d, err := ParseDisplay(args)
+		if err != nil {
+			return err
+		}
+		c.Display = d
 	case "mdns":
 		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
 			return fmt.Errorf("expected `mdns on` or `mdns off`")
@@ -582,11 +599,9 @@ func (c *Config) parsePPS(args []string) error {
 			p.Falling = true
 		}
 	case args[0] == "gpio" && len(args) >= 2:
-		n, err := strconv.Atoi(args[1])
-		if args[1] == Auto {
-			n, err = PinAuto, nil
-		} else if err != nil || n < 0 || n > 63 {
-			return fmt.Errorf("expected a GPIO line number 0–63 or auto, got %q", args[1])
+		n, err := parsePinArg(args[1], true)
+		if err != nil {
+			return err
 		}
 		p.Kind, p.Pin = PPSGPIO, n
 		for i := 2; i < len(args); i++ {

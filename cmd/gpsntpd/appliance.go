@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gpsntp/gpsntp/board"
 	"github.com/gpsntp/gpsntp/config"
 	"github.com/gpsntp/gpsntp/discipline"
 	"github.com/gpsntp/gpsntp/gps"
@@ -18,6 +19,7 @@ import (
 	"github.com/gpsntp/gpsntp/internal/ctl"
 	"github.com/gpsntp/gpsntp/internal/simtime"
 	"github.com/gpsntp/gpsntp/ntpserve"
+	"github.com/gpsntp/gpsntp/panel"
 	"github.com/gpsntp/gpsntp/pps"
 )
 
@@ -46,7 +48,8 @@ type appliance struct {
 	server      *ntpserve.Server
 	persist     *persistence
 	col         *collector
-	find        *finder // where the board is: addresses and mDNS (find.go)
+	find        *finder      // where the board is: addresses and mDNS (find.go)
+	panel       *panel.Panel // the front panel's LED and display (nil: none)
 	ctlPath     string
 	// consoleDev is the console's terminal, opened before the privilege
 	// drop (a serial port is root's or dialout's); Run hands it to the
@@ -89,7 +92,7 @@ func openAppliance(o options, cfg config.Config, log *slog.Logger, env daemonEnv
 	if env.events != nil {
 		a.col.events = env.events.Events
 	}
-	for _, step := range []func() error{a.openClock, a.openSources, a.openEngine, a.openServer, a.openOperator, a.openFinder, a.dropPrivileges} {
+	for _, step := range []func() error{a.openClock, a.openSources, a.openEngine, a.openServer, a.openOperator, a.openFinder, a.openPanel, a.dropPrivileges} {
 		if err := step(); err != nil {
 			return a, err
 		}
@@ -371,6 +374,27 @@ func (a *appliance) openFinder() error {
 	a.find = openFinder(a.cfg, a.col.listen, a.log)
 	a.onClose(a.find.Close)
 	a.tasks = append(a.tasks, a.find.tasks()...)
+	return nil
+}
+
+// openPanel opens the front panel's LED and display (`led`, `display`),
+// as root before the privilege drop. Never fatal: missing hardware is an
+// alarm (status.go), looked for again by the panel.
+func (a *appliance) openPanel() error {
+	if a.cfg.LED.Kind == config.LEDNone && a.cfg.Display.Model == "" {
+		return nil
+	}
+	chip := ""
+	if hw, err := detectHardware(a.cfg, board.DeviceTreeDir); err == nil {
+		chip = hw.board.GPIOChip
+	}
+	p, err := panel.Open(panel.Config{LED: a.cfg.LED, Display: a.cfg.Display, Chip: chip}, a.log)
+	if err != nil {
+		return err
+	}
+	a.panel = p
+	a.onClose(p.Close)
+	a.tasks = append(a.tasks, task{"front panel", func(ctx context.Context) error { return p.Run(ctx, a.col.get) }})
 	return nil
 }
 
