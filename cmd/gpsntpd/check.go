@@ -51,7 +51,42 @@ func validateConfig(cfg config.Config) error {
 			cfg.Pos["timefile"], cfg.TimeFile, cfg.Pos["driftfile"]))
 	}
 	errs = append(errs, sharedDevices(cfg)...)
+	errs = append(errs, sharedPins(cfg)...)
 	return errors.Join(errs...)
+}
+
+// sharedPins refuses a front panel on the PPS pin: an LED driven on the
+// PPS line would stamp its own blinks as pulses; and a display needs the
+// I²C pins GPIO 2 and 3 (bus 1). Pins given as `auto` are not known here.
+func sharedPins(cfg config.Config) []error {
+	var errs []error
+	ppsPin := -1
+	if cfg.PPS.Kind == config.PPSGPIO && cfg.PPS.Pin != config.PinAuto {
+		ppsPin = cfg.PPS.Pin
+	}
+	if cfg.LED.Kind == config.LEDGPIO && cfg.LED.Pin == ppsPin {
+		errs = append(errs, fmt.Errorf("%s: led gpio %d: the PPS pin (%s): choose a free GPIO for the LED, e.g. 17 (header pin 11)", cfg.Pos["led"], cfg.LED.Pin, cfg.Pos["pps"]))
+	}
+	if cfg.Display.Model != "" && cfg.Display.Bus == 1 {
+		for _, p := range []struct {
+			what string
+			pin  int
+			pos  string
+		}{{"pps gpio", ppsPin, cfg.Pos["pps"]}, {"led gpio", ledPin(cfg), cfg.Pos["led"]}} {
+			if p.pin == 2 || p.pin == 3 {
+				errs = append(errs, fmt.Errorf("%s: %s %d: I²C bus 1's %s, which the display (%s) needs: choose another GPIO", p.pos, p.what, p.pin, map[int]string{2: "SDA", 3: "SCL"}[p.pin], cfg.Pos["display"]))
+			}
+		}
+	}
+	return errs
+}
+
+// ledPin is the LED's GPIO line, -1 when it has none.
+func ledPin(cfg config.Config) int {
+	if cfg.LED.Kind == config.LEDGPIO {
+		return cfg.LED.Pin
+	}
+	return -1
 }
 
 // validateStateDirs checks that the directories of the driftfile and the

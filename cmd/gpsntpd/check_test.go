@@ -446,3 +446,27 @@ func TestProfileFromDeviceTree(t *testing.T) {
 		t.Errorf("ppsOpener(pps gpio auto, no board)() = %v", err)
 	}
 }
+
+// The front panel may not take the PPS pin, nor the display's I²C pins.
+func TestValidateSharedPins(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"pps gpio 18\nled gpio 17\ndisplay ssd1306", ""},
+		{"pps gpio 18\nled gpio P1_12", "x.conf:2: led gpio 18: the PPS pin (x.conf:1)"},
+		{"pps gpio 4\ndisplay ssd1306\nled gpio GPIO3", "x.conf:3: led gpio 3: I²C bus 1's SCL, which the display (x.conf:2) needs"},
+		{"pps gpio P1_3\ndisplay ssd1306", "x.conf:1: pps gpio 2: I²C bus 1's SDA, which the display (x.conf:2) needs"},
+		{"pps gpio 2\ndisplay ssd1306 bus 3", ""},
+		{"pps gpio auto\nled gpio 18", ""},
+	} {
+		cfg, err := config.Parse("x.conf", strings.NewReader(c.src))
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", c.src, err)
+		}
+		errs := sharedPins(cfg)
+		switch {
+		case c.want == "" && len(errs) != 0:
+			t.Errorf("sharedPins(%q) = %v, want none", c.src, errs)
+		case c.want != "" && (len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), c.want)):
+			t.Errorf("sharedPins(%q) = %v, want one starting %q", c.src, errs, c.want)
+		}
+	}
+}
