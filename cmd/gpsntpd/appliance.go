@@ -21,6 +21,7 @@ import (
 	"github.com/gpsntp/gpsntp/ntpserve"
 	"github.com/gpsntp/gpsntp/panel"
 	"github.com/gpsntp/gpsntp/pps"
+	"github.com/gpsntp/gpsntp/upstream"
 )
 
 // appliance is the daemon's parts: openAppliance opens all of them (as
@@ -50,7 +51,9 @@ type appliance struct {
 	col         *collector
 	find        *finder      // where the board is: addresses and mDNS (find.go)
 	panel       *panel.Panel // the front panel's LED and display (nil: none)
-	ctlPath     string
+	// upstream queries the `server`/`pool` lines (nil: none configured).
+	upstream *upstream.Client
+	ctlPath  string
 	// consoleDev is the console's terminal, opened before the privilege
 	// drop (a serial port is root's or dialout's); Run hands it to the
 	// console, which reopens it by name only after a failure.
@@ -225,6 +228,15 @@ func (a *appliance) openEngine() error {
 		return err
 	}
 	a.receiver = rcv
+	if len(a.cfg.Upstreams) > 0 {
+		c, err := upstream.New(upstream.Config{Sources: a.cfg.Upstreams, MinSane: a.cfg.MinSane}, a.clock, a.log)
+		if err != nil {
+			return err
+		}
+		a.upstream = c
+		a.onClose(c.Close)
+		a.tasks = append(a.tasks, task{"upstream servers", c.Run})
+	}
 	a.engine = discipline.NewEngine(discipline.Config{
 		Clock:         a.clock,
 		PPS:           a.ppsSrc != nil,
