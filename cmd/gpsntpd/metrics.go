@@ -49,6 +49,19 @@ var (
 	descSendErr   = prometheus.NewDesc("gpsntp_ntp_send_errors_total", "Replies the kernel refused.", nil, nil)
 	descRecvErr   = prometheus.NewDesc("gpsntp_ntp_receive_errors_total", "Failed socket reads.", nil, nil)
 	descRateLim   = prometheus.NewDesc("gpsntp_ntp_rate_limited_total", "Requests over the discard limits (dropped or answered with KoD).", nil, nil)
+
+	// Upstream servers (`server`/`pool` lines): one series per association,
+	// labelled with its address and the configured name (a line whose name
+	// does not resolve yet: the name in both).
+	upstreamLabels  = []string{"addr", "host"}
+	descUpReach     = prometheus.NewDesc("gpsntp_upstream_reach", "Upstream reachability register (8 bits, newest poll in bit 0; 0: unreachable).", upstreamLabels, nil)
+	descUpOffset    = prometheus.NewDesc("gpsntp_upstream_offset_seconds", "Our clock minus the upstream's (clock filter); positive: our clock ahead. Absent before its first reply.", upstreamLabels, nil)
+	descUpDelay     = prometheus.NewDesc("gpsntp_upstream_delay_seconds", "Round-trip delay to the upstream (clock filter). Absent before its first reply.", upstreamLabels, nil)
+	descUpJitter    = prometheus.NewDesc("gpsntp_upstream_jitter_seconds", "Upstream jitter (RMS of the filter's offset differences). Absent before its first reply.", upstreamLabels, nil)
+	descUpDrops     = prometheus.NewDesc("gpsntp_upstream_drops_total", "Upstream replies dropped by the checks (RFC 5905 section 8).", upstreamLabels, nil)
+	descUpSelected  = prometheus.NewDesc("gpsntp_upstream_selected", "1 for the upstream system peer (*) and the candidates combined with it (+).", upstreamLabels, nil)
+	descTruechimers = prometheus.NewDesc("gpsntp_upstream_truechimers", "Upstreams whose correctness intervals intersect (agree).", nil, nil)
+	descUpOK        = prometheus.NewDesc("gpsntp_upstream_ok", "1 when at least minsane upstream truechimers agree.", nil, nil)
 )
 
 // snapshotCollector is a prometheus.Collector reading the status snapshot.
@@ -58,7 +71,8 @@ func (c snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOffset, descJitter, descFreq, descRootDisp, descState, descSynced,
 		descStratum, descHoldover, descSteps, descEdges, descMissed, descBadEdges, descPaired, descUnpaired,
 		descLastEdge, descFixes, descUntrusted, descDistrust, descAlarms, descDevUp, descLosses, descSatsUsed, descSatsView, descHDOP,
-		descRequests, descSendErr, descRecvErr, descRateLim} {
+		descRequests, descSendErr, descRecvErr, descRateLim,
+		descUpReach, descUpOffset, descUpDelay, descUpJitter, descUpDrops, descUpSelected, descTruechimers, descUpOK} {
 		ch <- d
 	}
 }
@@ -117,6 +131,28 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	n(descSendErr, v.SendErrors)
 	n(descRecvErr, v.RecvErrors)
 	n(descRateLim, v.Outcomes[ntpserve.OutDropRate]+v.Outcomes[ntpserve.OutKoD])
+	if u := s.Upstream; u != nil {
+		g(descTruechimers, float64(u.Truechimers))
+		g(descUpOK, b(u.OK))
+	}
+	// A series twice in one scrape fails the whole scrape: two lines
+	// naming one host not resolved yet would give the same labels.
+	seen := map[[2]string]bool{}
+	for _, src := range s.Sources {
+		lv := [2]string{src.Remote, src.Host}
+		if !src.IsUpstream() || seen[lv] {
+			continue
+		}
+		seen[lv] = true
+		g(descUpReach, float64(src.Reach), lv[:]...)
+		if src.WhenS >= 0 {
+			g(descUpOffset, src.OffsetNs/1e9, lv[:]...)
+			g(descUpDelay, src.DelayNs/1e9, lv[:]...)
+			g(descUpJitter, src.JitterNs/1e9, lv[:]...)
+		}
+		n(descUpDrops, src.Drops, lv[:]...)
+		g(descUpSelected, b(src.Tally == "*" || src.Tally == "+"), lv[:]...)
+	}
 }
 
 // listenMetrics binds the metrics address (before privileges are dropped).

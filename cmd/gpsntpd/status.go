@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/gpsntp/gpsntp/gps"
 	"github.com/gpsntp/gpsntp/internal/ctl"
 	"github.com/gpsntp/gpsntp/ntpserve"
+	"github.com/gpsntp/gpsntp/upstream"
 )
 
 // collector assembles the status snapshot once a second from the engine
@@ -23,6 +26,8 @@ type collector struct {
 	clockName string
 	ppsSource string
 	gpsDevice string
+	// upstreams are the server/pool lines; the billboard shows the
+	// client's associations instead (appliance.upstream.Status).
 	upstreams []config.Upstream
 	listen    []string
 	events    func() []ctl.Event
@@ -141,7 +146,13 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 	for _, sat := range sky.Satellites {
 		s.Satellites = append(s.Satellites, ctl.Satellite(sat))
 	}
-	s.Sources = c.sources(nowNs, r, a.ppsSrc != nil)
+	var ups []upstream.SourceStatus
+	if a.upstream != nil {
+		ups = a.upstream.Status()
+		est, ok := a.upstream.Estimate()
+		s.Upstream = upstreamSummary(est, ok, ups, a.cfg.MinSane)
+	}
+	s.Sources = c.sources(nowNs, r, a.ppsSrc != nil, ups)
 	// The busiest clients: chosen every talkersEvery ticks (a walk of the
 	// server's whole client table), their figures refreshed every tick.
 	if c.nSrv%talkersEvery == 0 || c.clients == nil {
@@ -295,10 +306,10 @@ func modeString(m gps.Mode) string {
 }
 
 // sources is the billboard: PPS and GPS as refclocks (stratum 0, type l,
-// polled each second), then the configured upstream servers, which nothing
-// queries yet.
-func (c *collector) sources(nowNs int64, r discipline.Reference, havePPS bool) []ctl.Source {
-	var out []ctl.Source
+// polled each second), then the upstream associations (ups, from
+// upstream.Client.Status; none when no server/pool line is configured).
+func (c *collector) sources(nowNs int64, r discipline.Reference, havePPS bool, ups []upstream.SourceStatus) []ctl.Source {
+	out := make([]ctl.Source, 0, 2+len(ups))
 	gpsTally, ppsTally := " ", " "
 	switch r.State {
 	case discipline.PPS:
@@ -320,21 +331,80 @@ func (c *collector) sources(nowNs int64, r discipline.Reference, havePPS bool) [
 		WhenS: c.gpsReach.WhenS(nowNs), PollS: 1, Reach: c.gpsReach.Register,
 		OffsetNs: c.gpsReach.OffsetNs, JitterNs: c.gpsReach.JitterNs,
 	})
-	for _, u := range c.upstreams {
-		t := "u"
-		if u.Pool {
-			t = "p"
-		}
-		refid := ".INIT."
-		if u.Pool {
-			refid = ".POOL."
-		}
-		out = append(out, ctl.Source{
-			Remote: u.Host, RefID: refid, Stratum: 16, Type: t, WhenS: -1, PollS: 64,
-			Note: "configured, not queried (upstream checks are not built yet)",
-		})
+	for _, u := range ups {
+		out = append(out, upstreamRow(u))
 	}
 	return out
+}
+
+// upstreamRow is one upstream association as a billboard row. The
+// client's offset is upstream minus our clock (ntpq's sign); the
+// billboard's is ours minus theirs, as every offset in the snapshot.
+func upstreamRow(u upstream.SourceStatus) ctl.Source {
+	row := ctl.Source{
+		Tally: string(rune(u.Tally)), Remote: u.Host, Host: u.Host, RefID: u.RefID, Stratum: u.Stratum, Type: "u",
+		WhenS: u.WhenS, PollS: int(u.PollS), Reach: u.Reach,
+		DelayNs: u.DelayNs, OffsetNs: -u.OffsetNs, JitterNs: u.JitterNs, Drops: u.Drops,
+		Note: upstreamNote(u),
+	}
+	if u.Tally == 0 {
+		row.Tally = " "
+	}
+	if u.Pool {
+		row.Type = "p"
+	}
+	if u.Addr.IsValid() {
+		row.Remote = u.Addr.Addr().String()
+		if u.Addr.Port() != 123 {
+			row.Remote = u.Addr.String()
+		}
+	}
+	return row
+}
+
+// upstreamNote says what is wrong with an association, or why it is not
+// measured: "" when all is well.
+func upstreamNote(u upstream.SourceStatus) string {
+	var why []string
+	switch {
+	case !u.Addr.IsValid():
+		// upstream.Status: "resolving", or the resolver's error.
+		return "configured, not queried: " + cmp.Or(u.LastError, "not resolved")
+	case u.Stopped:
+		return "refused us (kiss-o'-death " + u.KoD + "): no longer polled"
+	case u.KoD == upstream.KissRate:
+		why = append(why, "asked us to poll less often (kiss-o'-death RATE)")
+	}
+	if u.LastError != "" && u.LastError != "kiss-o'-death "+u.KoD {
+		why = append(why, u.LastError)
+	}
+	if u.NoSelect {
+		why = append(why, "noselect: monitored only")
+	}
+	return strings.Join(why, "; ")
+}
+
+// upstreamSummary is the snapshot's upstream line from the client's
+// estimate (ok: at least minSane truechimers agree; 0: the default) and
+// its associations.
+func upstreamSummary(est upstream.Estimate, ok bool, ups []upstream.SourceStatus, minSane int) *ctl.UpstreamStatus {
+	u := &ctl.UpstreamStatus{OK: ok, Truechimers: est.Truechimers, MinSane: cmp.Or(minSane, config.DefaultMinSane), Sources: len(ups)}
+	for _, s := range ups {
+		if s.Reach != 0 {
+			u.Reachable++
+		}
+	}
+	if est.SystemPeer.IsValid() {
+		u.OffsetNs = -est.OffsetNs // ours minus theirs
+		u.ErrorNs = est.ErrorNs
+		u.Stratum = est.Stratum
+		u.RefID = netip.AddrFrom4(est.RefID).String()
+		u.SystemPeer = est.SystemPeer.Addr().String()
+		if est.SystemPeer.Port() != 123 {
+			u.SystemPeer = est.SystemPeer.String()
+		}
+	}
+	return u
 }
 
 // server is the server's counters and the rates over the last minute.

@@ -180,6 +180,9 @@ func StatusLines(s *Snapshot) []string {
 		second += "; " + g.DeviceErr
 	}
 	l = append(l, "        "+pos+second)
+	if s.Upstream != nil {
+		l = append(l, UpstreamLine(s.Upstream))
+	}
 	v := s.Server
 	n := v.Counts.Outcomes
 	l = append(l, fmt.Sprintf("NTP     served %d, unsync %d, KoD %d, dropped %d; per min: %.0f req, %.0f drop",
@@ -190,6 +193,21 @@ func StatusLines(s *Snapshot) []string {
 		l[i] = fit(l[i])
 	}
 	return l
+}
+
+// UpstreamLine is the status view's line for the upstream servers: what
+// they agree on, with the offset signed as everywhere in the views
+// (positive: our clock ahead of them), or why they do not.
+func UpstreamLine(u *UpstreamStatus) string {
+	reach := fmt.Sprintf("%d of %d reachable", u.Reachable, u.Sources)
+	switch {
+	case u.OK:
+		return fit(fmt.Sprintf("upstream %d of %d agree: offset %s +/-%s, st %d via %s",
+			u.Truechimers, u.Sources, fmtDur(u.OffsetNs, true), fmtDur(u.ErrorNs, false), u.Stratum, u.SystemPeer))
+	case u.Truechimers == 0:
+		return fit(fmt.Sprintf("upstream none agree (minsane %d); %s", u.MinSane, reach))
+	}
+	return fit(fmt.Sprintf("upstream %d of %d agree, fewer than minsane %d; %s", u.Truechimers, u.Sources, u.MinSane, reach))
 }
 
 // alarmIndent is where an alarm's text starts on its lines.
@@ -267,7 +285,13 @@ func SatsLines(s *Snapshot) []string {
 var sourcesHeader = fmt.Sprintf("%1s%-15s %-15s %2s %1s %4s %4s %5s %7s %8s %7s",
 	"", "    remote", "   refid", "st", "t", "when", "poll", "reach", "delay", "offset", "jitter")
 
-// SourcesLines is the sources view, an ntpq -p style billboard in ms.
+// sourcesLegend says what SourcesLines' figures are: our offset sign is
+// not ntpq's.
+const sourcesLegend = "(ms; offset is our clock minus the source's: ntpq -p shows the opposite sign)"
+
+// SourcesLines is the sources view, an ntpq -p style billboard in ms,
+// then the notes on rows (what is wrong, why a row is not measured), the
+// legend and the upstream line.
 func SourcesLines(s *Snapshot) []string {
 	l := []string{sourcesHeader, strings.Repeat("=", len(sourcesHeader))}
 	var notes []string
@@ -293,6 +317,10 @@ func SourcesLines(s *Snapshot) []string {
 	}
 	for _, n := range notes {
 		l = append(l, strings.Join(byNote[n], ", ")+": "+n)
+	}
+	l = append(l, sourcesLegend)
+	if s.Upstream != nil {
+		l = append(l, UpstreamLine(s.Upstream))
 	}
 	for i := range l {
 		l[i] = fit(l[i])

@@ -48,8 +48,11 @@ type Snapshot struct {
 	GPS        GPSStatus   `json:"gps"`
 	Satellites []Satellite `json:"satellites"`
 	Sources    []Source    `json:"sources"`
-	Server     ServerStats `json:"server"`
-	Events     []Event     `json:"events,omitempty"`
+	// Upstream is what the `server`/`pool` lines agree on; nil when none
+	// is configured.
+	Upstream *UpstreamStatus `json:"upstream,omitempty"`
+	Server   ServerStats     `json:"server"`
+	Events   []Event         `json:"events,omitempty"`
 }
 
 // LeapFileStatus is the leap-seconds.list the daemon chose (the one that
@@ -127,24 +130,71 @@ type Satellite struct {
 // Source is one row of the ntpq -p style billboard.
 type Source struct {
 	// Tally is ntpq's tally code: 'o' PPS peer, '*' system peer, '+'
-	// candidate, ' ' not used (configured, not queried), '-' outlier.
-	Tally   string `json:"tally"`
+	// candidate, '-' outlier, 'x' falseticker (outside the intersection of
+	// the truechimers), '#' backup (selected, not combined), ' ' not used
+	// (unreachable, noselect, refused, no sample yet). An upstream's tally
+	// is the upstream selection's: '*' marks the upstream the estimate
+	// follows, whether or not the clock follows the estimate.
+	Tally string `json:"tally"`
+	// Remote is the refclock, or the upstream's address (ADDR:PORT when
+	// the port is not 123), or its configured name while unresolved.
 	Remote  string `json:"remote"`
 	RefID   string `json:"refid"`
 	Stratum int    `json:"stratum"`
-	// Type is ntpq's t column: l local refclock, u unicast, p pool.
-	Type  string `json:"type"`
+	// Type is ntpq's t column: l local refclock, u unicast server, p pool.
+	Type string `json:"type"`
+	// Host is an upstream's `server`/`pool` name as configured ("" for a
+	// refclock).
+	Host  string `json:"host,omitempty"`
 	WhenS int64  `json:"when_s"` // seconds since the last sample, -1: never
 	PollS int    `json:"poll_s"`
 	// Reach is the 8-bit reachability register (one bit per poll, newest
 	// in bit 0), printed in octal as ntpq does.
-	Reach    uint8   `json:"reach"`
-	DelayNs  float64 `json:"delay_ns"`
+	Reach   uint8   `json:"reach"`
+	DelayNs float64 `json:"delay_ns"`
+	// OffsetNs is our clock minus the source's, positive: our clock ahead
+	// (as Snapshot.OffsetNs; ntpq -p shows the opposite sign).
 	OffsetNs float64 `json:"offset_ns"`
 	JitterNs float64 `json:"jitter_ns"`
-	// Note says what a row is when it is not measured ("configured, not
-	// queried").
+	// Drops are an upstream's replies dropped by the checks (RFC 5905
+	// section 8: bad origin, unsynchronised, ...).
+	Drops uint64 `json:"drops,omitempty"`
+	// Note says what is wrong with a row, or why it is not measured
+	// ("configured, not queried: resolving", "no reply", "kiss-o'-death DENY: ...").
 	Note string `json:"note,omitempty"`
+}
+
+// IsUpstream says whether the row is a `server`/`pool` association (or
+// line) rather than a local refclock.
+func (s Source) IsUpstream() bool { return s.Type == "u" || s.Type == "p" }
+
+// UpstreamStatus is the upstream servers' combined estimate
+// (upstream.Client.Estimate), for the status view's upstream line and the
+// metrics.
+type UpstreamStatus struct {
+	// OK: at least MinSane truechimers agree.
+	OK          bool `json:"ok"`
+	Truechimers int  `json:"truechimers"`
+	MinSane     int  `json:"minsane"`
+	// Sources is how many associations there are (a line not resolved yet
+	// counts as one), Reachable how many answered one of their last eight
+	// polls.
+	Sources   int `json:"sources"`
+	Reachable int `json:"reachable"`
+	// OffsetNs is our served clock minus the upstreams' combined time,
+	// positive: our clock ahead (as Snapshot.OffsetNs; ntpq's sign is the
+	// opposite). ErrorNs bounds its error if the truechimers are right.
+	// These and the fields below are zero while no source survives the
+	// selection.
+	OffsetNs float64 `json:"offset_ns"`
+	ErrorNs  float64 `json:"error_ns"`
+	// Stratum is what a server following the upstreams serves (the
+	// system peer's + 1); RefID the refid it sends (the system peer's IPv4
+	// address, or the first four bytes of the MD5 hash of its IPv6 one,
+	// dotted); SystemPeer the system peer's address.
+	Stratum    int    `json:"stratum"`
+	RefID      string `json:"refid"`
+	SystemPeer string `json:"system_peer,omitempty"`
 }
 
 // ServerStats are the NTP server's counters by outcome and recent rates.
