@@ -47,6 +47,14 @@ type Config struct {
 	// (default 1000 s, ntpd's panic). Negative: no limit, as ntpd's
 	// `tinker panic 0`.
 	PanicNs int64
+	// Upstreams: upstream NTP servers are configured (SetUpstream): they
+	// check the receiver's time, and at start the receiver waits up to
+	// UpstreamWaitNs (default 30 s) for their first estimate.
+	Upstreams      bool
+	UpstreamWaitNs int64
+	// Fallback: with no trusted receiver time, serve the upstreams' time
+	// at their stratum + 1 (`fallback on`).
+	Fallback bool
 }
 
 // Pairing window: the first byte of an epoch's NMEA burst must arrive
@@ -146,6 +154,15 @@ type Engine struct {
 	status                         Status
 	holdStart                      int64
 	holdStartErr                   float64 // error bound (ns) when holdover began
+	// Upstream servers (upstream.go): their latest estimate; upServo
+	// steers from it in state Upstream; the receiver's veto.
+	up                 UpstreamEstimate
+	upServo            *Servo
+	upWaitNs           int64
+	upEverOK, upSet    bool
+	vetoed, gpsWaiting bool
+	vetoAlarm          string
+	agreeSince         int64
 }
 
 // NewEngine returns an engine in state Unsynchronised, with its Reference
@@ -187,6 +204,11 @@ func NewEngine(cfg Config) *Engine {
 		sc.InitialFreqSigmaPPB = 500e3
 	}
 	e.nmeaServo = NewServo(sc)
+	e.upServo = NewServo(sc)
+	e.upWaitNs = cfg.UpstreamWaitNs
+	if e.upWaitNs <= 0 {
+		e.upWaitNs = defaultUpstreamWaitNs
+	}
 	e.servo = e.nmeaServo
 	e.nmeaMode = true
 	if cfg.PPS {
@@ -238,6 +260,10 @@ func (e *Engine) Fix(f gps.Fix) {
 	e.fix = f
 	labelNs := f.Time.UnixNano()
 	e.nmeaSample = Sample{AtNs: f.ArrivalNs, OffsetNs: e.nmeaOffset(f, labelNs)}
+	if e.vetoGPS(e.nmeaSample.OffsetNs, f.ArrivalNs) {
+		e.snapshot(f.ArrivalNs)
+		return
+	}
 	if e.cfg.PPS {
 		e.ppsConfiguredFix(f, labelNs)
 	} else {
@@ -518,6 +544,7 @@ func clockWas(offNs float64) string {
 func (e *Engine) step(deltaNs, realNs int64, why string) {
 	before := e.cfg.Clock.Map(realNs)
 	e.cfg.Clock.Step(deltaNs)
+	e.up.OffsetNs += float64(deltaNs) // measured against the clock before
 	e.cnt.Steps++
 	e.nEdges = 0
 	e.event(Event{AtNs: realNs, Kind: EventStep, BeforeNs: before, AfterNs: before + deltaNs, StepNs: deltaNs, Reason: why})
@@ -527,6 +554,7 @@ func (e *Engine) step(deltaNs, realNs int64, why string) {
 // expiry). Call it about once a second with CLOCK_REALTIME.
 func (e *Engine) Tick(realNs int64) {
 	e.seen(realNs)
+	e.upstreamTick(realNs)
 	switch e.state {
 	case PPS:
 		if realNs-e.lastPair > ppsLostNs {
@@ -546,13 +574,21 @@ func (e *Engine) Tick(realNs int64) {
 		// holdover when that was already larger (NMEA-only time is good to
 		// milliseconds: it may hold over, but not claim what it never had).
 		limit := math.Max(float64(e.cfg.MaxErrorNs), 2*e.holdStartErr)
+		ended := ""
 		switch {
 		case tooLong:
-			e.servo.Reset()
-			e.setState(Unsynchronised, realNs, fmt.Sprintf("holdover time limit %s reached", span(float64(e.cfg.HoldoverMaxNs))))
+			ended = fmt.Sprintf("holdover time limit %s reached", span(float64(e.cfg.HoldoverMaxNs)))
 		case e.errorAt(e.cfg.Clock.Map(realNs)) > limit:
-			e.servo.Reset()
-			e.setState(Unsynchronised, realNs, fmt.Sprintf("holdover error bound %s exceeded", span(limit)))
+			ended = fmt.Sprintf("holdover error bound %s exceeded", span(limit))
+		}
+		if ended != "" {
+			if e.cfg.Fallback && e.upstreamFresh(realNs) {
+				// Never stratum 16 while good upstreams answer.
+				e.upstreamSample(realNs)
+			} else {
+				e.servo.Reset()
+				e.setState(Unsynchronised, realNs, ended)
+			}
 		}
 	}
 	e.snapshot(realNs)

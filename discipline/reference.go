@@ -19,6 +19,10 @@ const (
 	// Holdover: the reference was lost; the clock free-runs on its last
 	// frequency and the advertised error grows until it passes maxerror.
 	Holdover
+	// Upstream: no trusted receiver time (gone past holdover, or vetoed):
+	// the clock follows the upstream NTP servers and serves at their
+	// stratum + 1 (upstream.go).
+	Upstream
 )
 
 func (s State) String() string {
@@ -31,6 +35,8 @@ func (s State) String() string {
 		return "pps"
 	case Holdover:
 		return "holdover"
+	case Upstream:
+		return "upstream"
 	}
 	return "state?"
 }

@@ -45,6 +45,9 @@ type Status struct {
 	PPS Sample
 	// LastEdgeNs is CLOCK_REALTIME of the last PPS edge (0: none yet).
 	LastEdgeNs int64
+	// GPSCheck says whether the receiver's time is trusted against the
+	// upstream servers ("" without any): trusted, waiting, vetoed, why.
+	GPSCheck string
 	// EdgeChecks counts the pps.Validator's verdicts on every edge (period
 	// and sequence number against the edge before). Pairing does not use
 	// them: drivers drop repeated sequence numbers, and a fix with more
@@ -93,6 +96,15 @@ func (e *Engine) publish(realNs int64) (*Reference, LeapEvent) {
 		r.RefTimeNs = e.lastUpd
 		r.RootDispersionNs = int64(e.dispNs)
 		r.DispersionRateNsPerS = e.rateNsPerS()
+		r.Leap, leap = e.leapAnnounce(e.cfg.Clock.Map(realNs))
+	case Upstream:
+		r.Synchronised = true
+		r.Stratum = e.up.Stratum
+		r.RefID = e.up.RefID
+		r.RefTimeNs = e.lastUpd
+		r.RootDelayNs = int64(e.up.RootDelayNs)
+		r.RootDispersionNs = int64(e.dispNs)
+		r.DispersionRateNsPerS = phiNsPerS + e.rateNsPerS()
 		r.Leap, leap = e.leapAnnounce(e.cfg.Clock.Map(realNs))
 	default:
 		r.Leap = LeapAlarm
@@ -152,7 +164,7 @@ func (e *Engine) snapshot(realNs int64) {
 	e.tellClock(realNs, r, leap)
 	e.statusMu.Lock()
 	e.status = Status{Ref: *r, Counters: e.cnt, LastFix: e.fix, Alarms: e.alarms(realNs, e.status.Alarms[:0]),
-		NMEA: e.nmeaSample, PPS: e.ppsSample, EdgeChecks: e.edgeCheck.Counters()}
+		NMEA: e.nmeaSample, PPS: e.ppsSample, EdgeChecks: e.edgeCheck.Counters(), GPSCheck: e.gpsCheck()}
 	if e.anyEdge {
 		e.status.LastEdgeNs = e.lastEdge
 	}
@@ -170,7 +182,27 @@ func (e *Engine) alarms(realNs int64, dst []string) []string {
 	if e.cfg.PPS && e.nmeaMode {
 		dst = append(dst, e.silentAlarm())
 	}
+	if e.vetoed {
+		dst = append(dst, e.vetoAlarm)
+	}
 	return dst
+}
+
+// gpsCheck says whether the receiver's time is trusted, for status:
+// "trusted", "waiting for the upstream servers' first answer", "vetoed:
+// …", or "" with no upstreams to check it.
+func (e *Engine) gpsCheck() string {
+	switch {
+	case !e.cfg.Upstreams:
+		return ""
+	case e.vetoed:
+		return "vetoed: " + e.vetoAlarm
+	case e.gpsWaiting:
+		return fmt.Sprintf("waiting up to %s for the upstream servers' first answer", span(float64(e.upWaitNs)))
+	case !e.upstreamFresh(e.startNs) && !e.upEverOK:
+		return "unchecked: no upstream server has answered"
+	}
+	return "trusted: agrees with the upstream servers"
 }
 
 // silentAlarm is the alarm while PPS is configured but silent.

@@ -51,8 +51,10 @@ type appliance struct {
 	col         *collector
 	find        *finder      // where the board is: addresses and mDNS (find.go)
 	panel       *panel.Panel // the front panel's LED and display (nil: none)
-	// upstream queries the `server`/`pool` lines (nil: none configured).
+	// upstream queries the `server`/`pool` lines (nil: none configured);
+	// upKey is its last estimate passed to the engine (feedUpstream).
 	upstream *upstream.Client
+	upKey    string
 	ctlPath  string
 	// consoleDev is the console's terminal, opened before the privilege
 	// drop (a serial port is root's or dialout's); Run hands it to the
@@ -247,6 +249,8 @@ func (a *appliance) openEngine() error {
 		PanicNs:       int64(a.cfg.Panic),
 		Leaps:         a.leapTable(),
 		Servo:         servoCfg,
+		Upstreams:     a.upstream != nil,
+		Fallback:      a.cfg.Fallback,
 	})
 	return nil
 }

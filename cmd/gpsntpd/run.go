@@ -156,6 +156,7 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 		case <-a.env.hup:
 			*cons = reload(ctx, a.o, &a.cfg, *cons, a.col.get, a.server.SetAccess, a.log)
 		case now := <-tick.C:
+			a.feedUpstream(now.UnixNano())
 			a.engine.Tick(now.UnixNano())
 			a.logEngineEvents()
 			a.persist.tick(a.clock.Now(), a.engine.Ref().Load())
@@ -166,6 +167,38 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 			fmt.Fprintln(os.Stdout, a.statusLine())
 		}
 	}
+}
+
+// feedUpstream passes the upstream servers' estimate to the engine when
+// it changed: a new sample, another system peer, agreement gained or lost.
+// The same estimate twice would be one measurement counted twice (and,
+// after the engine steered, a stale one). Offsets change sign here:
+// package upstream says their time minus ours, the engine ours minus
+// theirs.
+func (a *appliance) feedUpstream(realNs int64) {
+	if a.upstream == nil {
+		return
+	}
+	est, ok := a.upstream.Estimate()
+	key := fmt.Sprint(ok, est.OffsetNs, est.ErrorNs, est.SystemPeer, est.Truechimers)
+	if key == a.upKey {
+		return
+	}
+	a.upKey = key
+	sources := make([]string, len(est.Selected))
+	for i, s := range est.Selected {
+		sources[i] = s.Addr().String()
+		if s.Port() != 123 {
+			sources[i] = s.String()
+		}
+	}
+	a.engine.SetUpstream(discipline.UpstreamEstimate{
+		OK: ok, OffsetNs: -est.OffsetNs, ErrorNs: est.ErrorNs, AtNs: realNs,
+		Stratum: uint8(min(est.Stratum, 16)), RefID: est.RefID,
+		RootDelayNs: est.RootDelayNs, RootDispersionNs: est.RootDispersionNs,
+		Truechimers: est.Truechimers, Sources: strings.Join(sources, ", "),
+	})
+	a.logEngineEvents()
 }
 
 // logEngineEvents logs every clock step, state change and engine alarm

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beevik/ntp"
+
+	"github.com/gpsntp/gpsntp/internal/ctl"
+)
+
+// upstreams starts n gpsntpd -sim servers at the given simulated offsets
+// and waits until each serves synchronised time; it returns the config
+// lines naming them.
+func upstreams(t *testing.T, offsets ...time.Duration) string {
+	t.Helper()
+	var lines strings.Builder
+	var wg sync.WaitGroup
+	for _, off := range offsets {
+		d := startDaemon(t, "-control", "none", "-status-interval", "0", "-sim-offset", off.String())
+		_, port, _ := strings.Cut(d.addr, ":")
+		fmt.Fprintf(&lines, "server 127.0.0.1 port %s iburst\n", port)
+		wg.Add(1)
+		go func() { defer wg.Done(); waitSynced(t, d, "PPS", 90*time.Second) }()
+	}
+	wg.Wait()
+	return lines.String()
+}
+
+// reply is one NTP reply judged against host time, the truth when the
+// upstreams run at -sim-offset 0.
+type reply struct {
+	stratum  uint8
+	refid    string
+	synced   bool
+	errNs    float64 // served − host time, at the exchange's midpoint
+	boundNs  float64 // what the reply claims: root delay/2 + root dispersion, plus half the round trip
+	received time.Time
+}
+
+func queryReply(addr string) (reply, error) {
+	r, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: time.Second})
+	if err != nil {
+		return reply{}, err
+	}
+	return reply{stratum: r.Stratum, refid: refidOf(r), synced: r.Leap != ntp.LeapNotInSync && r.Stratum > 0 && r.Stratum < 16,
+		errNs:   float64(r.ClockOffset),
+		boundNs: float64(r.RootDelay/2+r.RootDispersion) + float64(r.RTT)/2, received: time.Now()}, nil
+}
+
+func refidOf(r *ntp.Response) string {
+	if r.Stratum == 1 {
+		return refidString(r.ReferenceID)
+	}
+	return fmt.Sprintf("%d.%d.%d.%d", byte(r.ReferenceID>>24), byte(r.ReferenceID>>16), byte(r.ReferenceID>>8), byte(r.ReferenceID))
+}
+
+// Done-when 1 of issue 13: a receiver that labels every second 1 s wrong
+// (-sim-offset 1s) is vetoed by three upstreams serving host time: its
+// time is never served as synchronised, and within 60 s the daemon serves
+// the upstreams' time at stratum 2, with the alarm in gpsntpctl status.
+func TestEndToEndUpstreamVeto(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	t.Parallel()
+	lines := upstreams(t, 0, 0, 0)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	conf := filepath.Join(dir, "gpsntp.conf")
+	os.WriteFile(conf, []byte(lines+fmt.Sprintf("control %s\n", sock)), 0o644)
+	d := launch(t, []string{"-sim", "-sim-offset", "1s", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	start := time.Now()
+	var good int
+	for time.Since(start) < 90*time.Second && good < 5 {
+		r, err := queryReply(d.addr)
+		if err == nil && r.synced {
+			if math.Abs(r.errNs) > 500e6 {
+				t.Fatalf("served the receiver's +1 s time as synchronised after %v: stratum %d refid %s, error %+.3f s", time.Since(start), r.stratum, r.refid, r.errNs/1e9)
+			}
+			if r.stratum == 2 && math.Abs(r.errNs) < 5e6 {
+				if good == 0 {
+					t.Logf("stratum 2 refid %s after %.1fs, served − host %+.3f ms (claims ±%.3f ms)", r.refid, time.Since(start).Seconds(), r.errNs/1e6, r.boundNs/1e6)
+				}
+				good++
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	took := time.Since(start)
+	if good < 5 {
+		t.Fatalf("no 5 stratum-2 replies within 5 ms of host time in %v", took)
+	}
+	if took > 60*time.Second {
+		t.Errorf("stratum 2 from the upstreams only after %v, want within 60 s", took)
+	}
+	s, err := ctl.Fetch(sock, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var veto string
+	for _, a := range s.Alarms {
+		if strings.Contains(a, "GPS distrusted") {
+			veto = a
+		}
+	}
+	if veto == "" || s.State != "upstream" {
+		t.Errorf("gpsntpctl status: state %s, alarms %q; want state upstream and the veto alarm", s.State, s.Alarms)
+	}
+	t.Logf("BENCH upstream-veto-to-stratum-2 %.1fs; alarm %q", took.Seconds(), veto)
+}
+
+// With the receiver right and one upstream of three wrong by 1 s, the
+// receiver stays the reference: stratum 1 refid PPS, no veto.
+func TestEndToEndUpstreamFalseticker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	t.Parallel()
+	lines := upstreams(t, 0, 0, time.Second)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	conf := filepath.Join(dir, "gpsntp.conf")
+	os.WriteFile(conf, []byte(lines+fmt.Sprintf("control %s\n", sock)), 0o644)
+	d := launch(t, []string{"-sim", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	took := waitSynced(t, d, "PPS", 120*time.Second)
+	time.Sleep(5 * time.Second)
+	waitSynced(t, d, "PPS", 5*time.Second)
+	s, err := ctl.Fetch(sock, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range s.Alarms {
+		if strings.Contains(a, "distrusted") {
+			t.Errorf("receiver vetoed by a 2-of-3 majority that agrees with it: %q", a)
+		}
+	}
+	t.Logf("stratum 1 refid PPS after %v with one upstream 1 s off; alarms %q", took, s.Alarms)
+}
+
+// Done-when 2 of issue 13: the receiver goes silent; after holdover the
+// daemon serves the upstreams' time at stratum 2, never stratum 16 in
+// between, and stratum 1 again when the receiver returns. Every reply's
+// claimed error bound covers its real error.
+func TestEndToEndUpstreamFallback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	t.Parallel()
+	lines := upstreams(t, 0, 0)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "gpsntp.conf")
+	os.WriteFile(conf, []byte(lines+"holdover 10s\ncontrol none\n"), 0o644)
+	d := launch(t, []string{"-sim", "-sim-outage", "40s:50s", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	waitSynced(t, d, "PPS", 90*time.Second)
+	start := time.Now()
+	var seq []string
+	var worst float64
+	for time.Since(start) < 150*time.Second {
+		r, err := queryReply(d.addr)
+		if err != nil {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		label := fmt.Sprintf("s%d", r.stratum)
+		if !r.synced {
+			label = "unsync"
+		}
+		if len(seq) == 0 || seq[len(seq)-1] != label {
+			seq = append(seq, label)
+			t.Logf("%5.1fs: %s refid %s, served − host %+.3f ms, claims ±%.3f ms", time.Since(start).Seconds(), label, r.refid, r.errNs/1e6, r.boundNs/1e6)
+		}
+		if r.synced && math.Abs(r.errNs) > r.boundNs {
+			t.Errorf("reply at stratum %d: error %+.3f ms beyond its claimed bound %.3f ms", r.stratum, r.errNs/1e6, r.boundNs/1e6)
+		}
+		worst = math.Max(worst, math.Abs(r.errNs))
+		if got := strings.Join(seq, " "); strings.HasSuffix(got, "s1 s2 s1") {
+			t.Logf("strata %s; worst |served − host| %.3f ms", got, worst/1e6)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("strata %v, want s1 s2 s1 with nothing unsynchronised between", seq)
+}
