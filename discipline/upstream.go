@@ -3,6 +3,7 @@ package discipline
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // Upstream NTP servers (`server`, `pool`) check the receiver and stand in
@@ -141,8 +142,10 @@ func (e *Engine) vetoGPS(gpsOffNs float64, realNs int64) bool {
 		e.agreeSince = 0
 		if !e.vetoed {
 			e.vetoed = true
-			e.vetoAlarm = fmt.Sprintf("receiver time is %s %s the time of %d upstream servers (%s) since %s: GPS distrusted, not served",
-				span(diff), aheadOrBehind(diff), e.up.Truechimers, e.up.Sources, hhmm(e.cfg.Clock.Map(realNs)))
+			served := e.cfg.Clock.Map(realNs)
+			e.vetoAlarm = fmt.Sprintf("receiver time %s is %s %s %s, the time of %d upstream servers (%s), since %s: GPS distrusted, not served",
+				hmsms(served-int64(gpsOffNs)), span(diff), aheadOrBehind(diff), hmsms(served-int64(e.up.OffsetNs)),
+				e.up.Truechimers, e.up.Sources, hhmm(served))
 			e.event(Event{AtNs: realNs, Kind: EventAlarm, Raised: true, Reason: e.vetoAlarm})
 			switch e.state {
 			case PPS, GPS, Holdover:
@@ -174,6 +177,9 @@ func (e *Engine) vetoGPS(gpsOffNs float64, realNs int64) bool {
 	e.coarse, e.ppsSet, e.consistent = false, false, 0
 	return false
 }
+
+// hmsms formats a UTC time (ns since the Unix epoch) to the millisecond.
+func hmsms(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05.000") }
 
 // aheadOrBehind words the sign of their time minus the receiver's.
 func aheadOrBehind(diffNs float64) string {
