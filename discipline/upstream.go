@@ -67,9 +67,8 @@ const (
 func (e *Engine) SetUpstream(u UpstreamEstimate) {
 	realNs := u.AtNs
 	e.seen(realNs)
-	fresh := u.AtNs != e.up.AtNs
 	e.up = u
-	if !u.OK || !fresh {
+	if !u.OK {
 		e.snapshot(realNs)
 		return
 	}
