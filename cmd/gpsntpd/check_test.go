@@ -101,7 +101,7 @@ func TestValidateRejects(t *testing.T) {
 		{"console on the pps device", "pps /dev/pps0\nconsole /dev/pps0", "x.conf:2: console /dev/pps0: the same device as pps /dev/pps0 (x.conf:1)"},
 		{"kod without limited", "restrict default kod nomodify", "x.conf:1: restrict: default: kod without limited does nothing"},
 		{"IPv4-mapped prefix", "restrict ::ffff:127.0.4.0/120 ignore", "x.conf:1: restrict: prefix ::ffff:127.0.4.0/120 is IPv4-mapped, which no client matches: IPv4 clients match IPv4 rules; write it as 127.0.4.0/24"},
-		{"restrict source", "restrict source nopeer", "x.conf:1: restrict: source: `restrict source` applies to the associations of `server` and `pool` lines, and gpsntpd does not query upstream servers yet"},
+		{"restrict source", "restrict source nopeer", "x.conf:1: restrict: source: `restrict source` applies to the associations of `server` and `pool` lines, which gpsntpd keeps apart from serving"},
 		{"bad address, said once", "restrict ntp.example.org", "x.conf:1: restrict: bad address \"ntp.example.org\""},
 		{"bad discard, said once", "discard average 17", "x.conf:1: discard: average 17: want log2 seconds 0..16"},
 	} {

@@ -157,7 +157,7 @@ func ParseRestrict(args []string) (Rule, error) {
 		}
 	case target == "source":
 		return r, fmt.Errorf("source: `restrict source` applies to the associations of `server` and `pool` lines, " +
-			"and gpsntpd does not query upstream servers yet (they are listed, not polled): remove the line")
+			"which gpsntpd keeps apart from serving: its client only takes replies to its own requests (a random nonce), and those servers are served like any client: remove the line")
 	case strings.Contains(target, "/"):
 		p, err := netip.ParsePrefix(target)
 		if err != nil {

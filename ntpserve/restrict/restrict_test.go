@@ -39,7 +39,7 @@ func TestParseRestrict(t *testing.T) {
 		{line: "10.0.0.0 mask ffff::", wantErr: "other address family"},
 		{line: "-6 10.0.0.1", wantErr: "other family"},
 		{line: "default nomodfy", wantErr: `unknown flag "nomodfy": want one of ignore,`},
-		{line: "source nopeer", wantErr: "`restrict source` applies to the associations of `server` and `pool` lines, and gpsntpd does not query upstream servers yet"},
+		{line: "source nopeer", wantErr: "`restrict source` applies to the associations of `server` and `pool` lines, which gpsntpd keeps apart from serving"},
 		{line: "default kod", wantErr: "default: kod without limited does nothing: ntpd sends a kiss-o'-death only to clients that the `limited` rate limit"},
 		{line: "10.0.0.0/8 kod nomodify", wantErr: "kod without limited"},
 		{line: "::ffff:127.0.4.0/120 ignore", wantErr: "prefix ::ffff:127.0.4.0/120 is IPv4-mapped, which no client matches: IPv4 clients match IPv4 rules; write it as 127.0.4.0/24"},
