@@ -18,7 +18,7 @@ var commands = map[string]command{
 	"decode":  {"decode NMEA captures offline with the daemon's decoder", runDecode},
 	"status":  {"the daemon's status summary [-json] [-socket PATH]", viewCommand("status")},
 	"sats":    {"satellites in view: PRN, elevation, azimuth, SNR, used", viewCommand("sats")},
-	"sources": {"ntpq -p style billboard of GPS, PPS and configured servers", viewCommand("sources")},
+	"sources": {"ntpq -p style billboard of PPS, GPS and the upstream servers", viewCommand("sources")},
 	"clients": {"NTP server counters by outcome and rates", viewCommand("clients")},
 	"log":     {"recent events of the daemon", viewCommand("log")},
 }

@@ -99,8 +99,8 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descFreq, s.FreqPPB/1e3)
 	g(descRootDisp, float64(s.RootDispersionNs)/1e9)
 	// Every state, named as the engine names it (Unsynchronised first,
-	// Holdover last).
-	for st := discipline.Unsynchronised; st <= discipline.Holdover; st++ {
+	// Upstream, the last added, last).
+	for st := discipline.Unsynchronised; st <= discipline.Upstream; st++ {
 		g(descState, b(st.String() == s.State), st.String())
 	}
 	g(descSynced, b(s.Synchronised))

@@ -344,7 +344,7 @@ func upstreamRow(u upstream.SourceStatus) ctl.Source {
 	row := ctl.Source{
 		Tally: string(rune(u.Tally)), Remote: u.Host, Host: u.Host, RefID: u.RefID, Stratum: u.Stratum, Type: "u",
 		WhenS: u.WhenS, PollS: int(u.PollS), Reach: u.Reach,
-		DelayNs: u.DelayNs, OffsetNs: -u.OffsetNs, JitterNs: u.JitterNs, Drops: u.Drops,
+		DelayNs: u.DelayNs, OffsetNs: negate(u.OffsetNs), JitterNs: u.JitterNs, Drops: u.Drops,
 		Note: upstreamNote(u),
 	}
 	if u.Tally == 0 {
@@ -361,6 +361,11 @@ func upstreamRow(u upstream.SourceStatus) ctl.Source {
 	}
 	return row
 }
+
+// negate turns an upstream's offset (theirs minus ours) into the
+// snapshot's (ours minus theirs), without a -0 for a source never
+// measured (the views would show "-0.000").
+func negate(x float64) float64 { return 0 - x }
 
 // upstreamNote says what is wrong with an association, or why it is not
 // measured: "" when all is well.
@@ -395,7 +400,7 @@ func upstreamSummary(est upstream.Estimate, ok bool, ups []upstream.SourceStatus
 		}
 	}
 	if est.SystemPeer.IsValid() {
-		u.OffsetNs = -est.OffsetNs // ours minus theirs
+		u.OffsetNs = negate(est.OffsetNs) // ours minus theirs
 		u.ErrorNs = est.ErrorNs
 		u.Stratum = est.Stratum
 		u.RefID = netip.AddrFrom4(est.RefID).String()

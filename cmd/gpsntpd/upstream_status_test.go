@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -53,8 +54,12 @@ func TestUpstreamRow(t *testing.T) {
 			ctl.Source{Tally: " ", Remote: "192.0.2.8", Host: "192.0.2.8", RefID: "192.0.2.1", Stratum: 2, Type: "u", WhenS: 10, PollS: 128, Reach: 0o3,
 				Note: "asked us to poll less often (kiss-o'-death RATE); noselect: monitored only"}},
 	} {
-		if got := upstreamRow(c.in); got != c.want {
+		got := upstreamRow(c.in)
+		if got != c.want {
 			t.Errorf("%s: upstreamRow(%+v) =\n%+v, want\n%+v", c.name, c.in, got, c.want)
+		}
+		if got.OffsetNs == 0 && math.Signbit(got.OffsetNs) {
+			t.Errorf("%s: upstreamRow(%+v).OffsetNs = -0, want 0 (the view would show -0.000)", c.name, c.in)
 		}
 	}
 }
@@ -129,6 +134,7 @@ func TestUpstreamMetrics(t *testing.T) {
 		{"gpsntp_upstream_selected", []string{"host", "ntp.invalid"}, 0},
 		{"gpsntp_upstream_truechimers", nil, 2},
 		{"gpsntp_upstream_ok", nil, 1},
+		{"gpsntp_state", []string{"state", "upstream"}, 0}, // the fallback state has its series
 	} {
 		if got := value(t, mf, c.name, c.label...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.label, got, c.want)
