@@ -39,6 +39,9 @@ type UpstreamEstimate struct {
 	// Truechimers is how many agree; Sources names them, for alarms.
 	Truechimers int
 	Sources     string
+	// Silent: none has answered, and none will soon (names that do not
+	// resolve, first requests unanswered): the receiver need not wait.
+	Silent bool
 }
 
 const (
@@ -125,7 +128,7 @@ func (e *Engine) vetoGPS(gpsOffNs float64, realNs int64) bool {
 		return false
 	}
 	if !e.upstreamFresh(realNs) {
-		if !e.upEverOK && realNs-e.startNs < e.upWaitNs {
+		if !e.upEverOK && !e.up.Silent && realNs-e.startNs < e.upWaitNs {
 			e.gpsWaiting = true
 			return true
 		}

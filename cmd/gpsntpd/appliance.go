@@ -212,7 +212,6 @@ func (a *appliance) openSources() error {
 	a.col.ppsSource = ppsDescription(ppsCfg, a.o.sim)
 	a.col.gpsDevice = a.gpsCfg.Device
 	a.col.configAlarm = a.env.configAlarm
-	a.col.upstreams = a.cfg.Upstreams
 	return nil
 }
 

@@ -180,7 +180,15 @@ func (a *appliance) feedUpstream(realNs int64) {
 		return
 	}
 	est, ok := a.upstream.Estimate()
-	key := fmt.Sprint(ok, est.OffsetNs, est.ErrorNs, est.SystemPeer, est.Truechimers)
+	// Silent: no association has answered and each has failed (no reply,
+	// a name that does not resolve), so the receiver need not wait.
+	silent := !ok
+	for _, st := range a.upstream.Status() {
+		if st.Reach != 0 || st.LastError == "" || st.LastError == "resolving" {
+			silent = false
+		}
+	}
+	key := fmt.Sprint(ok, est.OffsetNs, est.ErrorNs, est.SystemPeer, est.Truechimers, silent)
 	if key == a.upKey {
 		return
 	}
@@ -196,7 +204,7 @@ func (a *appliance) feedUpstream(realNs int64) {
 		OK: ok, OffsetNs: -est.OffsetNs, ErrorNs: est.ErrorNs, AtNs: realNs,
 		Stratum: uint8(min(est.Stratum, 16)), RefID: est.RefID,
 		RootDelayNs: est.RootDelayNs, RootDispersionNs: est.RootDispersionNs,
-		Truechimers: est.Truechimers, Sources: strings.Join(sources, ", "),
+		Truechimers: est.Truechimers, Sources: strings.Join(sources, ", "), Silent: silent,
 	})
 	a.logEngineEvents()
 }

@@ -26,9 +26,6 @@ type collector struct {
 	clockName string
 	ppsSource string
 	gpsDevice string
-	// upstreams are the server/pool lines; the billboard shows the
-	// client's associations instead (appliance.upstream.Status).
-	upstreams []config.Upstream
 	listen    []string
 	events    func() []ctl.Event
 
