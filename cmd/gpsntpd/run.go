@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -232,6 +233,16 @@ func (a *appliance) logEngineEvents() {
 	}
 }
 
+// refIDText is a Reference's refid as text: ASCII at stratum 1 ("PPS",
+// "GPS"), the server's IPv4 address above (RFC 5905 section 7.3), "" when
+// unsynchronised.
+func refIDText(r *discipline.Reference) string {
+	if r.Stratum >= 2 && r.Stratum < 16 {
+		return netip.AddrFrom4(r.RefID).String()
+	}
+	return string(trimNUL(r.RefID[:]))
+}
+
 // fmtServed formats a served time (ns since the Unix epoch, UTC).
 func fmtServed(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
@@ -251,7 +262,7 @@ func logClockFailures(log *slog.Logger, c discipline.Clock, seen uint64) uint64 
 func (a *appliance) statusLine() string {
 	st := a.engine.Status()
 	r := st.Ref
-	refid := string(trimNUL(r.RefID[:]))
+	refid := refIDText(&r)
 	if refid == "" {
 		refid = "-"
 	}

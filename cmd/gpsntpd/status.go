@@ -99,7 +99,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		Clock:            c.clockName,
 		State:            r.State.String(),
 		Synchronised:     r.Synchronised,
-		RefID:            string(trimNUL(r.RefID[:])),
+		RefID:            refIDText(&r),
 		Stratum:          int(r.Stratum),
 		OffsetNs:         r.OffsetNs,
 		JitterNs:         r.JitterNs,
