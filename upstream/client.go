@@ -558,6 +558,26 @@ type Estimate struct {
 	AtNs                          int64 // served clock
 }
 
+// Stepped tells the client that the clock was stepped by deltaNs (added
+// to it): the samples kept, measured against the clock before, are
+// shifted to the clock after, as ntpd clears its filters on a step, but
+// without losing them. A request in flight was sent with the old T1.
+func (c *Client) Stepped(deltaNs int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sources {
+		for _, a := range s.assocs {
+			a.f.stepped(deltaNs)
+			if a.lastNs != 0 {
+				a.lastNs += deltaNs
+			}
+			if a.t1Ns != 0 {
+				a.t1Ns += deltaNs
+			}
+		}
+	}
+}
+
 // Estimate returns the upstreams' estimate now; ok is false when fewer
 // than MinSane truechimers agree.
 func (c *Client) Estimate() (Estimate, bool) {

@@ -23,6 +23,19 @@ func (f *filter) add(m measurement) {
 	f.n = min(f.n+1, filterStages)
 }
 
+// stepped shifts every stage by a step of our clock (deltaNs added to it):
+// the offsets were measured against the clock before, so they shrink by
+// the step, and their times move with it. Without this, samples from
+// before a boot-time step (decades of offset) stay in the filter for
+// eight polls, and their spread makes the source's jitter, and so its
+// root distance, too large to select it.
+func (f *filter) stepped(deltaNs int64) {
+	for i := 0; i < f.n; i++ {
+		f.s[i].offsetNs -= float64(deltaNs)
+		f.s[i].atNs += deltaNs
+	}
+}
+
 // filtered is what the clock filter says at a given time.
 type filtered struct {
 	offsetNs, delayNs float64
