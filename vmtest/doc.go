@@ -6,12 +6,20 @@
 //
 // TestVM (vm_test.go) boots the SD image's amd64 twin (instance
 // image/gpsntp-vm, gokrazy, OVMF) with its RTC at 1970 in a private
-// network namespace (`unshare --net`, only lo). The host plays gps/sim (a
-// simulated u-blox receiver, 9600 baud, burst 120 ms after the second,
-// simulated GPS time = host time + 5 s, 700 ppm fast) into ttyS1 once
-// Linux is up; gpsntpd steers the guest's CLOCK_REALTIME with the System
-// backend, as uid 65534 keeping CAP_SYS_TIME; github.com/beevik/ntp then
-// requires stratum 1, refid GPS, within 50 ms of simulated GPS time.
+// network namespace (`unshare --net`, only lo), three times. Boot 1: the
+// user's gpsntp.conf on the FAT boot partition moves NTP to another port,
+// the status screen to ttyS2, and names one upstream server on the host
+// side (a small NTP responder in the test serving simulated GPS time =
+// host time + 5 s, 700 ppm fast). With the receiver silent, the guest's
+// clock must be set from it and served at stratum 2; then the host plays
+// gps/sim (a simulated u-blox receiver, 9600 baud, burst 120 ms after the
+// second, the same timeline) into ttyS1, and gpsntpd, steering the guest's
+// CLOCK_REALTIME with the System backend as uid 65534 keeping
+// CAP_SYS_TIME, must serve stratum 1, refid GPS, within 50 ms of
+// simulated GPS time (github.com/beevik/ntp), never unsynchronised in
+// between. Boot 2 follows an update (gok's boot file system written over
+// the boot partition): gpsntp.conf is put back. Boot 3 has it broken: the
+// last good configuration runs, and the alarm names the line.
 //
 // TestVMGPIO (gpio_test.go) boots the image's own Raspberry Pi kernel on
 // QEMU's arm64 virt board from an initramfs (rig_test.go: no network at

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gpsntp/gpsntp/gps/sim"
 	"github.com/gpsntp/gpsntp/internal/simtime"
+	"github.com/gpsntp/gpsntp/ntpserve"
 )
 
 const (
@@ -175,12 +176,50 @@ func inner(t *testing.T) {
 	if conf == string(base) {
 		t.Fatal("image/gpsntp-vm/ntp.conf has no `listen 0.0.0.0:123` line to change")
 	}
-	conf += "console /dev/ttyS2\n"
+	// The only upstream server: on the host side, serving the simulated
+	// GPS time (slirp's 10.0.2.2 is this namespace's loopback); one is
+	// enough to set the clock (minsane 1).
+	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(simOffset), FreqPPM: simFreqPPM}
+	startUpstream(t, tl)
+	conf += fmt.Sprintf("console /dev/ttyS2\nserver 10.0.2.2 port %d iburst\nminsane 1\n", upstreamPort)
 	writeBootConf(t, img, conf)
 	vm := bootVM(t, work, img, vars, "boot1")
-	tl := simtime.Timeline{StartHostNs: time.Now().UnixNano(), OffsetNs: int64(simOffset), FreqPPM: simFreqPPM}
-	rx := vm.receiver(t, tl)
 	addr := fmt.Sprintf("127.0.0.1:%d", hostPort)
+
+	// Issue 13's boot: the guest starts in 1970 with the receiver silent;
+	// its clock must be set from the upstream within 30 s of its network
+	// coming up (the first reply of any kind), served at stratum 2.
+	netUp, upSet := time.Duration(0), time.Duration(0)
+	for deadline := time.Now().Add(replyLimit); upSet == 0; {
+		if time.Now().After(deadline) {
+			t.Logf("the guest's sources:\n%s", vm.screen(t, "sources", "remote"))
+			t.Fatalf("the guest's clock not set from the upstream within %v of Linux being up (network up at %v)", replyLimit, netUp)
+		}
+		vm.alive(t)
+		next := time.Now().Add(time.Second)
+		want := time.Duration(tl.OffsetAt(time.Now().UnixNano()))
+		r, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: 800 * time.Millisecond})
+		if err == nil {
+			if netUp == 0 {
+				netUp = time.Since(vm.start)
+			}
+			if d := r.ClockOffset - want; synchronised(r) && d.Abs() < tolerance {
+				upSet = time.Since(vm.start)
+				t.Logf("BENCH vm-boot-clock-from-upstream %.1fs after the network came up (%.1fs after boot): stratum %d refid %s, served − simulated GPS time %+.3f ms, receiver silent",
+					(upSet - netUp).Seconds(), upSet.Seconds(), r.Stratum, refIDAny(r), float64(d)/1e6)
+				if r.Stratum != 2 {
+					t.Errorf("clock from the upstream served at stratum %d, want 2", r.Stratum)
+				}
+				if upSet-netUp > 30*time.Second {
+					t.Errorf("clock set from the upstream %v after the network came up, want within 30 s", upSet-netUp)
+				}
+			} else if synchronised(r) {
+				t.Fatalf("synchronised reply before the clock was right: stratum %d, served − simulated GPS time %v", r.Stratum, d)
+			}
+		}
+		time.Sleep(time.Until(next))
+	}
+	rx := vm.receiver(t, tl)
 	var firstAny, firstSync time.Duration
 	good := 0
 	deadline := time.Now().Add(replyLimit)
@@ -198,11 +237,17 @@ func inner(t *testing.T) {
 			// Not serving yet (or the guest's network is not up).
 		case firstAny == 0:
 			firstAny = time.Since(vm.start)
-			t.Logf("first reply after %.1fs: stratum %d refid %q leap %d offset %v", firstAny.Seconds(), r.Stratum, refID(r), r.Leap, r.ClockOffset)
+			t.Logf("first reply after %.1fs: stratum %d refid %q leap %d offset %v", firstAny.Seconds(), r.Stratum, refIDAny(r), r.Leap, r.ClockOffset)
 			fallthrough
 		default:
 			if !synchronised(r) {
+				// Set from the upstream, it is synchronised (stratum 2)
+				// until the receiver takes over.
+				t.Errorf("unsynchronised reply %.1fs after boot, after the clock was set from the upstream", time.Since(vm.start).Seconds())
 				break
+			}
+			if r.Stratum != 1 {
+				break // the upstream's time, until the receiver takes over
 			}
 			if firstSync == 0 {
 				firstSync = time.Since(vm.start)
@@ -364,6 +409,54 @@ func readBootConf(t *testing.T, img string) string {
 	return string(out)
 }
 
+// upstreamPort is the host-side upstream server's port (in the private
+// namespace, so any free number will do).
+const upstreamPort = 12400
+
+// startUpstream serves tl's simulated GPS time over NTP on
+// 127.0.0.1:upstreamPort until t ends: a stratum-1 server with the
+// receiver's own timeline, 700 ppm fast and all. (A gpsntpd -sim cannot
+// play it: its servo, like the kernel's, stops at ±500 ppm.)
+func startUpstream(t *testing.T, tl simtime.Timeline) {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: upstreamPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		b := make([]byte, 512)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(b)
+			if err != nil {
+				return
+			}
+			rx := tl.GPSAt(time.Now().UnixNano())
+			var req ntpserve.Header
+			if req.Decode(b[:n]) != nil || req.Mode != ntpserve.ModeClient {
+				continue
+			}
+			rep := ntpserve.Header{Version: req.Version, Mode: ntpserve.ModeServer, Stratum: 1, Poll: req.Poll, Precision: -20,
+				RootDispersion: ntpserve.ShortFromNs(1e6), RefID: [4]byte{'G', 'P', 'S', 0},
+				RefTime: ntpserve.TimestampFromUnixNs(rx - 1e9), Origin: req.Transmit, Receive: ntpserve.TimestampFromUnixNs(rx)}
+			rep.Transmit = ntpserve.TimestampFromUnixNs(tl.GPSAt(time.Now().UnixNano()))
+			var out [ntpserve.HeaderLen]byte
+			rep.Encode(out[:])
+			c.WriteToUDPAddrPort(out[:], from)
+		}
+	}()
+}
+
+// refIDAny is a reply's reference ID: text at stratum 1, an IPv4 address
+// above.
+func refIDAny(r *ntp.Response) string {
+	if r.Stratum == 1 {
+		return refID(r)
+	}
+	id := r.ReferenceID
+	return fmt.Sprintf("%d.%d.%d.%d", byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+}
+
 // guestPort is where the boot partition's gpsntp.conf moves NTP to.
 const guestPort = 1123
 
@@ -432,7 +525,18 @@ func bootVM(t *testing.T, work, img, vars, name string) *vm {
 		if t.Failed() && !v.stopped {
 			v.stop()
 			b, _ := os.ReadFile(v.console)
-			t.Logf("%s: qemu output:\n%s\nguest console (last 6 KiB):\n%s", name, v.out.Bytes(), tail(b, 6<<10))
+			// gpsntpd's log lines, which the status lines would push out
+			// of the console's tail.
+			var logs []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "level=") {
+					logs = append(logs, l)
+				}
+			}
+			if len(logs) > 60 {
+				logs = logs[len(logs)-60:]
+			}
+			t.Logf("%s: qemu output:\n%s\ngpsntpd's log (last 60 lines):\n%s\nguest console (last 6 KiB):\n%s", name, v.out.Bytes(), strings.Join(logs, "\n"), tail(b, 6<<10))
 			// Last, where a truncated CI log still shows them: how the
 			// guest calibrated its clock, which the servo has to steer.
 			for _, l := range bytes.Split(b, []byte("\n")) {
