@@ -148,6 +148,7 @@ func (c *collector) tick(nowNs int64, a *appliance) {
 		ups = a.upstream.Status()
 		est, ok := a.upstream.Estimate()
 		s.Upstream = upstreamSummary(est, ok, ups, a.cfg.MinSane)
+		s.Upstream.GPSCheck = st.GPSCheck
 	}
 	s.Sources = c.sources(nowNs, r, a.ppsSrc != nil, ups)
 	// The busiest clients: chosen every talkersEvery ticks (a walk of the

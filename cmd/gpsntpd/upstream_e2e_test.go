@@ -113,6 +113,9 @@ func TestEndToEndUpstreamVeto(t *testing.T) {
 	if veto == "" || s.State != "upstream" {
 		t.Errorf("gpsntpctl status: state %s, alarms %q; want state upstream and the veto alarm", s.State, s.Alarms)
 	}
+	if s.Upstream == nil || !strings.HasPrefix(s.Upstream.GPSCheck, "vetoed") {
+		t.Errorf("gpsntpctl status: upstream %+v, want gps_check vetoed", s.Upstream)
+	}
 	if s.RefID != "127.0.0.1" {
 		t.Errorf("gpsntpctl status: refid %q at stratum %d, want the upstream's address 127.0.0.1", s.RefID, s.Stratum)
 	}

@@ -182,6 +182,10 @@ func StatusLines(s *Snapshot) []string {
 	l = append(l, "        "+pos+second)
 	if s.Upstream != nil {
 		l = append(l, UpstreamLine(s.Upstream))
+		// Vetoed shows as an alarm; trusted needs no line.
+		if c := s.Upstream.GPSCheck; strings.HasPrefix(c, "waiting") || strings.HasPrefix(c, "unchecked") {
+			l = append(l, fit("        GPS "+c))
+		}
 	}
 	v := s.Server
 	n := v.Counts.Outcomes

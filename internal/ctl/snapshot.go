@@ -181,6 +181,9 @@ type UpstreamStatus struct {
 	// polls.
 	Sources   int `json:"sources"`
 	Reachable int `json:"reachable"`
+	// GPSCheck is what they make of the receiver's time: "trusted: …",
+	// "waiting up to 30 s for …", "vetoed: …", "unchecked: …".
+	GPSCheck string `json:"gps_check,omitempty"`
 	// OffsetNs is our served clock minus the upstreams' combined time,
 	// positive: our clock ahead (as Snapshot.OffsetNs; ntpq's sign is the
 	// opposite). ErrorNs bounds its error if the truechimers are right.

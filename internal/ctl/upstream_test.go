@@ -77,3 +77,23 @@ func TestUpstreamJSON(t *testing.T) {
 		t.Errorf("json.Marshal(snapshot without upstreams) has an upstream field:\n%s", b)
 	}
 }
+
+// While GPS waits for the upstreams' first answer, the status says so;
+// trusted needs no line (and vetoed is an alarm).
+func TestStatusGPSCheckLine(t *testing.T) {
+	for check, want := range map[string]bool{
+		"waiting up to 30 s for the upstream servers' first answer": true,
+		"unchecked: no upstream server has answered":                true,
+		"trusted: agrees with the upstream servers":                 false,
+		"": false,
+	} {
+		s := &Snapshot{Upstream: &UpstreamStatus{Sources: 2, GPSCheck: check}}
+		got := strings.Contains(strings.Join(StatusLines(s), "\n"), "GPS "+check)
+		if check == "" {
+			got = strings.Contains(strings.Join(StatusLines(s), "\n"), "        GPS ")
+		}
+		if got != want {
+			t.Errorf("GPS check %q shown: %v, want %v", check, got, want)
+		}
+	}
+}
