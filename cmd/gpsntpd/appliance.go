@@ -167,7 +167,19 @@ func (a *appliance) openSources() error {
 			silent = func(n int64) bool { return n >= from && n < to }
 			a.log.Info("simulated outage", "after", o.after, "for", o.length)
 		}
-		rx, err := sim.New(sim.Config{Timeline: tl, Baud: a.gpsCfg.Baud, Delay: simDelay, Seed: uint64(a.o.simSeed), Leap: simLeaps[a.o.simLeap], Silent: silent}, master)
+		// -sim-jump: the receiver labels its seconds wrong from then on.
+		var shift func(gpsSecond int64) int64
+		if j := a.o.simJump; j.seconds != 0 {
+			from := tl.GPSAt(tl.StartHostNs+int64(j.after)) / 1e9
+			shift = func(n int64) int64 {
+				if n >= from {
+					return j.seconds
+				}
+				return 0
+			}
+			a.log.Info("simulated time jump", "after", j.after, "seconds", j.seconds)
+		}
+		rx, err := sim.New(sim.Config{Timeline: tl, Baud: a.gpsCfg.Baud, Delay: simDelay, Seed: uint64(a.o.simSeed), Leap: simLeaps[a.o.simLeap], Silent: silent, Shift: shift}, master)
 		if err != nil {
 			return err
 		}

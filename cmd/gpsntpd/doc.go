@@ -14,7 +14,8 @@
 // DURATION, -sim-freq-ppm FLOAT, -sim-jitter DURATION, -sim-leap
 // insert|delete|none (the simulated receiver announces a leap second at the
 // end of the simulated month in UBX-NAV-TIMELS), -sim-outage AFTER:DURATION
-// (the simulated receiver and PPS go silent), -listen ADDR (repeatable;
+// (the simulated receiver and PPS go silent), -sim-jump AFTER:SECONDS (its
+// labels go wrong), -listen ADDR (repeatable;
 // default 127.0.0.1:12300 with -sim, :123 otherwise).
 //
 // On the appliance (image/gpsntp-boot passes them): -config-fallback FILE,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,7 @@ type options struct {
 	simSeed        int64
 	simLeap        string
 	simOutage      outage
+	simJump        jump
 	listen         listFlag
 	statusEvery    time.Duration
 	console        string
@@ -60,6 +62,7 @@ func main() {
 	flag.Int64Var(&o.simSeed, "sim-seed", 1, "seed of the simulated PPS jitter")
 	flag.StringVar(&o.simLeap, "sim-leap", "none", "the simulated receiver announces a leap second at the end of the month: insert, delete or none")
 	flag.Var(&o.simOutage, "sim-outage", "the simulated receiver and PPS go silent `AFTER:DURATION` from the start (e.g. 60s:10m)")
+	flag.Var(&o.simJump, "sim-jump", "the simulated receiver labels its seconds wrong by SECONDS from `AFTER:SECONDS` on (e.g. 60s:1: one second late)")
 	flag.Func("leapfile-extra", "comma-separated leap-seconds.list `FILES` used instead of `leapfile` when one expires later (gpsntp-boot: the boot partition's and /perm's); missing ones are skipped", func(v string) error {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {
@@ -199,5 +202,29 @@ func (o *outage) Set(s string) error {
 		return fmt.Errorf("want AFTER:DURATION, e.g. 60s:10m (DURATION at least 1s), got %q", s)
 	}
 	o.after, o.length = after, length
+	return nil
+}
+
+// jump is -sim-jump AFTER:SECONDS.
+type jump struct {
+	after   time.Duration
+	seconds int64
+}
+
+func (j *jump) String() string {
+	if j.seconds == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%v:%d", j.after, j.seconds)
+}
+
+func (j *jump) Set(s string) error {
+	a, n, ok := strings.Cut(s, ":")
+	after, err1 := time.ParseDuration(a)
+	secs, err2 := strconv.ParseInt(n, 10, 64)
+	if !ok || err1 != nil || err2 != nil || after < 0 || secs == 0 {
+		return fmt.Errorf("want AFTER:SECONDS, e.g. 60s:1 (SECONDS not 0), got %q", s)
+	}
+	j.after, j.seconds = after, secs
 	return nil
 }

@@ -51,3 +51,15 @@ func TestEndToEndSimOutage(t *testing.T) {
 	}
 	t.Fatalf("states %v, want pps, holdover, unsync, then pps again", seen)
 }
+
+func TestJumpFlag(t *testing.T) {
+	var j jump
+	if err := j.Set("60s:-2"); err != nil || j.after != time.Minute || j.seconds != -2 {
+		t.Errorf("Set(60s:-2) = %v, %+v", err, j)
+	}
+	for _, bad := range []string{"60s", "60s:0", "x:1", "-1s:1", "60s:1.5"} {
+		if err := new(jump).Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}

@@ -194,3 +194,43 @@ func TestEndToEndUpstreamFallback(t *testing.T) {
 	}
 	t.Fatalf("strata %v, want s1 s2 s1 with nothing unsynchronised between", seq)
 }
+
+// A receiver that starts labelling its seconds 1 s wrong while the
+// daemon is locked to it (-sim-jump): the upstreams veto it at the next
+// fix, and the daemon serves their time at stratum 2, never the wrong
+// second. Reports the veto latency.
+func TestEndToEndUpstreamVetoWhileLocked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	t.Parallel()
+	lines := upstreams(t, 0, 0, 0)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	conf := filepath.Join(dir, "gpsntp.conf")
+	os.WriteFile(conf, []byte(lines+fmt.Sprintf("control %s\n", sock)), 0o644)
+	const after = 40 * time.Second
+	d := launch(t, []string{"-sim", "-sim-jump", fmt.Sprintf("%v:1", after), "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	start := time.Now()
+	waitSynced(t, d, "PPS", 60*time.Second)
+	if time.Since(start) > after-5*time.Second {
+		t.Skipf("locked to PPS only after %v, too close to the jump at %v on this machine", time.Since(start), after)
+	}
+	var vetoedAt time.Duration
+	for time.Since(start) < after+60*time.Second {
+		r, err := queryReply(d.addr)
+		if err == nil && r.synced && math.Abs(r.errNs) > 500e6 {
+			t.Fatalf("served the wrong second as synchronised %v after start: stratum %d refid %s, error %+.3f s", time.Since(start), r.stratum, r.refid, r.errNs/1e9)
+		}
+		if s, err := ctl.Fetch(sock, 2*time.Second); err == nil && s.State == "upstream" && vetoedAt == 0 {
+			vetoedAt = time.Since(start)
+			t.Logf("BENCH upstream-veto-latency-while-locked %.1fs after the jump (state upstream, stratum %d refid %s; alarms %q)",
+				(vetoedAt - after).Seconds(), s.Stratum, s.RefID, s.Alarms)
+		}
+		if vetoedAt != 0 && time.Since(start) > vetoedAt+5*time.Second {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("no veto within 60 s of the receiver's jump")
+}

@@ -35,6 +35,10 @@ type Config struct {
 	// Silent, if set, says which GPS seconds (Unix seconds) get no burst:
 	// a scripted outage (the receiver lost its antenna, or was unplugged).
 	Silent func(gpsSecond int64) bool
+	// Shift, if set, is how many seconds the burst of each GPS second
+	// names too many: a receiver that labels its seconds wrong (a week
+	// rollover, a spoofer, a leap second bug) while its timing is right.
+	Shift func(gpsSecond int64) int64
 	// GarbageFraction of bursts (0–1) get a run of junk bytes (binary, a cut
 	// sentence) spliced in at a random point.
 	GarbageFraction float64
@@ -150,7 +154,11 @@ func (r *Receiver) Run(ctx context.Context) error {
 			n++
 			continue
 		}
-		b := r.Burst(n)
+		label := n
+		if r.cfg.Shift != nil {
+			label += r.cfg.Shift(n)
+		}
+		b := r.Burst(label)
 		if err := r.writePaced(ctx, b, start); err != nil {
 			return err
 		}
