@@ -147,7 +147,19 @@ func TestEndToEndUpstreamFalseticker(t *testing.T) {
 			t.Errorf("receiver vetoed by a 2-of-3 majority that agrees with it: %q", a)
 		}
 	}
-	t.Logf("stratum 1 refid PPS after %v with one upstream 1 s off; alarms %q", took, s.Alarms)
+	// The +1 s one (the last line) is a falseticker: tally x.
+	last := strings.Split(strings.TrimSpace(lines), "\n")[2]
+	port := strings.Fields(last)[3]
+	var tally string
+	for _, src := range s.Sources {
+		if strings.HasSuffix(src.Remote, ":"+port) {
+			tally = src.Tally
+		}
+	}
+	if tally != "x" {
+		t.Errorf("the upstream 1 s off (port %s) has tally %q, want x; sources %+v", port, tally, s.Sources)
+	}
+	t.Logf("stratum 1 refid PPS after %v with one upstream 1 s off (tally %s); alarms %q", took, tally, s.Alarms)
 }
 
 // Done-when 2 of issue 13: the receiver goes silent; after holdover the
