@@ -35,6 +35,15 @@ func sockaddrAddr(sa *unix.RawSockaddrInet6, namelen uint32) (netip.Addr, bool) 
 	return netip.Addr{}, false
 }
 
+// RxTimestamp returns the kernel receive time (CLOCK_REALTIME ns) in a
+// datagram's control messages from a socket with SO_TIMESTAMPNS, 0 if
+// absent: for package upstream's client, which reads its replies as the
+// server reads requests.
+func RxTimestamp(oob []byte) int64 {
+	rxNs, _, _, _ := parseControl(oob)
+	return rxNs
+}
+
 // parseControl walks the control messages of one datagram without
 // allocating (unix.ParseSocketControlMessage allocates) and returns the
 // kernel receive time (CLOCK_REALTIME ns, 0 if absent) and the request's

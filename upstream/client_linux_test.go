@@ -83,25 +83,7 @@ func startSim(t *testing.T, offset time.Duration) int {
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(gpsntpd(t), "-sim", "-sim-offset", offset.String(), "-listen", addr, "-control", "none", "-status-interval", "0")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("gpsntpd %s output:\n%s", addr, out.String())
-		}
-	})
+	startProcess(t, "gpsntpd "+addr, cmd)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		r, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: time.Second})
@@ -437,6 +419,26 @@ func TestChronydUpstream(t *testing.T) {
 		args = append(args, "-u", "root") // no _chrony user on a build machine
 	}
 	cmd := exec.Command(setpriv, args...)
+	startProcess(t, "chronyd", cmd)
+	c, _ := runClient(t, Config{Sources: []config.Upstream{server(port, "iburst")}, MinSane: 1}, 50*time.Millisecond)
+	var est Estimate
+	waitFor(t, "chronyd selected", 60*time.Second, func() bool {
+		var ok bool
+		est, ok = c.Estimate()
+		return ok
+	})
+	if est.SystemPeer.Port() != uint16(port) || est.Stratum != 2 || math.Abs(est.OffsetNs) > 10e6 {
+		t.Errorf("estimate %+v, want chronyd as system peer, stratum 2, offset within 10 ms of host time", est)
+	}
+	if s := statusOf(c, port); s.Tally != TallySysPeer || s.Stratum != 1 {
+		t.Errorf("chronyd row %+v, want * stratum 1", s)
+	}
+}
+
+// startProcess starts cmd and, when t ends, interrupts it (killing it
+// after 10 s) and, if t failed, logs its output under name.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd) {
+	t.Helper()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -453,20 +455,7 @@ func TestChronydUpstream(t *testing.T) {
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("chronyd output:\n%s", out.String())
+			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
-	c, _ := runClient(t, Config{Sources: []config.Upstream{server(port, "iburst")}, MinSane: 1}, 50*time.Millisecond)
-	var est Estimate
-	waitFor(t, "chronyd selected", 60*time.Second, func() bool {
-		var ok bool
-		est, ok = c.Estimate()
-		return ok
-	})
-	if est.SystemPeer.Port() != uint16(port) || est.Stratum != 2 || math.Abs(est.OffsetNs) > 10e6 {
-		t.Errorf("estimate %+v, want chronyd as system peer, stratum 2, offset within 10 ms of host time", est)
-	}
-	if s := statusOf(c, port); s.Tally != TallySysPeer || s.Stratum != 1 {
-		t.Errorf("chronyd row %+v, want * stratum 1", s)
-	}
 }

@@ -33,6 +33,18 @@ func upstreams(t *testing.T, offsets ...time.Duration) string {
 	return lines.String()
 }
 
+// launchWithUpstreams starts gpsntpd -sim with args, its configuration
+// the upstream lines and a control socket, whose path it returns.
+func launchWithUpstreams(t *testing.T, lines string, args ...string) (*daemon, string) {
+	t.Helper()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	conf := filepath.Join(dir, "gpsntp.conf")
+	os.WriteFile(conf, []byte(lines+fmt.Sprintf("control %s\n", sock)), 0o644)
+	args = append([]string{"-sim", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, args...)
+	return launch(t, args), sock
+}
+
 // reply is one NTP reply judged against host time, the truth when the
 // upstreams run at -sim-offset 0.
 type reply struct {
@@ -71,11 +83,7 @@ func TestEndToEndUpstreamVeto(t *testing.T) {
 	}
 	t.Parallel()
 	lines := upstreams(t, 0, 0, 0)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "ctl.sock")
-	conf := filepath.Join(dir, "gpsntp.conf")
-	os.WriteFile(conf, []byte(lines+fmt.Sprintf("control %s\n", sock)), 0o644)
-	d := launch(t, []string{"-sim", "-sim-offset", "1s", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	d, sock := launchWithUpstreams(t, lines, "-sim-offset", "1s")
 	start := time.Now()
 	var good int
 	for time.Since(start) < 90*time.Second && good < 5 {
@@ -130,11 +138,7 @@ func TestEndToEndUpstreamFalseticker(t *testing.T) {
 	}
 	t.Parallel()
 	lines := upstreams(t, 0, 0, time.Second)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "ctl.sock")
-	conf := filepath.Join(dir, "gpsntp.conf")
-	os.WriteFile(conf, []byte(lines+fmt.Sprintf("control %s\n", sock)), 0o644)
-	d := launch(t, []string{"-sim", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	d, sock := launchWithUpstreams(t, lines)
 	took := waitSynced(t, d, "PPS", 120*time.Second)
 	time.Sleep(5 * time.Second)
 	waitSynced(t, d, "PPS", 5*time.Second)
@@ -217,12 +221,8 @@ func TestEndToEndUpstreamVetoWhileLocked(t *testing.T) {
 	}
 	t.Parallel()
 	lines := upstreams(t, 0, 0, 0)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "ctl.sock")
-	conf := filepath.Join(dir, "gpsntp.conf")
-	os.WriteFile(conf, []byte(lines+fmt.Sprintf("control %s\n", sock)), 0o644)
 	const after = 40 * time.Second
-	d := launch(t, []string{"-sim", "-sim-jump", fmt.Sprintf("%v:1", after), "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	d, sock := launchWithUpstreams(t, lines, "-sim-jump", fmt.Sprintf("%v:1", after))
 	start := time.Now()
 	waitSynced(t, d, "PPS", 60*time.Second)
 	if time.Since(start) > after-5*time.Second {
