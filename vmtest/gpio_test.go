@@ -289,6 +289,19 @@ func pollStatus(t *testing.T, r *rig, p *pulser, limit time.Duration, ok func(ag
 	return last, false, lastErr
 }
 
+// waitLocked waits for gpsntpd to lock to PPS (refid PPS) and reports
+// the time from the first pulse as the BENCH figure bench.
+func waitLocked(t *testing.T, r *rig, p *pulser, bench string) agentwire.Status {
+	t.Helper()
+	s := waitStatus(t, r, p, 4*time.Minute, "locked to PPS", func(s agentwire.Status) bool { return s.State == "pps" })
+	toPPS := time.Since(time.Unix(0, p.first.Load()))
+	t.Logf("BENCH %s %.1fs (edges %d, paired %d, sent %d)", bench, toPPS.Seconds(), s.PPS.Edges, s.PPS.Paired, p.sent.Load())
+	if s.RefID != "PPS" {
+		t.Errorf("state pps with refid %q, want PPS", s.RefID)
+	}
+	return s
+}
+
 // skipOnePulse skips one pulse and waits for gpsntpd to count it missed.
 // An edge the emulated guest stamps late makes the gap "period out of
 // range" instead (a bad edge, rightly): then it tries again, up to three
@@ -358,12 +371,7 @@ func daemonPhase(t *testing.T, r *rig) {
 		t.Errorf("line info = consumer %q flags %v, want consumer gpsntp-pps flags %v", li.Consumer, li.Flags, wantFlags)
 	}
 
-	s := waitStatus(t, r, p, 4*time.Minute, "locked to PPS", func(s agentwire.Status) bool { return s.State == "pps" })
-	toPPS := time.Since(time.Unix(0, p.first.Load()))
-	t.Logf("BENCH vm-gpio-first-pulse-to-pps %.1fs (edges %d, paired %d, sent %d)", toPPS.Seconds(), s.PPS.Edges, s.PPS.Paired, p.sent.Load())
-	if s.RefID != "PPS" {
-		t.Errorf("state pps with refid %q, want PPS", s.RefID)
-	}
+	s := waitLocked(t, r, p, "vm-gpio-first-pulse-to-pps")
 
 	// One pulse skipped: counted as missed, and the lock holds.
 	s = skipOnePulse(t, r, p, s)

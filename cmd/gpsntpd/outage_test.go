@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,11 +28,7 @@ func TestEndToEndSimOutage(t *testing.T) {
 		t.Skip("end to end")
 	}
 	t.Parallel()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "ctl.sock")
-	conf := filepath.Join(dir, "gpsntp.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("holdover 5s\ncontrol %s\n", sock)), 0o644)
-	launch(t, []string{"-sim", "-sim-outage", "25s:20s", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	_, sock := launchWithConfig(t, "holdover 5s\n", "-sim-outage", "25s:20s")
 	start := time.Now()
 	var seen []string
 	deadline := time.Now().Add(150 * time.Second)

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +15,7 @@ func TestEndToEndMissingPanel(t *testing.T) {
 		t.Skip("end to end")
 	}
 	t.Parallel()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "ctl.sock")
-	conf := filepath.Join(dir, "gpsntp.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("led gpio P1_11 chip gpsntp-test-nochip\ndisplay ssd1306 bus 97\ncontrol %s\n", sock)), 0o644)
-	d := launch(t, []string{"-sim", "-config", conf, "-status-interval", "0", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	d, sock := launchWithConfig(t, "led gpio P1_11 chip gpsntp-test-nochip\ndisplay ssd1306 bus 97\n")
 	took := waitSynced(t, d, "PPS", 90*time.Second)
 	var out []byte
 	deadline := time.Now().Add(20 * time.Second)

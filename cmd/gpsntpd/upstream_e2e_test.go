@@ -33,9 +33,9 @@ func upstreams(t *testing.T, offsets ...time.Duration) string {
 	return lines.String()
 }
 
-// launchWithUpstreams starts gpsntpd -sim with args, its configuration
-// the upstream lines and a control socket, whose path it returns.
-func launchWithUpstreams(t *testing.T, lines string, args ...string) (*daemon, string) {
+// launchWithConfig starts gpsntpd -sim with args and a configuration of
+// the given lines plus a control socket, whose path it returns.
+func launchWithConfig(t *testing.T, lines string, args ...string) (*daemon, string) {
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "ctl.sock")
@@ -83,7 +83,7 @@ func TestEndToEndUpstreamVeto(t *testing.T) {
 	}
 	t.Parallel()
 	lines := upstreams(t, 0, 0, 0)
-	d, sock := launchWithUpstreams(t, lines, "-sim-offset", "1s")
+	d, sock := launchWithConfig(t, lines, "-sim-offset", "1s")
 	start := time.Now()
 	var good int
 	for time.Since(start) < 90*time.Second && good < 5 {
@@ -138,7 +138,7 @@ func TestEndToEndUpstreamFalseticker(t *testing.T) {
 	}
 	t.Parallel()
 	lines := upstreams(t, 0, 0, time.Second)
-	d, sock := launchWithUpstreams(t, lines)
+	d, sock := launchWithConfig(t, lines)
 	took := waitSynced(t, d, "PPS", 120*time.Second)
 	time.Sleep(5 * time.Second)
 	waitSynced(t, d, "PPS", 5*time.Second)
@@ -222,7 +222,7 @@ func TestEndToEndUpstreamVetoWhileLocked(t *testing.T) {
 	t.Parallel()
 	lines := upstreams(t, 0, 0, 0)
 	const after = 40 * time.Second
-	d, sock := launchWithUpstreams(t, lines, "-sim-jump", fmt.Sprintf("%v:1", after))
+	d, sock := launchWithConfig(t, lines, "-sim-jump", fmt.Sprintf("%v:1", after))
 	start := time.Now()
 	waitSynced(t, d, "PPS", 60*time.Second)
 	if time.Since(start) > after-5*time.Second {
