@@ -78,9 +78,8 @@ func (e *Engine) SetUpstream(u UpstreamEstimate) {
 	e.upEverOK = true
 	// Time at boot: the clock was never set, from the receiver or them.
 	if !e.everSet && !e.upSet && math.Abs(u.OffsetNs) > e.stepNs {
+		// step shifts e.up.OffsetNs with the clock: about 0 after this.
 		e.step(-int64(math.Round(u.OffsetNs)), realNs, fmt.Sprintf("clock set from %d upstream servers (%s)", u.Truechimers, u.Sources))
-		e.up.OffsetNs = 0 // measured before the step
-		e.upSet = true
 	}
 	e.upSet = true
 	// Steer from them while no receiver time is used: unsynchronised, or
