@@ -43,6 +43,8 @@ type handler struct {
 	lim   *limiter
 	// userStamps: a socket could not get kernel receive timestamps.
 	userStamps atomic.Bool
+	// ctl answers mode 6 reads (nil: mode 6 is dropped); see mode6.go.
+	ctl ControlSource
 }
 
 // access is the access control a packet is judged by: the restrict table
@@ -102,9 +104,17 @@ func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int,
 			return 0, OutDropPeer
 		}
 		replyMode = ModeSymPassive // as chronyd answers an unknown peer
-	case ModeControl, ModePrivate:
-		// No mode 6/7 service at all, whatever noquery says: the classic
-		// amplification vectors (monlist) have nothing to answer with.
+	case ModeControl:
+		// Mode 6 (ntpq) reads, only where the restrict rule lifts noquery
+		// and a ControlSource is configured; the caller answers through
+		// h.control (mode6.go), which may send several fragments.
+		if flags&restrict.NoQuery != 0 || h.ctl == nil {
+			return 0, OutDropQuery
+		}
+		return 0, OutControl
+	case ModePrivate:
+		// No mode 7 service at all: the classic amplification vector
+		// (monlist) has nothing to answer with.
 		return 0, OutDropQuery
 	default:
 		return 0, OutDropMode

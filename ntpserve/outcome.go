@@ -14,6 +14,7 @@ const (
 	OutReply         Outcome = iota // mode 4 (or 2) reply, synchronised
 	OutReplyUnsync                  // reply saying LI 3 / stratum 0, as chronyd does unsynchronised
 	OutKoD                          // kiss-o'-death RATE sent
+	OutControl                      // mode 6 read answered (ntpq); see mode6.go
 	OutDropMalformed                // shorter than a header
 	OutDropVersion                  // version 0 or 5..7
 	OutDropMode                     // modes 2, 4, 5 (and 0 unless NTPv1)
@@ -37,6 +38,7 @@ var outcomeNames = [NumOutcomes]struct{ name, means string }{
 	OutDropRestrict:  {"dropped_restrict", "restrict ignore/noserve/notrust/version"},
 	OutDropPeer:      {"dropped_peer", "mode 1 from a nopeer address"},
 	OutDropRate:      {"dropped_rate", "over the discard limits, no KoD"},
+	OutControl:       {"control", "mode 6 read (ntpq) answered"},
 }
 
 // String is the outcome's name: "replied", "kod", "dropped_rate", ….
@@ -58,7 +60,8 @@ func (o Outcome) Means() string {
 // Dropped reports whether the packet got no reply.
 func (o Outcome) Dropped() bool { return o >= OutDropMalformed && o < NumOutcomes }
 
-// replies reports whether the outcome produces a packet.
+// replies reports whether the outcome produces a 48-byte reply in the
+// batch (mode 6 answers go out on their own, see mode6.go).
 func (o Outcome) replies() bool { return o <= OutKoD }
 
 // Stats are the server's counters since New. Every received packet lands in

@@ -43,6 +43,9 @@ type Config struct {
 	// SocketBuffer is SO_RCVBUF/SO_SNDBUF in bytes; 0 means 4 MiB (the
 	// kernel caps it at net.core.rmem_max unless we may force it).
 	SocketBuffer int
+	// Control answers mode 6 reads (ntpq) from addresses whose restrict
+	// rule lifts noquery; nil drops all of mode 6.
+	Control ControlSource
 }
 
 const (
@@ -114,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 			clock: cfg.Clock,
 			ref:   cfg.Ref,
 			lim:   newLimiter(clients),
+			ctl:   cfg.Control,
 		},
 		batch: cfg.Batch,
 	}

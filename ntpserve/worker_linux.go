@@ -407,6 +407,28 @@ func (w *worker) sendWait(from, to int, blocking bool) (int, unix.Errno) {
 	return w.rn, w.re
 }
 
+// sendOne sends b to the source of request i at once, outside the batch:
+// for mode 6 answers, which are rare, rate limited and of any length.
+// Errors are counted, never fatal.
+func (w *worker) sendOne(b []byte, i int, dst [16]byte, ifindex uint32, haveDst bool) {
+	var iov unix.Iovec
+	iov.Base = &b[0]
+	iov.SetLen(len(b))
+	var ctrl [ctrlLen]byte
+	var m unix.Msghdr
+	m.Name = (*byte)(unsafe.Pointer(&w.names[i]))
+	m.Namelen = w.rhdr[i].Hdr.Namelen
+	m.Iov = &iov
+	m.SetIovlen(1)
+	if w.pktinfo && haveDst {
+		m.Control = &ctrl[0]
+		m.SetControllen(putPktinfo(ctrl[:], w.v6, dst, ifindex))
+	}
+	if _, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&m)), unix.MSG_DONTWAIT); e != 0 {
+		w.c.sendErrors.Add(1)
+	}
+}
+
 // serveBatch answers the n packets just read, then stamps and sends the
 // replies in one sendmmsg.
 func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
@@ -428,6 +450,9 @@ func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
 		}
 		resp := w.wbuf[nw*HeaderLen : (nw+1)*HeaderLen]
 		rn, out := w.h.handle(req, resp, src, rxNs)
+		if out == OutControl {
+			out = w.h.control(req, src, func(b []byte) { w.sendOne(b, i, dst, ifindex, haveDst) })
+		}
 		w.c.out[out].Add(1)
 		if !out.replies() {
 			continue

@@ -320,7 +320,8 @@ func (a *appliance) openServer() error {
 	if err != nil {
 		return err
 	}
-	srv, err := ntpserve.New(ntpserve.Config{Listen: listenAddrs(a.o, a.cfg), Clock: a.clock, Ref: a.engine.Ref(), Restrict: table, Discard: discard})
+	srv, err := ntpserve.New(ntpserve.Config{Listen: listenAddrs(a.o, a.cfg), Clock: a.clock, Ref: a.engine.Ref(), Restrict: table, Discard: discard,
+		Control: controlSource(a.col.get)})
 	if err != nil {
 		return err
 	}
