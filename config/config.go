@@ -130,6 +130,7 @@ type Config struct {
 	Console     Console
 	Control     string        // control socket path ("": the default; "none": off)
 	Metrics     string        // ADDR:PORT of the Prometheus endpoint ("": off)
+	Web         Web           // the LAN status page (web.go)
 	User        string        // user to run as after opening devices and sockets
 	HoldoverMax time.Duration // holdover DURATION: longest holdover (0: until maxerror)
 	MaxError    time.Duration // holdover … maxerror DURATION
@@ -166,7 +167,7 @@ type Config struct {
 // configuration must show each).
 var Directives = []string{"gps", "pps", "board", "clock", "listen", "interface", "restrict", "discard",
 	"driftfile", "leapfile", "timefile", "server", "pool", "console", "control", "metrics", "user", "holdover",
-	"ppsoffset", "nmeadelay", "step", "tinker", "mdns", "minsane", "fallback", "led", "display"}
+	"ppsoffset", "nmeadelay", "step", "tinker", "mdns", "minsane", "fallback", "led", "display", "web"}
 
 // once holds the directives that may be given once, each with why.
 // Repeatable ones (listen, interface, restrict, server, pool) are absent.
@@ -192,6 +193,7 @@ var once = map[string]string{
 	"fallback":  "one fallback setting",
 	"led":       "one status LED",
 	"display":   "one display",
+	"web":       "one status page",
 }
 
 // Defaults returns the configuration of a file with no directives.
@@ -334,6 +336,12 @@ func (c *Config) directive(pos string, w []string) error {
 			return err
 		}
 		c.Display = d
+	case "web":
+		w, err := parseWeb(args)
+		if err != nil {
+			return err
+		}
+		c.Web = w
 	case "mdns":
 		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
 			return fmt.Errorf("expected `mdns on` or `mdns off`")
