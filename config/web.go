@@ -12,7 +12,6 @@ type Web struct {
 	ShowPosition bool
 }
 
-
 // parseWeb reads `web ADDR:PORT [showposition]` and `web off`.
 func parseWeb(args []string) (Web, error) {
 	want := "expected `web ADDR:PORT [showposition]` (e.g. `web :8123`) or `web off`"
