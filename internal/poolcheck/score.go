@@ -64,6 +64,17 @@ func (k Kind) String() string {
 // MarshalText makes a Kind readable in JSON.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if n == string(b) {
+			*k = Kind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("poolcheck: unknown kind %q", b)
+}
+
 // Result is the outcome of one check, before scoring. OffsetNs and DelayNs
 // are those of the reply that counts (lowest delay) when Kind is Replied;
 // Kiss is the code of a kiss-o'-death; Leap and Stratum are

@@ -208,3 +208,18 @@ func TestClassify(t *testing.T) {
 		t.Errorf("classify(good): offset %d ns delay %d ns, want 10 ms and 8 ms", q.OffsetNs, q.DelayNs)
 	}
 }
+
+// Kinds survive JSON (gpsntpctl poolcheck -json) both ways.
+func TestKindText(t *testing.T) {
+	for k := Replied; k <= StratumHigh; k++ {
+		b, _ := k.MarshalText()
+		var got Kind
+		if err := got.UnmarshalText(b); err != nil || got != k {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", b, got, err, k)
+		}
+	}
+	var k Kind
+	if err := k.UnmarshalText([]byte("bogus")); err == nil {
+		t.Error(`UnmarshalText("bogus") = nil error`)
+	}
+}
