@@ -14,14 +14,14 @@ const (
 	OutReply         Outcome = iota // mode 4 (or 2) reply, synchronised
 	OutReplyUnsync                  // reply saying LI 3 / stratum 0, as chronyd does unsynchronised
 	OutKoD                          // kiss-o'-death RATE sent
-	OutControl                      // mode 6 read answered (ntpq); see mode6.go
-	OutDropMalformed                // shorter than a header
+	OutControl                      // mode 6 answered (ntpq): a read, or ntpd's 12-byte error reply; see mode6.go
+	OutDropMalformed                // shorter than a header, or not a mode 6 request ntpd would answer
 	OutDropVersion                  // version 0 or 5..7
 	OutDropMode                     // modes 2, 4, 5 (and 0 unless NTPv1)
-	OutDropQuery                    // modes 6 and 7: no ntpq/ntpdc service
+	OutDropQuery                    // mode 7, or mode 6 from a noquery address (or with no ControlSource)
 	OutDropRestrict                 // ignore, noserve, notrust, version
 	OutDropPeer                     // mode 1 from an address with nopeer
-	OutDropRate                     // over the rate limit, no KoD
+	OutDropRate                     // over the rate limit, no KoD; or over the mode 6 reply limit
 	NumOutcomes
 )
 
@@ -31,14 +31,14 @@ var outcomeNames = [NumOutcomes]struct{ name, means string }{
 	OutReply:         {"replied", "served synchronised time"},
 	OutReplyUnsync:   {"replied_unsync", "answered unsynchronised (LI 3)"},
 	OutKoD:           {"kod", "kiss-o'-death RATE sent"},
-	OutDropMalformed: {"dropped_malformed", "shorter than 48 bytes"},
+	OutDropMalformed: {"dropped_malformed", "shorter than 48 bytes (12 for mode 6), or a malformed mode 6 request"},
 	OutDropVersion:   {"dropped_version", "version 0 or above 4"},
 	OutDropMode:      {"dropped_mode", "modes 0, 2, 4, 5"},
-	OutDropQuery:     {"dropped_query", "mode 6/7 (ntpq/ntpdc), never answered"},
+	OutDropQuery:     {"dropped_query", "mode 7 (ntpdc), or mode 6 (ntpq) from a noquery address"},
 	OutDropRestrict:  {"dropped_restrict", "restrict ignore/noserve/notrust/version"},
 	OutDropPeer:      {"dropped_peer", "mode 1 from a nopeer address"},
-	OutDropRate:      {"dropped_rate", "over the discard limits, no KoD"},
-	OutControl:       {"control", "mode 6 read (ntpq) answered"},
+	OutDropRate:      {"dropped_rate", "over the discard limits (no KoD) or the mode 6 reply limit"},
+	OutControl:       {"control", "mode 6 (ntpq) answered: a read, or an error reply no longer than the request"},
 }
 
 // String is the outcome's name: "replied", "kod", "dropped_rate", ….
