@@ -97,7 +97,7 @@ func openAppliance(o options, cfg config.Config, log *slog.Logger, env daemonEnv
 	if env.events != nil {
 		a.col.events = env.events.Events
 	}
-	for _, step := range []func() error{a.openClock, a.openSources, a.openEngine, a.openServer, a.openOperator, a.openFinder, a.openPanel, a.dropPrivileges} {
+	for _, step := range []func() error{a.openClock, a.openSources, a.openEngine, a.openServer, a.openOperator, a.openWeb, a.openFinder, a.openPanel, a.dropPrivileges} {
 		if err := step(); err != nil {
 			return a, err
 		}

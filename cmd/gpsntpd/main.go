@@ -44,6 +44,7 @@ type options struct {
 	statusEvery    time.Duration
 	console        string
 	control        string
+	web            string
 
 	// leapfileExtra are leap files that replace `leapfile` when they
 	// expire later (-leapfile-extra; appliance.leapTable).
@@ -75,6 +76,7 @@ func main() {
 	flag.DurationVar(&o.statusEvery, "status-interval", time.Second, "status line interval (0: none)")
 	flag.StringVar(&o.console, "console", "", "live status screen and commands on terminal `DEV` (- : this terminal; overrides `console`)")
 	flag.StringVar(&o.control, "control", "", "control socket `PATH` for gpsntpctl (none: off; overrides `control`)")
+	flag.StringVar(&o.web, "web", "", "serve the status page on `ADDR:PORT` (off: none; overrides `web`)")
 	flag.Parse()
 	if o.checkConfig && o.configPath == "" && flag.NArg() == 1 {
 		// gpsntpd -check-config FILE

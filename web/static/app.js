@@ -129,7 +129,7 @@
       return;
     }
     if (def.zero) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
-    if (hi - lo < 1e-9) { const m = Math.max(Math.abs(hi) * 0.1, 1); lo -= m; hi += m; }
+    if (hi - lo < 1e-9 && def.zero && hi === 0) { hi = 1; } else if (hi - lo < 1e-9) { const m = Math.max(Math.abs(hi) * 0.1, 1); lo -= m; hi += m; }
     const pad = (hi - lo) * 0.08;
     lo -= def.zero && lo === 0 ? 0 : pad; hi += pad;
     const x = (t) => L + ((t - t0) / (tEnd - t0)) * (W - L - R);
@@ -279,7 +279,7 @@
     for (const [k, v] of items) {
       dl.appendChild(h('dt', k));
       const dd = h('dd', v);
-      dd.id = 'now-' + k.replace(/[^a-z]+/g, '-');
+      dd.id = 'now-' + k.toLowerCase().replace(/[^a-z]+/g, '-').replace(/-$/, '');
       dl.appendChild(dd);
     }
     const al = $('alarms');
