@@ -26,6 +26,13 @@ func init() {
 
 const ntpPort = 123
 
+// quickestInterval is the shortest time between checks that ntpd's default
+// rate limit lets through for good: each check's 3 queries add 3×(8−2) s to
+// the client's bucket (8 s headway less ntpd's 2 s grace), which drains at
+// 1 s per s. 10 s checks filled it in a minute (a run against gpsntpd -sim
+// with the classic restrict lines got KoD RATE from the 8th check).
+const quickestInterval = 30 * time.Second
+
 // runPoolcheck is `gpsntpctl poolcheck [flags] HOST[:PORT]`: the Pool
 // monitor's checks of a server, each printed with the running score as it
 // goes, then the projected score and every deduction's reason.
@@ -260,6 +267,17 @@ func header(w io.Writer, target string, addr netip.AddrPort, addrs []netip.Addr,
 		fmt.Fprintf(w, "%s has %d addresses; checking the first. The Pool scores each address on its own.\n", target, len(addrs))
 	}
 	fmt.Fprintln(w, "poolcheck assumes the machine running it keeps good time: check it first (chronyc tracking, ntpq -p).")
+	// ntpd's default `discard average 3 minimum 2` (one query per 8 s on
+	// average, 2 s apart at least) is what a server with `restrict …
+	// limited` holds each client to: the monitor's pattern passes it, a
+	// faster look does not, and the KoD or silence would be poolcheck's
+	// own doing.
+	if interval < quickestInterval {
+		fmt.Fprintf(w, "Note: a check every %s is faster than the monitor's %s: a server with `restrict ... limited` (ntpd's discard average 3) rate limits that; use -interval %s or more.\n", interval, poolcheck.DefaultInterval, quickestInterval)
+	}
+	if spacing < poolcheck.DefaultSpacing {
+		fmt.Fprintf(w, "Note: queries %s apart break `discard minimum 2`: a server with `restrict ... limited` answers them with KoD RATE or not at all.\n", spacing)
+	}
 	if a := addr.Addr(); a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() {
 		fmt.Fprintf(w, "Note: %s is not a public address; the Pool's monitors refuse loopback and private addresses.\n", a)
 	}

@@ -77,6 +77,8 @@ func TestPoolcheckText(t *testing.T) {
 			"it settles at 20.00 (in the Pool)",
 			"No deductions",
 			"Note: 127.0.0.1 is not a public address",
+			"Note: a check every 20ms is faster than the monitor's 9m0s",
+			"Note: queries 5ms apart break `discard minimum 2`",
 		} {
 			if !strings.Contains(text, s) {
 				t.Errorf("poolcheck output lacks %q:\n%s", s, text)
