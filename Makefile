@@ -11,9 +11,10 @@ export CGO_ENABLED ?= 0
 .PHONY: run test build cross lint fuzz clean
 
 ## run: the simulated appliance (simulated receiver on a pty, simulated PPS,
-## soft clock) serving NTP on 127.0.0.1:12300, in the foreground.
+## soft clock) serving NTP on 127.0.0.1:12300 and the status page on
+## http://127.0.0.1:8123/, in the foreground.
 run:
-	$(GO) run ./cmd/gpsntpd -sim
+	$(GO) run ./cmd/gpsntpd -sim -web 127.0.0.1:8123
 
 ## test: unit, pty, real-socket, real-client and end-to-end tests, then the
 ## fuzzers for a few seconds each. The timeouts are generous: cmd/gpsntpd's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -85,6 +86,12 @@ func main() {
 	if flag.NArg() > 0 && !(o.checkConfig && flag.NArg() == 1) {
 		fmt.Fprintf(os.Stderr, "gpsntpd: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
+	}
+	if o.web != "" && o.web != "off" {
+		if _, _, err := net.SplitHostPort(o.web); err != nil {
+			fmt.Fprintf(os.Stderr, "gpsntpd: -web %q: want ADDR:PORT (e.g. 127.0.0.1:8123) or off\n", o.web)
+			os.Exit(2)
+		}
 	}
 	if _, ok := simLeaps[o.simLeap]; !ok {
 		fmt.Fprintf(os.Stderr, "gpsntpd: -sim-leap %q: want insert, delete or none\n", o.simLeap)
