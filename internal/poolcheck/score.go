@@ -114,7 +114,7 @@ func (s Scoring) Step(r Result) (step, maxScore float64, reason string) {
 	case NoReply:
 		return stepNoReply, MaxScore, fmt.Sprintf("no reply to %d queries", r.Queries)
 	case KissRate:
-		return stepRate, MaxScore, fmt.Sprintf("kiss-o'-death RATE on query %d: the server rate limited the monitor's pattern", r.Query)
+		return stepRate, MaxScore, fmt.Sprintf("kiss-o'-death RATE on query %d: the server rate limits this client", r.Query)
 	case KissDeny:
 		return stepDeny, capDeny, fmt.Sprintf("kiss-o'-death %s on query %d: access refused; the score is held at %.0f or below", r.Kiss, r.Query, capDeny)
 	case Unsync:
