@@ -16,8 +16,8 @@ shift 2 2>/dev/null || true
 RATES=${*:-5000}
 NTPLOAD=${NTPLOAD:-/tmp/ntpload}
 CHRONYD=${CHRONYD:-/tmp/chrony/usr/sbin/chronyd}
-GPORT=12300
-CPORT=12301
+GPORT=${GPORT:-12300}
+CPORT=${CPORT:-12301}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat >"$dir/chrony.conf" <<EOF
@@ -34,7 +34,7 @@ total=$((RUNS * (2 + $(echo $RATES | wc -w)) * (SECS + 1) + 10))
 start() { # $1: gpsntp|chronyd; sets pid and port
 	case $1 in
 	gpsntp)
-		$nocap "$NTPLOAD" -serve 127.0.0.1:$GPORT -workers "${WORKERS:-0}" -duration 100s >"$dir/g.log" 2>&1 &
+		$nocap "$NTPLOAD" -serve 127.0.0.1:$GPORT -workers "${WORKERS:-0}" ${SERVE_FLAGS:-} -duration 100s >"$dir/g.log" 2>&1 &
 		pid=$! port=$GPORT ;;
 	chronyd)
 		$nocap "$CHRONYD" -d -x -u root -f "$dir/chrony.conf" >"$dir/c.log" 2>&1 &
@@ -53,7 +53,7 @@ measure() { # $1 server, $2 mode label, rest: ntpload flags
 	probe=$!
 	out=$("$NTPLOAD" -addr 127.0.0.1:$port -pid $pid -duration ${SECS}s "$@")
 	wait $probe || true
-	err=$(sed -n 's/^probe error p50 \([0-9.]*\) µs  p99 \([0-9.]*\) µs.*/err_p50=\1 err_p99=\2/p' "$dir/probe")
+	err=$(sed -n 's/^probe error p50 \([0-9.]*\) µs  p99 \([0-9.]*\) µs.*median offset \([-+0-9.]*\) µs/err_p50=\1 err_p99=\2 err_med=\3/p' "$dir/probe")
 	rps=$(echo "$out" | sed -n 's/^replies .*(\([0-9]*\)\/s)/\1/p')
 	cpu=$(echo "$out" | sed -n 's/^cpu per reply *\([0-9.]*\) µs/\1/p')
 	lost=$(echo "$out" | sed -n 's/^lost *[0-9]* (\([0-9.]*\)%)/\1/p')

@@ -35,6 +35,7 @@ func main() {
 		serve        = flag.String("serve", "", "run the test server on this loopback host:port instead of loading one")
 		restrictLine = flag.String("restrict", "", `with -serve: one restrict rule for every source, e.g. "default kod limited"`)
 		workers      = flag.Int("workers", 0, "with -serve: sockets per address (0: GOMAXPROCS)")
+		txBudget     = flag.Duration("tx-budget", 0, "with -serve: ntpserve.Config.TxBudget, the predicted send time one sendmmsg may span (0: the default)")
 		addr         = flag.String("addr", "", "server to load, loopback host:port")
 		duration     = flag.Duration("duration", 5*time.Second, "how long to run (at most 2 min)")
 		rate         = flag.Int("rate", 0, "requests per second; 0: as fast as the server answers (capacity)")
@@ -52,7 +53,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if *serve != "" {
-		if err := runServer(ctx, *serve, *restrictLine, *workers, *duration); err != nil {
+		if err := runServer(ctx, *serve, *restrictLine, *workers, *txBudget, *duration); err != nil {
 			fatalf("%v", err)
 		}
 		return
@@ -110,7 +111,7 @@ type hostClock struct{}
 func (hostClock) Now() int64         { return time.Now().UnixNano() }
 func (hostClock) Map(rt int64) int64 { return rt }
 
-func runServer(ctx context.Context, listen, restrictLine string, workers int, d time.Duration) error {
+func runServer(ctx context.Context, listen, restrictLine string, workers int, txBudget, d time.Duration) error {
 	ap, err := loopback(listen)
 	if err != nil {
 		return err
@@ -130,7 +131,7 @@ func runServer(ctx context.Context, listen, restrictLine string, workers int, d 
 		RefTimeNs: now, RootDispersionNs: 1000, DispersionRateNsPerS: 15000, Precision: -20,
 	})
 	s, err := ntpserve.New(ntpserve.Config{Listen: []string{ap.String()}, Clock: hostClock{}, Ref: ref,
-		Restrict: table, Workers: workers})
+		Restrict: table, Workers: workers, TxBudget: txBudget})
 	if err != nil {
 		return err
 	}

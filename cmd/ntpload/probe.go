@@ -4,11 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"sort"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,9 +16,10 @@ import (
 // and computes each reply's offset, ((T2−T1)+(T3−T4))/2 (RFC 5905 §8). Both
 // test servers serve the host clock itself (ntpload -serve's hostClock,
 // chronyd's `local stratum 1` with -x), so the offset is the error of the
-// time served. T1 is read just before the send; T4 is the kernel's receive
-// timestamp (SO_TIMESTAMPNS), so the probe's own scheduling under load
-// does not count against the server.
+// time served. T1 and T4 are the kernel's timestamps of the probe's
+// request leaving and its reply arriving (see probe), so neither the
+// probe's own system calls nor its scheduling under load count against
+// the server.
 
 // ntpEpochOffsetS is 1970 − 1900 in seconds.
 const ntpEpochOffsetS = 2208988800
@@ -52,48 +51,68 @@ func (p probeResult) String() string {
 	}
 	sort.Float64s(abs)
 	q := func(f float64) float64 { return abs[min(len(abs)-1, int(f*float64(len(abs))))] / 1e3 }
-	return fmt.Sprintf("probe error p50 %.1f µs  p99 %.1f µs  max %.1f µs  (%d replies, %d lost)\n",
-		q(0.50), q(0.99), abs[len(abs)-1]/1e3, len(abs), p.lost)
+	signed := append([]float64(nil), p.offsetsNs...)
+	sort.Float64s(signed)
+	return fmt.Sprintf("probe error p50 %.1f µs  p99 %.1f µs  max %.1f µs  (%d replies, %d lost)  median offset %+.1f µs\n",
+		q(0.50), q(0.99), abs[len(abs)-1]/1e3, len(abs), p.lost, signed[len(signed)/2]/1e3)
 }
 
-// probe sends n queries to to, every interval, one at a time.
+// probe sends n queries to to, every interval, one at a time. T1 and T4
+// are both kernel software timestamps (SO_TIMESTAMPING: T1 from the error
+// queue once the request has left, T4 on the reply), so the probe's own
+// system calls do not bias the offset: a T1 read in user space before the
+// send is early by the send path's few µs, which would make a server whose
+// transmit timestamps are early by as much look exact, and an exact one
+// look wrong by half of that.
 func probe(to netip.AddrPort, n int, interval time.Duration) (probeResult, error) {
 	var res probeResult
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 200)})
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return res, fmt.Errorf("probe socket: %w", err)
 	}
-	defer c.Close()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return res, err
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 200}}); err != nil {
+		return res, fmt.Errorf("probe socket: bind 127.0.0.200: %w", err)
 	}
-	var serr error
-	rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
-	if serr != nil {
-		return res, fmt.Errorf("probe socket: SO_TIMESTAMPNS: %w", serr)
+	const tsFlags = unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_RX_SOFTWARE | unix.SOF_TIMESTAMPING_TX_SOFTWARE
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING_NEW, tsFlags); err != nil {
+		return res, fmt.Errorf("probe socket: SO_TIMESTAMPING: %w", err)
 	}
-	dst := net.UDPAddrFromAddrPort(to)
+	tv := unix.NsecToTimeval((500 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return res, fmt.Errorf("probe socket: SO_RCVTIMEO: %w", err)
+	}
+	dst := &unix.SockaddrInet4{Port: int(to.Port()), Addr: to.Addr().As4()}
 	req := make([]byte, 48)
 	resp := make([]byte, 512)
-	oob := make([]byte, 128)
+	oob := make([]byte, 256)
 	for i := 0; i < n; i++ {
 		time.Sleep(interval)
 		clear(req)
 		req[0] = 0<<6 | 4<<3 | 3 // no leap warning, NTPv4, client
-		t1 := time.Now().UnixNano()
-		binary.BigEndian.PutUint64(req[40:], toNTP(t1))
-		if _, err := c.WriteToUDP(req, dst); err != nil {
+		t1User := time.Now().UnixNano()
+		binary.BigEndian.PutUint64(req[40:], toNTP(t1User))
+		if err := unix.Sendto(fd, req, 0, dst); err != nil {
 			res.lost++
 			continue
 		}
-		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		m, oobn, _, _, err := c.ReadMsgUDP(resp, oob)
-		if err != nil || m < 48 || binary.BigEndian.Uint64(resp[24:]) != toNTP(t1) {
+		// The transmit timestamp is queued as the datagram leaves, before
+		// sendto returns on loopback; wait a little if not.
+		var t1 int64
+		for try := 0; try < 100 && t1 == 0; try++ {
+			_, oobn, _, _, err := unix.Recvmsg(fd, resp, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+			if err != nil {
+				time.Sleep(10 * time.Microsecond)
+				continue
+			}
+			t1, _ = kernelTimestamp(oob[:oobn])
+		}
+		m, oobn, _, _, err := unix.Recvmsg(fd, resp, oob, 0)
+		if err != nil || t1 == 0 || m < 48 || binary.BigEndian.Uint64(resp[24:]) != toNTP(t1User) {
 			res.lost++
 			continue
 		}
-		t4, ok := rxTimestamp(oob[:oobn])
+		t4, ok := kernelTimestamp(oob[:oobn])
 		if !ok {
 			return res, fmt.Errorf("probe: no kernel receive timestamp")
 		}
@@ -104,16 +123,18 @@ func probe(to netip.AddrPort, n int, interval time.Duration) (probeResult, error
 	return res, nil
 }
 
-// rxTimestamp is the SCM_TIMESTAMPNS in a control message, ns.
-func rxTimestamp(oob []byte) (int64, bool) {
+// kernelTimestamp is the software timestamp of an SO_TIMESTAMPING control
+// message (struct scm_timestamping64), ns.
+func kernelTimestamp(oob []byte) (int64, bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return 0, false
 	}
 	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-			return ts.Nano(), true
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPING_NEW && len(m.Data) >= 16 {
+			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+			return sec*1e9 + nsec, true
 		}
 	}
 	return 0, false
