@@ -46,7 +46,9 @@ func RxTimestamp(oob []byte) int64 {
 
 // parseControl walks the control messages of one datagram without
 // allocating (unix.ParseSocketControlMessage allocates) and returns the
-// kernel receive time (CLOCK_REALTIME ns, 0 if absent) and the request's
+// kernel receive time (CLOCK_REALTIME ns, 0 if absent; from SO_TIMESTAMPNS
+// or SO_TIMESTAMPING, whose software timestamp on an error queue message
+// is the transmit time) and the request's
 // destination address and interface (IP_PKTINFO/IPV6_PKTINFO).
 func parseControl(b []byte) (rxNs int64, dst [16]byte, ifindex uint32, haveDst bool) {
 	hdrLen := unix.CmsgLen(0)
@@ -63,7 +65,16 @@ func parseControl(b []byte) (rxNs int64, dst [16]byte, ifindex uint32, haveDst b
 			sec := int64(binary.NativeEndian.Uint64(data[0:8]))
 			nsec := int64(binary.NativeEndian.Uint64(data[8:16]))
 			rxNs = sec*nsPerSecond + nsec
-		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS_OLD && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPING_NEW && len(data) >= 16:
+			// struct scm_timestamping64: three __kernel_timespec, the
+			// software timestamp first (the others are hardware).
+			sec := int64(binary.NativeEndian.Uint64(data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(data[8:16]))
+			rxNs = sec*nsPerSecond + nsec
+		case h.Level == unix.SOL_SOCKET && (h.Type == unix.SO_TIMESTAMPNS_OLD || h.Type == unix.SO_TIMESTAMPING_OLD) &&
+			len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			// A native struct timespec, or struct scm_timestamping whose
+			// first is the software timestamp.
 			ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
 			rxNs = int64(ts.Sec)*nsPerSecond + int64(ts.Nsec)
 		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:

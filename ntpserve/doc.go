@@ -9,28 +9,41 @@
 // Each datagram goes through an ordered list of early returns, every exit
 // counted (see Stats):
 //
-//	parse     shorter than 48 bytes                 → drop (OutDropMalformed)
+//	parse     shorter than 48 bytes (12 for mode 6)  → drop (OutDropMalformed)
 //	access    restrict ignore                        → drop (OutDropRestrict)
 //	          version not 1..4                       → drop (OutDropVersion)
 //	mode      3 (and NTPv1 mode 0) → serve, reply mode 4
 //	          1 → nopeer? drop (OutDropPeer) : reply mode 2
-//	          6, 7 → drop (OutDropQuery): no ntpq/ntpdc service at all
+//	          6 → noquery, or no Config.Control      → drop (OutDropQuery)
+//	              else control (mode6.go): READSTAT/READVAR answered in
+//	              fragments (OutControl); other opcodes a 12-byte error;
+//	              over the mode 6 reply limit        → drop (OutDropRate)
+//	          7 → drop (OutDropQuery): no ntpdc service at all
 //	          others → drop (OutDropMode)
 //	          noserve, notrust, version(≠4)          → drop (OutDropRestrict)
 //	rate      `limited` and over the discard limits  → KoD RATE if `kod`
 //	                                                   and due, else drop
 //	build     header from the Reference snapshot
-//	send      transmit timestamp from Clock.Now, taken last
+//	xleave    interleaved client? previous reply's kernel transmit time
+//	send      transmit timestamp predicted per reply, in chunks
 //
-// Replies are always 48 bytes and requests at least 48, so no reply is
-// larger than its request; extension fields and MACs are ignored.
+// Mode 3 replies are 48 bytes and requests at least 48. Mode 6 reads can
+// be larger than their request, but go only to addresses whose restrict
+// rule lifts noquery (loopback by default), through a fixed-memory rate
+// limiter. Every other mode 6 request gets at most a 12-byte error, no
+// larger than any request. Extension fields and MACs are ignored.
 //
 // # Time
 //
-// The receive timestamp is the kernel's (SO_TIMESTAMPNS, CLOCK_REALTIME)
-// mapped through Clock.Map, so a soft clock that leaves the kernel clock
-// alone serves exactly as well as a disciplined system clock. The transmit
-// timestamp is Clock.Now() read just before sendmmsg. Root dispersion is
+// The receive timestamp is the kernel's (SO_TIMESTAMPING software
+// receive timestamp, CLOCK_REALTIME) mapped through Clock.Map, so a soft
+// clock that leaves the kernel clock alone serves exactly as well as a
+// disciplined system clock. The transmit timestamp is predicted per reply:
+// the clock read just before each sendmmsg plus the send path's measured
+// delay to that reply's departure, with as few replies per sendmmsg as
+// keep the prediction short (txstamp_linux.go). Clients in interleaved
+// mode (chronyd `xleave`) get the kernel's transmit timestamp of their
+// previous reply instead (xleave.go). Root dispersion is
 // Reference.RootDispersionAt(receive time): it grows in holdover.
 //
 // When the snapshot is nil or not synchronised the server answers as

@@ -45,6 +45,9 @@ type handler struct {
 	userStamps atomic.Bool
 	// ctl answers mode 6 reads (nil: mode 6 is dropped); see mode6.go.
 	ctl ControlSource
+	// xl holds the kernel transmit times of replies to interleaved
+	// clients (xleave.go); nil in handler-only tests.
+	xl *xleaveTable
 }
 
 // access is the access control a packet is judged by: the restrict table
@@ -74,7 +77,9 @@ func (h *handler) handle(req, resp []byte, src netip.Addr, rxRealNs int64) (int,
 	// Parse. Only the first byte and a few fields are needed; anything after
 	// the header (extension fields, MAC) is ignored, so an authenticated or
 	// NTS request gets a plain, shorter, unauthenticated reply.
-	if len(req) < HeaderLen {
+	// Mode 6 requests are a 12-byte header and their data (ntpq sends 12
+	// bytes for READSTAT): control parses them itself.
+	if len(req) < HeaderLen && (len(req) < ctlHeaderLen || req[0]&7 != ModeControl) {
 		return 0, OutDropMalformed
 	}
 	vn := req[0] >> 3 & 7

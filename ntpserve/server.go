@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gpsntp/gpsntp/discipline"
 	"github.com/gpsntp/gpsntp/ntpserve/restrict"
@@ -43,6 +44,10 @@ type Config struct {
 	// SocketBuffer is SO_RCVBUF/SO_SNDBUF in bytes; 0 means 4 MiB (the
 	// kernel caps it at net.core.rmem_max unless we may force it).
 	SocketBuffer int
+	// TxBudget bounds the predicted send time one sendmmsg may span (see
+	// txstamp_linux.go): smaller gives truer transmit timestamps under
+	// load and more system calls. 0 means 12 µs.
+	TxBudget time.Duration
 	// Control answers mode 6 reads (ntpq) from addresses whose restrict
 	// rule lifts noquery; nil drops all of mode 6.
 	Control ControlSource
@@ -118,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 			ref:   cfg.Ref,
 			lim:   newLimiter(clients),
 			ctl:   cfg.Control,
+			xl:    new(xleaveTable),
 		},
 		batch: cfg.Batch,
 	}

@@ -30,6 +30,10 @@ func (s *Server) open(cfg Config) error {
 	if bufBytes <= 0 {
 		bufBytes = defaultSocketBuffer
 	}
+	txBudget := cfg.TxBudget.Nanoseconds()
+	if txBudget <= 0 {
+		txBudget = txBudgetDefaultNs
+	}
 	s.addrs = make([]netip.AddrPort, len(aps))
 	order := bindOrder(aps)
 	for n, k := range order {
@@ -54,7 +58,7 @@ func (s *Server) open(cfg Config) error {
 			if sock.userStamps {
 				s.h.userStamps.Store(true)
 			}
-			s.workers = append(s.workers, newWorker(&s.h, sock.fd, ap.Addr().Is6(), ap.Addr().IsUnspecified(), s.batch, br))
+			s.workers = append(s.workers, newWorker(&s.h, sock.fd, ap.Addr().Is6(), ap.Addr().IsUnspecified(), sock.txStamps, s.batch, br, txBudget))
 		}
 	}
 	return nil

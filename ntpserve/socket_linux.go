@@ -29,6 +29,9 @@ type udpSocket struct {
 	// userStamps: the kernel refused SO_TIMESTAMPNS (qemu-user), so
 	// receive times are read in user space (see Server.KernelTimestamps).
 	userStamps bool
+	// txStamps: SO_TIMESTAMPING is on, so a reply can ask for its kernel
+	// transmit timestamp (see txstamp_linux.go).
+	txStamps bool
 }
 
 // listenUDP opens and binds one blocking SO_REUSEPORT socket with big
@@ -78,7 +81,7 @@ func listenUDP(ap netip.AddrPort, bufBytes int, claim bool) (udpSocket, error) {
 	if op, err := setAddressOptions(fd, ap.Addr().Is6()); err != nil {
 		return fail(op, err)
 	}
-	userStamps, op, err := setPacketInfo(fd, ap.Addr().Is6(), ap.Addr().IsUnspecified())
+	userStamps, txStamps, op, err := setPacketInfo(fd, ap.Addr().Is6(), ap.Addr().IsUnspecified())
 	if err != nil {
 		return fail(op, err)
 	}
@@ -102,7 +105,7 @@ func listenUDP(ap netip.AddrPort, bufBytes int, claim bool) (udpSocket, error) {
 		return fail("getsockname", err)
 	}
 	ok = true
-	return udpSocket{fd: fd, addr: la, userStamps: userStamps}, nil
+	return udpSocket{fd: fd, addr: la, userStamps: userStamps, txStamps: txStamps}, nil
 }
 
 // setBuffers sets SO_RCVBUF and SO_SNDBUF, best effort: *BUFFORCE needs
@@ -136,22 +139,38 @@ func setAddressOptions(fd int, v6 bool) (string, error) {
 }
 
 // setPacketInfo asks for what the worker reads with each datagram (its
-// kernel receive time; on a wildcard socket its destination address) and
-// bounds a blocking receive to busyWait. It reports userStamps when the
-// kernel has no receive timestamps; on failure it returns the option's
-// name.
-func setPacketInfo(fd int, v6, wildcard bool) (userStamps bool, op string, err error) {
-	// Kernel receive timestamps. SO_TIMESTAMPNS_NEW (Linux 5.1) carries
-	// 64-bit seconds on 32-bit ARM too (no 2038 problem); older kernels get
-	// the native struct timespec.
-	// Where neither exists (qemu-user emulation answers ENOPROTOOPT) the
-	// receive time is read in user space after recvmmsg: later by the
-	// queueing and wakeup latency, so worse, but not wrong. The server says
-	// so (Server.KernelTimestamps) rather than refusing to run.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, 1); err != nil {
+// kernel receive time; on a wildcard socket its destination address),
+// enables kernel transmit timestamps where it can, and bounds a blocking
+// receive to busyWait. It reports userStamps when the kernel has no
+// receive timestamps and txStamps when replies can ask for transmit
+// timestamps; on failure it returns the option's name.
+func setPacketInfo(fd int, v6, wildcard bool) (userStamps, txStamps bool, op string, err error) {
+	// Kernel timestamps through SO_TIMESTAMPING: software receive
+	// timestamps on every datagram, and the reporting flag that lets a
+	// reply ask for its software transmit timestamp with a control message
+	// (SOF_TIMESTAMPING_TX_SOFTWARE per message, Linux 4.13), read back
+	// from the error queue. Only the replies that need one ask: interleaved
+	// clients' and the calibration samples (see txstamp_linux.go). The
+	// _NEW option (Linux 5.1) carries 64-bit seconds on 32-bit ARM too (no
+	// 2038 problem); older kernels get the native struct timespec.
+	//
+	// Without SO_TIMESTAMPING, SO_TIMESTAMPNS still gives receive
+	// timestamps (no interleaved mode; transmit timestamps are predicted
+	// from defaults). Where neither exists (qemu-user emulation answers
+	// ENOPROTOOPT) the receive time is read in user space after recvmmsg:
+	// later by the queueing and wakeup latency, so worse, but not wrong.
+	// The server says so (Server.KernelTimestamps) rather than refusing to
+	// run.
+	const tsFlags = unix.SOF_TIMESTAMPING_SOFTWARE | unix.SOF_TIMESTAMPING_RX_SOFTWARE
+	switch {
+	case unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING_NEW, tsFlags) == nil,
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING_OLD, tsFlags) == nil:
+		txStamps = true
+	case unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, 1) == nil:
+	default:
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_OLD, 1); err != nil {
 			if !errors.Is(err, unix.ENOPROTOOPT) {
-				return false, "setsockopt(SO_TIMESTAMPNS)", err
+				return false, false, "setsockopt(SO_TIMESTAMPNS)", err
 			}
 			userStamps = true
 		}
@@ -159,10 +178,10 @@ func setPacketInfo(fd int, v6, wildcard bool) (userStamps bool, op string, err e
 	// Only a blocking recvmmsg waits, and never longer than busyWait.
 	tv := unix.NsecToTimeval(busyWait.Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return false, "setsockopt(SO_RCVTIMEO)", err
+		return false, false, "setsockopt(SO_RCVTIMEO)", err
 	}
 	if !wildcard {
-		return userStamps, "", nil
+		return userStamps, txStamps, "", nil
 	}
 	// On a wildcard socket the kernel would pick the reply's source address
 	// by routing, which on a host with several addresses (IPv6 SLAAC and
@@ -171,12 +190,12 @@ func setPacketInfo(fd int, v6, wildcard bool) (userStamps bool, op string, err e
 	// send from it (putPktinfo).
 	if v6 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
-			return false, "setsockopt(IPV6_RECVPKTINFO)", err
+			return false, false, "setsockopt(IPV6_RECVPKTINFO)", err
 		}
 	} else if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
-		return false, "setsockopt(IP_PKTINFO)", err
+		return false, false, "setsockopt(IP_PKTINFO)", err
 	}
-	return userStamps, "", nil
+	return userStamps, txStamps, "", nil
 }
 
 // sockaddrOf converts ap for bind; an IPv6 zone is an interface name or

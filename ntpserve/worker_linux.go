@@ -17,10 +17,11 @@ import (
 )
 
 const (
-	// rxBufLen bounds what is read of a request: only the header matters,
-	// longer datagrams are truncated (their real length is still ≥ 48, so
-	// the reply is never larger than the request).
-	rxBufLen = 256
+	// rxBufLen bounds what is read of a request: of an NTP request only
+	// the header matters, longer datagrams are truncated (their real
+	// length is still ≥ 48, so the reply is never larger than the
+	// request); a mode 6 request is at most 480 bytes (ntpq's limit).
+	rxBufLen = 512
 	// ctrlLen holds a timestamp cmsg (16 + 16) and an IPv6 pktinfo cmsg
 	// (16 + 20, aligned to 24) with room to spare.
 	ctrlLen = 128
@@ -70,11 +71,24 @@ type worker struct {
 	rhdr  []unix.Mmsghdr
 	riov  []unix.Iovec
 
-	wbuf  []byte
-	wctrl []byte
-	whdr  []unix.Mmsghdr
-	wiov  []unix.Iovec
-	stamp []bool
+	wbuf   []byte
+	wctrl  []byte
+	whdr   []unix.Mmsghdr
+	wiov   []unix.Iovec
+	stamp  []bool // the reply's transmit timestamp is to be predicted (not KoD, not interleaved)
+	record []bool // the reply's kernel transmit time is to be recorded (interleaved clients)
+	ctlLen []int  // length of the reply's own control messages (pktinfo)
+
+	// Transmit timestamps (txstamp_linux.go): txOK when the socket has
+	// SO_TIMESTAMPING; the send path's measured figures; the calibration
+	// in flight; the error queue's buffers.
+	txOK  bool
+	tx    txPredictor
+	cal   calSample
+	ebuf  []byte
+	ectrl []byte
+	ehdr  []unix.Mmsghdr
+	eiov  []unix.Iovec
 
 	// The closures handed to RawConn.Read and Write, made once (a method
 	// value or a closure made per call would allocate).
@@ -82,24 +96,41 @@ type worker struct {
 	rn                 int
 	re                 unix.Errno
 	sendFrom, sendTo   int
+	asked              bool // a reply of this batch asked for its transmit timestamp
 }
 
 // newWorker makes the worker of fd (set up by listenUDP, which it then
 // owns), with batch-sized buffers and the busy rate from which it blocks
 // in recvmmsg (see busyRateFor).
-func newWorker(h *handler, fd int, v6, wildcard bool, batch, busyRate int) *worker {
+func newWorker(h *handler, fd int, v6, wildcard, txOK bool, batch, busyRate int, txBudgetNs int64) *worker {
 	w := &worker{
-		h: h, fd: fd, v6: v6, pktinfo: wildcard, busyRate: busyRate,
-		rbuf:  make([]byte, batch*rxBufLen),
-		names: make([]unix.RawSockaddrInet6, batch),
-		rctrl: make([]byte, batch*ctrlLen),
-		rhdr:  make([]unix.Mmsghdr, batch),
-		riov:  make([]unix.Iovec, batch),
-		wbuf:  make([]byte, batch*HeaderLen),
-		wctrl: make([]byte, batch*ctrlLen),
-		whdr:  make([]unix.Mmsghdr, batch),
-		wiov:  make([]unix.Iovec, batch),
-		stamp: make([]bool, batch),
+		h: h, fd: fd, v6: v6, pktinfo: wildcard, busyRate: busyRate, txOK: txOK && h.xl != nil,
+		tx:     txPredictor{firstNs: firstDefaultNs, perReplyNs: perReplyDefaultNs, budgetNs: txBudgetNs},
+		rbuf:   make([]byte, batch*rxBufLen),
+		names:  make([]unix.RawSockaddrInet6, batch),
+		rctrl:  make([]byte, batch*ctrlLen),
+		rhdr:   make([]unix.Mmsghdr, batch),
+		riov:   make([]unix.Iovec, batch),
+		wbuf:   make([]byte, batch*HeaderLen),
+		wctrl:  make([]byte, batch*ctrlLen),
+		whdr:   make([]unix.Mmsghdr, batch),
+		wiov:   make([]unix.Iovec, batch),
+		stamp:  make([]bool, batch),
+		record: make([]bool, batch),
+		ctlLen: make([]int, batch),
+	}
+	if w.txOK {
+		w.ebuf = make([]byte, batch*errBufLen)
+		w.ectrl = make([]byte, batch*errCtrlLen)
+		w.ehdr = make([]unix.Mmsghdr, batch)
+		w.eiov = make([]unix.Iovec, batch)
+		for i := range batch {
+			w.eiov[i].Base = &w.ebuf[i*errBufLen]
+			w.eiov[i].SetLen(errBufLen)
+			w.ehdr[i].Hdr.Iov = &w.eiov[i]
+			w.ehdr[i].Hdr.SetIovlen(1)
+			w.ehdr[i].Hdr.Control = &w.ectrl[i*errCtrlLen]
+		}
 	}
 	for i := range batch {
 		w.riov[i].Base = &w.rbuf[i*rxBufLen]
@@ -117,7 +148,7 @@ func newWorker(h *handler, fd int, v6, wildcard bool, batch, busyRate int) *work
 		return w.re != unix.EAGAIN
 	}
 	w.pollSend = func(uintptr) bool {
-		w.rn, w.re = w.sendNow(w.sendFrom, w.sendTo)
+		w.rn, w.re = w.stampAndSend(w.sendFrom, w.sendTo)
 		return w.re != unix.EAGAIN
 	}
 	return w
@@ -362,13 +393,61 @@ func (w *worker) sendNow(from, to int) (int, unix.Errno) {
 	return int(n), 0
 }
 
+// stampAndSend reads the clock, stamps the next chunk of replies from
+// [from, to) with their predicted departures (txstamp_linux.go) and sends
+// it without waiting. A reply that was sent after a wait or a partial send
+// is stamped again here, so no stamp is older than its chunk's reading.
+func (w *worker) stampAndSend(from, to int) (int, unix.Errno) {
+	k := w.tx.chunk(to - from)
+	nowNs := w.h.clock.Now()
+	calibrate := w.txOK && nowNs >= w.tx.nextCalNs
+	first, last := -1, -1
+	for j := range k {
+		m := from + j
+		ask := w.record[m]
+		if w.stamp[m] {
+			putTransmit(w.wbuf[m*HeaderLen:], TimestampFromUnixNs(w.tx.at(nowNs, j)))
+			if calibrate {
+				if first < 0 {
+					first = j
+				}
+				last = j
+			}
+		}
+		wh := &w.whdr[m].Hdr
+		cl := w.ctlLen[m]
+		c := w.wctrl[m*ctrlLen : (m+1)*ctrlLen]
+		if calibrate && w.stamp[m] {
+			ask = true
+		}
+		if ask {
+			cl += putTxRequest(c[cl:])
+			w.asked = true
+		}
+		if cl > 0 {
+			wh.Control = &c[0]
+		} else {
+			wh.Control = nil
+		}
+		wh.SetControllen(cl)
+	}
+	if calibrate && first >= 0 {
+		w.tx.nextCalNs = nowNs + calibrateEveryNs
+		w.cal.start(nowNs, first, receiveField(w.wbuf[(from+first)*HeaderLen:]),
+			last, receiveField(w.wbuf[(from+last)*HeaderLen:]))
+	}
+	return w.sendNow(from, from+k)
+}
+
 // send sends replies [0, count) and returns only errors that stop the
 // worker: a message the kernel refuses (an unroutable client, a firewall)
 // is counted and skipped. A full send buffer is waited out: in the poller
-// when polled, in a blocking sendmmsg when blocking.
+// when polled, in poll(2) when blocking; the replies are stamped again
+// after the wait.
 func (w *worker) send(count int, blocking bool) unix.Errno {
+	w.asked = false
 	for sent := 0; sent < count; {
-		n, e := w.sendNow(sent, count)
+		n, e := w.stampAndSend(sent, count)
 		if e == unix.EAGAIN {
 			n, e = w.sendWait(sent, count, blocking)
 		}
@@ -384,15 +463,20 @@ func (w *worker) send(count int, blocking bool) unix.Errno {
 			sent++
 		}
 	}
+	if w.asked {
+		w.readTxStamps()
+	}
 	return 0
 }
 
 // sendWait sends replies [from, to), waiting for room in the send buffer.
 func (w *worker) sendWait(from, to int, blocking bool) (int, unix.Errno) {
 	if blocking {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.whdr[from])),
-			uintptr(to-from), 0, 0, 0)
-		return int(n), e
+		pfd := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(pfd, int(busyWait.Milliseconds())+1); err != nil && err != unix.EINTR {
+			return 0, err.(unix.Errno)
+		}
+		return w.stampAndSend(from, to)
 	}
 	w.mu.Lock()
 	rc := w.rc
@@ -461,28 +545,21 @@ func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
 		wh.Name = (*byte)(unsafe.Pointer(&w.names[i]))
 		wh.Namelen = rh.Hdr.Namelen
 		w.wiov[nw].SetLen(rn)
+		w.ctlLen[nw] = 0
 		if w.pktinfo && haveDst {
-			c := w.wctrl[nw*ctrlLen : (nw+1)*ctrlLen]
-			wh.Control = &c[0]
-			wh.SetControllen(putPktinfo(c, w.v6, dst, ifindex))
-		} else {
-			wh.Control = nil
-			wh.SetControllen(0)
+			w.ctlLen[nw] = putPktinfo(w.wctrl[nw*ctrlLen:(nw+1)*ctrlLen], w.v6, dst, ifindex)
 		}
-		w.stamp[nw] = out.stampsTransmit()
+		w.stamp[nw], w.record[nw] = out.stampsTransmit(), false
+		if out == OutReply && w.txOK {
+			interleaved, record := w.h.xl.xleave(req, resp)
+			w.stamp[nw], w.record[nw] = !interleaved, record
+		}
 		nw++
 	}
 	if nw == 0 {
 		return 0
 	}
-	// Transmit timestamps last, immediately before the send: one clock
-	// reading for the batch, since one sendmmsg sends it (the kernel takes
-	// about as long per message as the loop would between readings).
-	xmt := TimestampFromUnixNs(w.h.clock.Now())
-	for j := range nw {
-		if w.stamp[j] {
-			putTransmit(w.wbuf[j*HeaderLen:], xmt)
-		}
-	}
+	// Transmit timestamps last, chunk by chunk, immediately before each
+	// sendmmsg (stampAndSend).
 	return w.send(nw, blocking)
 }

@@ -34,8 +34,21 @@ func buildDate() time.Time {
 	return floor
 }
 
+// defaultRules apply when the configuration has no restrict line.
+var defaultRules = func() []restrict.Rule {
+	var rs []restrict.Rule
+	for _, l := range [][]string{{"default", "noquery"}, {"127.0.0.1"}, {"::1"}} {
+		r, err := restrict.ParseRestrict(l)
+		if err != nil {
+			panic(err) // a constant above
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}()
+
 // accessRules turns the config's restrict and discard lines into the
-// server's table (nil: no restrict lines, serve everyone, as ntpd).
+// server's table (defaultRules when there are none) and discard limits.
 func accessRules(cfg config.Config) (*restrict.Table, *restrict.Discard, error) {
 	var rules []restrict.Rule
 	var errs []error
@@ -50,10 +63,13 @@ func accessRules(cfg config.Config) (*restrict.Table, *restrict.Discard, error) 
 	if len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
 	}
-	var table *restrict.Table
-	if len(rules) > 0 {
-		table = restrict.NewTable(rules)
+	if len(rules) == 0 {
+		// No restrict lines: NTP for everyone, unlimited, as ntpd serves
+		// then, but mode 6 (ntpq) from loopback only: a query answer is
+		// larger than its request, so it is no service for the Internet.
+		rules = defaultRules
 	}
+	table := restrict.NewTable(rules)
 	var discard *restrict.Discard
 	if cfg.Discard != nil {
 		d, err := restrict.ParseDiscard(cfg.Discard)

@@ -1,0 +1,219 @@
+//go:build linux
+
+package ntpserve
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Transmit timestamps: what a reply says it left at, and when it did.
+//
+// One sendmmsg sends a chunk of replies one after the other; each costs
+// the kernel a few µs (on loopback, with the receiver's delivery, 3–5 µs
+// on this project's 2-core test machine). A single clock reading for the
+// chunk is therefore early by that much per position, and a client's
+// offset is wrong by half of it (BENCHMARKS.md, "Accurate under load":
+// 32 replies sent with one reading left 2.8–165 µs after it).
+//
+// So the worker predicts each reply's departure, and bounds how far it
+// predicts:
+//
+//	T3[j] = clock reading just before sendmmsg + firstNs + j·perReplyNs
+//
+// for reply j (from 0) of a chunk, and a chunk holds as many replies as
+// fit in txBudgetNs of predicted send time (at least one). firstNs (the
+// time from the reading to the first reply's departure) and perReplyNs
+// (each further reply's cost) are measured continuously: every
+// calibrateEveryNs, the replies of a chunk ask for their kernel software
+// transmit timestamps (SOF_TIMESTAMPING_TX_SOFTWARE, taken by the driver
+// as it hands the datagram on, on loopback as the client receives it),
+// which come back on the socket's error queue with the datagram (see
+// learn for how the figures follow them).
+//
+// The same error queue returns the transmit timestamps of the replies to
+// interleaved clients (xleave.go).
+
+const (
+	// txBudgetNs bounds the predicted send time spanned by one sendmmsg,
+	// so a prediction error grows over a few replies at most. Set from
+	// Config.TxBudget.
+	txBudgetDefaultNs = 12_000
+	// calibrateEveryNs is how often a worker measures its send path.
+	calibrateEveryNs = 10_000_000
+	// firstDefaultNs and perReplyDefaultNs are the predictor's figures
+	// until the first calibration (and for good without SO_TIMESTAMPING):
+	// about what a Raspberry Pi 4 takes.
+	firstDefaultNs    = 2_000
+	perReplyDefaultNs = 3_000
+	// calClampNs bounds how far one calibration sample can move the
+	// per-reply figure: a send preempted by an interrupt says nothing
+	// about the next one.
+	calClampNs = 20_000
+	// firstQuantile (percent) and firstStepNs: firstNs follows the
+	// firstQuantile-th percentile of the first reply's delay, moving by
+	// at most firstStepNs per sample (see learn).
+	firstQuantile = 10
+	firstStepNs   = 500
+	// errBufLen holds an error queue message: the datagram as the driver
+	// saw it (link, IP and UDP headers, then the 48-byte reply).
+	errBufLen = 160
+	// errCtrlLen holds struct scm_timestamping(64) and the IP_RECVERR or
+	// IPV6_RECVERR message (sock_extended_err and an address).
+	errCtrlLen = 256
+)
+
+// txPredictor holds a worker's measured send path.
+type txPredictor struct {
+	firstNs, perReplyNs int64
+	calibrated          bool
+	budgetNs            int64
+	nextCalNs           int64 // served time of the next calibration
+}
+
+// chunk is how many of the count replies to send in the next sendmmsg.
+func (p *txPredictor) chunk(count int) int {
+	k := 1
+	if p.perReplyNs > 0 {
+		k += int(p.budgetNs / p.perReplyNs)
+	}
+	return min(k, count)
+}
+
+// at is the predicted departure of reply j of a chunk read at nowNs.
+func (p *txPredictor) at(nowNs int64, j int) int64 {
+	return nowNs + p.firstNs + int64(j)*p.perReplyNs
+}
+
+// learn updates the figures from a calibrated chunk: reply p1 left d1
+// after the reading and reply p2 (> p1; -1 if only one was asked) d2
+// after it.
+//
+// firstNs tracks a low quantile (firstQuantile) of the first reply's
+// delay, not its mean: the delay is short when the send path is hot
+// (caches warm, the worker busy) and several times longer after an idle
+// wait, and the two mix in the samples. Predicting the mean would stamp
+// every hot reply late by the difference; predicting the hot figure
+// leaves a cold reply early, as every server that reads its clock before
+// sending is (chronyd, ntpd), but never late. perReplyNs is measured
+// between two replies of one sendmmsg, where the path is hot, and moves
+// 1/8 of the way to each sample.
+func (p *txPredictor) learn(p1 int, d1 int64, p2 int, d2 int64) {
+	per := p.perReplyNs
+	if p2 > p1 {
+		per = max((d2-d1)/int64(p2-p1), 0)
+	}
+	first := max(d1-int64(p1)*per, 0)
+	p.calibrated = true
+	if first < p.firstNs {
+		p.firstNs -= min(firstStepNs*(100-firstQuantile)/100, p.firstNs-first)
+	} else {
+		p.firstNs += firstStepNs * firstQuantile / 100
+	}
+	if p2 > p1 {
+		p.perReplyNs = max(p.perReplyNs+clampNs(per-p.perReplyNs, calClampNs/int64(p2-p1))/8, 0)
+	}
+}
+
+func clampNs(d, lim int64) int64 { return min(max(d, -lim), lim) }
+
+// calSample is the calibration in flight: a chunk's clock reading and the
+// first and last of its replies that asked for transmit timestamps, by
+// position and receive timestamp (the key the error queue returns).
+type calSample struct {
+	readNs       int64
+	p1, p2       int // p2 -1: one reply only
+	rx1, rx2     uint64
+	d1, d2       int64
+	have1, have2 bool
+}
+
+func (c *calSample) start(readNs int64, p1 int, rx1 uint64, p2 int, rx2 uint64) {
+	*c = calSample{readNs: readNs, p1: p1, rx1: rx1, p2: -1}
+	if p2 > p1 {
+		c.p2, c.rx2 = p2, rx2
+	}
+}
+
+// took records a reply's transmit time (served ns) if it is one of the
+// calibration's, and reports whether the calibration is then complete.
+func (c *calSample) took(rx uint64, txNs int64) bool {
+	switch {
+	case rx == 0:
+		return false
+	case rx == c.rx1 && !c.have1:
+		c.d1, c.have1 = txNs-c.readNs, true
+	case c.p2 >= 0 && rx == c.rx2 && !c.have2:
+		c.d2, c.have2 = txNs-c.readNs, true
+	default:
+		return false
+	}
+	return c.have1 && (c.p2 < 0 || c.have2)
+}
+
+func receiveField(reply []byte) uint64 { return binary.BigEndian.Uint64(reply[32:40]) }
+
+// txCmsgLen is the control message asking for a reply's transmit
+// timestamp.
+var txCmsgLen = unix.CmsgSpace(4)
+
+// putTxRequest appends to b the control message asking the kernel for the
+// datagram's software transmit timestamp, and returns its length.
+// SO_TIMESTAMPING (the _OLD number) is what every kernel since 4.13
+// accepts in a control message; the flags are the same for both.
+func putTxRequest(b []byte) int {
+	clear(b[:txCmsgLen])
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SO_TIMESTAMPING_OLD
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(b[unix.CmsgLen(0):], unix.SOF_TIMESTAMPING_TX_SOFTWARE)
+	return txCmsgLen
+}
+
+// readTxStamps drains the error queue: each message is a reply we asked
+// the transmit timestamp of, with the datagram (whose last 48 bytes are
+// the reply: its receive field identifies it). It records interleaved
+// clients' transmit times and feeds the calibration. It never blocks and
+// reads at most a few batches.
+func (w *worker) readTxStamps() {
+	for range 4 {
+		for i := range w.ehdr {
+			h := &w.ehdr[i].Hdr
+			h.SetControllen(errCtrlLen)
+			h.Flags = 0
+		}
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.ehdr[0])),
+			uintptr(len(w.ehdr)), unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT, 0, 0)
+		if e != 0 || n == 0 {
+			return
+		}
+		for i := range int(n) {
+			l := int(w.ehdr[i].Len)
+			if l < HeaderLen || l > errBufLen {
+				continue
+			}
+			ctrl := w.ectrl[i*errCtrlLen : i*errCtrlLen+min(int(w.ehdr[i].Hdr.Controllen), errCtrlLen)]
+			txRealNs, _, _, _ := parseControl(ctrl)
+			if txRealNs == 0 {
+				continue
+			}
+			reply := w.ebuf[i*errBufLen+l-HeaderLen : i*errBufLen+l]
+			w.txStamped(reply, w.h.clock.Map(txRealNs))
+		}
+		if int(n) < len(w.ehdr) {
+			return
+		}
+	}
+}
+
+// txStamped takes the kernel transmit time (served time) of a reply.
+func (w *worker) txStamped(reply []byte, txNs int64) {
+	rx := receiveField(reply)
+	w.h.xl.put(rx, uint64(TimestampFromUnixNs(txNs)))
+	if w.cal.took(rx, txNs) {
+		w.tx.learn(w.cal.p1, w.cal.d1, w.cal.p2, w.cal.d2)
+		w.cal.rx1, w.cal.rx2 = 0, 0
+	}
+}
