@@ -21,7 +21,7 @@ import (
 // every webRetry (another program may hold the port for a while).
 
 // webRetry is how long to wait before binding the page's address again.
-const webRetry = 30 * time.Second
+var webRetry = 30 * time.Second
 
 // historyFileName is the history file, in the drift file's directory.
 const historyFileName = "history"
