@@ -31,14 +31,14 @@ var outcomeNames = [NumOutcomes]struct{ name, means string }{
 	OutReply:         {"replied", "served synchronised time"},
 	OutReplyUnsync:   {"replied_unsync", "answered unsynchronised (LI 3)"},
 	OutKoD:           {"kod", "kiss-o'-death RATE sent"},
-	OutDropMalformed: {"dropped_malformed", "shorter than 48 bytes (12 for mode 6), or a malformed mode 6 request"},
+	OutDropMalformed: {"dropped_malformed", "under 48 bytes (mode 6: 12), bad mode 6"},
 	OutDropVersion:   {"dropped_version", "version 0 or above 4"},
 	OutDropMode:      {"dropped_mode", "modes 0, 2, 4, 5"},
-	OutDropQuery:     {"dropped_query", "mode 7 (ntpdc), or mode 6 (ntpq) from a noquery address"},
+	OutDropQuery:     {"dropped_query", "mode 7; mode 6 from a noquery address"},
 	OutDropRestrict:  {"dropped_restrict", "restrict ignore/noserve/notrust/version"},
 	OutDropPeer:      {"dropped_peer", "mode 1 from a nopeer address"},
-	OutDropRate:      {"dropped_rate", "over the discard limits (no KoD) or the mode 6 reply limit"},
-	OutControl:       {"control", "mode 6 (ntpq) answered: a read, or an error reply no longer than the request"},
+	OutDropRate:      {"dropped_rate", "over the discard or mode 6 limits, no KoD"},
+	OutControl:       {"control", "mode 6 (ntpq) read or error answered"},
 }
 
 // String is the outcome's name: "replied", "kod", "dropped_rate", ….
@@ -72,6 +72,9 @@ type Stats struct {
 	Outcomes   [NumOutcomes]uint64 // by Outcome
 	SendErrors uint64              // replies the kernel refused
 	RecvErrors uint64              // failed reads
+	// Interleaved counts the OutReply replies sent in interleaved mode
+	// (xleave.go): with the kernel transmit time of the previous reply.
+	Interleaved uint64
 }
 
 // Dropped is the number of packets that got no reply.
@@ -86,10 +89,11 @@ func (s Stats) Dropped() uint64 {
 }
 
 // MarshalJSON writes the counters as one object keyed by name: received,
-// each outcome's String, send_errors, recv_errors.
+// each outcome's String, send_errors, recv_errors, interleaved.
 func (s Stats) MarshalJSON() ([]byte, error) {
-	m := make(map[string]uint64, NumOutcomes+3)
+	m := make(map[string]uint64, NumOutcomes+4)
 	m["received"], m["send_errors"], m["recv_errors"] = s.Received, s.SendErrors, s.RecvErrors
+	m["interleaved"] = s.Interleaved
 	for o, c := range s.Outcomes {
 		m[Outcome(o).String()] = c
 	}
@@ -103,7 +107,8 @@ func (s *Stats) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	*s = Stats{Received: m["received"], SendErrors: m["send_errors"], RecvErrors: m["recv_errors"]}
+	*s = Stats{Received: m["received"], SendErrors: m["send_errors"], RecvErrors: m["recv_errors"],
+		Interleaved: m["interleaved"]}
 	for o := range s.Outcomes {
 		s.Outcomes[o] = m[Outcome(o).String()]
 	}

@@ -66,6 +66,7 @@ type counters struct {
 	out        [NumOutcomes]atomic.Uint64
 	sendErrors atomic.Uint64
 	recvErrors atomic.Uint64
+	xleave     atomic.Uint64
 	_          [64]byte
 }
 
@@ -76,6 +77,7 @@ func (c *counters) addTo(s *Stats) {
 	}
 	s.SendErrors += c.sendErrors.Load()
 	s.RecvErrors += c.recvErrors.Load()
+	s.Interleaved += c.xleave.Load()
 }
 
 // Server answers NTP requests. Create it with New, run it with Serve.

@@ -553,6 +553,9 @@ func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
 		if out == OutReply && w.txOK {
 			interleaved, record := w.h.xl.xleave(req, resp)
 			w.stamp[nw], w.record[nw] = !interleaved, record
+			if interleaved {
+				w.c.xleave.Add(1)
+			}
 		}
 		nw++
 	}

@@ -48,6 +48,7 @@ var (
 	descRequests  = prometheus.NewDesc("gpsntp_ntp_requests_total", "NTP packets received, by outcome (every packet has exactly one).", []string{"outcome"}, nil)
 	descSendErr   = prometheus.NewDesc("gpsntp_ntp_send_errors_total", "Replies the kernel refused.", nil, nil)
 	descRecvErr   = prometheus.NewDesc("gpsntp_ntp_receive_errors_total", "Failed socket reads.", nil, nil)
+	descXleave    = prometheus.NewDesc("gpsntp_ntp_interleaved_replies_total", "Synchronised replies sent in interleaved mode (with the kernel transmit time of the previous reply).", nil, nil)
 	descRateLim   = prometheus.NewDesc("gpsntp_ntp_rate_limited_total", "Requests over the discard limits (dropped or answered with KoD).", nil, nil)
 
 	// Upstream servers (`server`/`pool` lines): one series per association,
@@ -71,7 +72,7 @@ func (c snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOffset, descJitter, descFreq, descRootDisp, descState, descSynced,
 		descStratum, descHoldover, descSteps, descEdges, descMissed, descBadEdges, descPaired, descUnpaired,
 		descLastEdge, descFixes, descUntrusted, descDistrust, descAlarms, descDevUp, descLosses, descSatsUsed, descSatsView, descHDOP,
-		descRequests, descSendErr, descRecvErr, descRateLim,
+		descRequests, descSendErr, descRecvErr, descXleave, descRateLim,
 		descUpReach, descUpOffset, descUpDelay, descUpJitter, descUpDrops, descUpSelected, descTruechimers, descUpOK} {
 		ch <- d
 	}
@@ -130,6 +131,7 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	n(descSendErr, v.SendErrors)
 	n(descRecvErr, v.RecvErrors)
+	n(descXleave, v.Interleaved)
 	n(descRateLim, v.Outcomes[ntpserve.OutDropRate]+v.Outcomes[ntpserve.OutKoD])
 	if u := s.Upstream; u != nil {
 		g(descTruechimers, float64(u.Truechimers))

@@ -108,6 +108,9 @@ func probe(to netip.AddrPort, n int, interval time.Duration) (probeResult, error
 			t1, _ = kernelTimestamp(oob[:oobn])
 		}
 		m, oobn, _, _, err := unix.Recvmsg(fd, resp, oob, 0)
+		for err == unix.EINTR { // the Go runtime's preemption signal
+			m, oobn, _, _, err = unix.Recvmsg(fd, resp, oob, 0)
+		}
 		if err != nil || t1 == 0 || m < 48 || binary.BigEndian.Uint64(resp[24:]) != toNTP(t1User) {
 			res.lost++
 			continue

@@ -363,6 +363,7 @@ func ClientsLines(s *Snapshot) []string {
 	}
 	row("send errors", v.Counts.SendErrors, "replies the kernel refused")
 	row("recv errors", v.Counts.RecvErrors, "failed reads")
+	row("interleaved", v.Counts.Interleaved, "of the replies, interleaved (xleave)")
 	if len(v.TopTalkers) == 0 {
 		l = append(l, "top talkers: none (only clients under a `limited` restrict rule are tracked)")
 	} else {
