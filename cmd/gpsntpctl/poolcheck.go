@@ -7,11 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -292,7 +294,7 @@ func printCheck(w io.Writer, num int, c poolcheck.Checked) {
 	switch r.Kind {
 	case poolcheck.Replied, poolcheck.StratumHigh:
 		what = fmt.Sprintf("reply, stratum %d", r.Stratum)
-		offset = fmt.Sprintf("%+.3f ms", float64(r.OffsetNs)/1e6)
+		offset = fmt.Sprintf("%+.3f ms", noNegZero(float64(r.OffsetNs)/1e6, 1e3))
 		delay = fmt.Sprintf("%.3f ms", float64(r.DelayNs)/1e6)
 	case poolcheck.NoReply:
 		what = fmt.Sprintf("no reply (0/%d)", len(c.Queries))
@@ -308,7 +310,10 @@ func printCheck(w io.Writer, num int, c poolcheck.Checked) {
 	fmt.Fprintln(w, line)
 }
 
-// summary prints the score, the projection and every deduction.
+// summary prints the score, the projection and every deduction. When
+// the checks did not all go the same way it also projects the last one
+// alone: a deduction at start-up (before the receiver locked) need not
+// recur.
 func summary(w io.Writer, checks []poolcheck.Checked, p poolcheck.Projection) {
 	score := checks[len(checks)-1].Score
 	state := "not in the Pool yet: servers above 10 get clients"
@@ -317,6 +322,31 @@ func summary(w io.Writer, checks []poolcheck.Checked, p poolcheck.Projection) {
 	}
 	fmt.Fprintf(w, "\nScore after %d checks: %.2f, %s.\n", len(checks), score, state)
 	fmt.Fprintf(w, "If every further check goes as these %d did (repeated in order):\n", len(checks))
+	projection(w, p)
+	steps := poolcheck.Steps(checks)
+	if last := steps[len(steps)-1]; slices.ContainsFunc(steps, func(s poolcheck.Scored) bool { return s != last }) {
+		fmt.Fprintln(w, "If every further check goes as the last one did:")
+		projection(w, poolcheck.Project(score, steps[len(steps)-1:]))
+	}
+	var deductions []string
+	for i, c := range checks {
+		if c.Step < 1 {
+			deductions = append(deductions, fmt.Sprintf("  check %d: %+.2f  %s", i+1, c.Step, c.Reason))
+		}
+	}
+	if len(deductions) == 0 {
+		fmt.Fprintln(w, "No deductions: every check earned +1.")
+		return
+	}
+	fmt.Fprintf(w, "Deductions (%d of %d checks earned less than +1):\n", len(deductions), len(checks))
+	for _, d := range deductions {
+		fmt.Fprintln(w, d)
+	}
+}
+
+// projection prints when p crosses 10, at the monitor's cadence, and
+// where it settles.
+func projection(w io.Writer, p poolcheck.Projection) {
 	cadence := fmt.Sprintf("at the monitor's %s cadence", fmtDur(poolcheck.DefaultInterval))
 	switch {
 	case p.CrossAt > 0 && p.Up:
@@ -337,20 +367,15 @@ func summary(w io.Writer, checks []poolcheck.Checked, p poolcheck.Projection) {
 	} else {
 		fmt.Fprintf(w, "  it settles between %.2f and %.2f, %.2f on average (%s).\n", p.SettleLow, p.SettleHigh, p.SettleMean, verdict)
 	}
-	var deductions []string
-	for i, c := range checks {
-		if c.Step < 1 {
-			deductions = append(deductions, fmt.Sprintf("  check %d: %+.2f  %s", i+1, c.Step, c.Reason))
-		}
+}
+
+// noNegZero is v, or 0 where v rounds to zero at 1/per: no "-0.000" for
+// an offset of a few hundred ns.
+func noNegZero(v, per float64) float64 {
+	if math.Round(v*per) == 0 {
+		return 0
 	}
-	if len(deductions) == 0 {
-		fmt.Fprintln(w, "No deductions: every check earned +1.")
-		return
-	}
-	fmt.Fprintf(w, "Deductions (%d of %d checks earned less than +1):\n", len(deductions), len(checks))
-	for _, d := range deductions {
-		fmt.Fprintln(w, d)
-	}
+	return v
 }
 
 // fmtDur is a duration in words a user reads at a glance: 9m, 2h6m.

@@ -32,6 +32,14 @@ func (hostClock) Map(realNs int64) int64 { return realNs }
 // test ends, and returns its address.
 func ntpServer(t *testing.T, synced bool) string {
 	t.Helper()
+	addr, _, _ := ntpServerRef(t, synced)
+	return addr
+}
+
+// ntpServerRef is ntpServer that also returns the published reference
+// (to synchronise it later) and the server.
+func ntpServerRef(t *testing.T, synced bool) (string, *atomic.Pointer[discipline.Reference], *ntpserve.Server) {
+	t.Helper()
 	ref := &discipline.Reference{State: discipline.PPS, Synchronised: true, Stratum: 1,
 		RefID: [4]byte{'P', 'P', 'S', 0}, RefTimeNs: time.Now().UnixNano(), RootDispersionNs: 2000,
 		DispersionRateNsPerS: 15000, Precision: -20}
@@ -48,7 +56,41 @@ func ntpServer(t *testing.T, synced bool) string {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return s.Addrs()[0].String()
+	return s.Addrs()[0].String(), p, s
+}
+
+// A server that locks after the first check (as gpsntpd -sim does a few
+// seconds after it starts): the projection of all checks repeats the
+// start-up deduction, the projection of the last one does not. The
+// reference is synchronised as soon as the server has answered
+// unsynchronised once (the first check ends there), a second before the
+// next check.
+func TestPoolcheckLocksAfterFirstCheck(t *testing.T) {
+	addr, ref, srv := ntpServerRef(t, false)
+	go func() {
+		for srv.Stats().Outcomes[ntpserve.OutReplyUnsync] == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		r := *ref.Load()
+		r.Synchronised, r.State, r.Leap = true, discipline.PPS, discipline.LeapNone
+		ref.Store(&r)
+	}()
+	var out, errb bytes.Buffer
+	if code := run([]string{"poolcheck", "-n", "3", "-interval", "1s", "-spacing", "5ms", addr}, &out, &errb); code != 0 {
+		t.Fatalf("poolcheck: exit %d, %s", code, errb.String())
+	}
+	text := out.String()
+	for _, s := range []string{
+		"    1  ", "unsync (query 1)",
+		"If every further check goes as these 3 did (repeated in order):\n  it never gets above 10",
+		"If every further check goes as the last one did:\n  it crosses 10 (into the Pool) after",
+		"it settles at 20.00 (in the Pool).",
+		"Deductions (1 of 3 checks earned less than +1):\n  check 1: -4.00  unsynchronised",
+	} {
+		if !strings.Contains(text, s) {
+			t.Errorf("poolcheck output lacks %q:\n%s", s, text)
+		}
+	}
 }
 
 var fast = []string{"-interval", "20ms", "-spacing", "5ms", "-timeout", "5s"}
@@ -148,6 +190,9 @@ func TestPoolcheckUnsynchronisedJSON(t *testing.T) {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("poolcheck output lacks %q:\n%s", s, out.String())
 		}
+	}
+	if strings.Contains(out.String(), "as the last one did") {
+		t.Errorf("checks that all went the same way are projected twice:\n%s", out.String())
 	}
 }
 

@@ -151,14 +151,15 @@ func (p Plot) PNG(w io.Writer) error {
 		if v == InThreshold {
 			c = colIn
 		}
-		line(img, marginL, f.y(v), plotW-marginR, f.y(v), c, 1, 0)
+		line(img, marginL, f.y(v), plotW-marginR, f.y(v), c, 1, 0, new(float64))
 		drawNumber(img, marginL-6, int(f.y(v))-5, int(v), colText)
 	}
+	var path float64
 	for i := 1; i < len(proj); i++ {
-		line(img, proj[i-1][0], proj[i-1][1], proj[i][0], proj[i][1], colProj, 2, 10)
+		line(img, proj[i-1][0], proj[i-1][1], proj[i][0], proj[i][1], colProj, 2, 6, &path)
 	}
 	for i := 1; i < len(obs); i++ {
-		line(img, obs[i-1][0], obs[i-1][1], obs[i][0], obs[i][1], colObs, 2, 0)
+		line(img, obs[i-1][0], obs[i-1][1], obs[i][0], obs[i][1], colObs, 2, 0, &path)
 	}
 	for _, pt := range obs[1:] {
 		fill(img, image.Rect(int(pt[0])-2, int(pt[1])-2, int(pt[0])+3, int(pt[1])+3), colObs)
@@ -175,18 +176,21 @@ func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
 	}
 }
 
-// line draws from (x0,y0) to (x1,y1), width px thick; dash > 0 leaves
-// every other dash px out.
-func line(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA, width, dash int) {
+// line draws from (x0,y0) to (x1,y1), width px thick. dash > 0 draws
+// dashes of that length along the path: *path is the length drawn before
+// this segment (polylines carry it over so dashes run across segments).
+func line(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA, width, dash int, path *float64) {
+	length := math.Hypot(x1-x0, y1-y0)
 	steps := int(math.Max(math.Abs(x1-x0), math.Abs(y1-y0))) + 1
 	for i := 0; i <= steps; i++ {
 		t := float64(i) / float64(steps)
-		x, y := x0+t*(x1-x0), y0+t*(y1-y0)
-		if dash > 0 && int(x)/dash%2 == 1 {
+		if dash > 0 && int(*path+t*length)/dash%2 == 1 {
 			continue
 		}
-		fill(img, image.Rect(int(x), int(y)-width/2, int(x)+1, int(y)-width/2+width), c)
+		x, y := int(x0+t*(x1-x0)), int(y0+t*(y1-y0))
+		fill(img, image.Rect(x-width/2, y-width/2, x-width/2+width, y-width/2+width), c)
 	}
+	*path += length
 }
 
 // digits is a 3×5 pixel font for the axis labels: one string per glyph,
