@@ -198,6 +198,7 @@ var restartOnly = []struct {
 	{"leapfile", func(c config.Config) any { return c.LeapFile }},
 	{"server/pool", func(c config.Config) any { return c.Upstreams }},
 	{"control", func(c config.Config) any { return c.Control }},
+	{"web", func(c config.Config) any { return c.Web }},
 	{"metrics", func(c config.Config) any { return c.Metrics }},
 	{"user", func(c config.Config) any { return c.User }},
 	{"holdover", func(c config.Config) any { return [2]time.Duration{c.HoldoverMax, c.MaxError} }},

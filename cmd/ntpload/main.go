@@ -146,7 +146,7 @@ func runServer(ctx context.Context, listen, restrictLine string, workers int, tx
 			fmt.Printf(", %v %d", ntpserve.Outcome(o), n)
 		}
 	}
-	fmt.Printf(", send errors %d, receive errors %d\n", st.SendErrors, st.RecvErrors)
+	fmt.Printf(", send errors %d, receive errors %d, interleaved %d\n", st.SendErrors, st.RecvErrors, st.Interleaved)
 	return err
 }
 
