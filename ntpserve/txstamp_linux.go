@@ -26,8 +26,8 @@ import (
 // for reply j (from 0) of a chunk, and a chunk holds as many replies as
 // fit in txBudgetNs of predicted send time (at least one). firstNs (the
 // time from the reading to the first reply's departure) and perReplyNs
-// (each further reply's cost) are measured continuously: every
-// calibrateEveryNs, the replies of a chunk ask for their kernel software
+// (each further reply's cost) are measured continuously: now and then
+// (calibrationDue), the replies of a chunk ask for their kernel software
 // transmit timestamps (SOF_TIMESTAMPING_TX_SOFTWARE, taken by the driver
 // as it hands the datagram on, on loopback as the client receives it),
 // which come back on the socket's error queue with the datagram (see
@@ -41,8 +41,14 @@ const (
 	// so a prediction error grows over a few replies at most. Set from
 	// Config.TxBudget.
 	txBudgetDefaultNs = 12_000
-	// calibrateEveryNs is how often a worker measures its send path.
-	calibrateEveryNs = 10_000_000
+	// calibrateEveryNs is how often a worker measures its send path on a
+	// chunk of two replies or more, calibrateSinglesEveryNs on a single
+	// reply. Asking costs little (a copy of the datagram queued, one
+	// error-queue read), but at a pool server's few requests a second
+	// the error queue's wakeup of the poller is a good part of a reply's
+	// cost, so singles are measured rarely.
+	calibrateEveryNs        = 10_000_000
+	calibrateSinglesEveryNs = 1_000_000_000
 	// firstDefaultNs and perReplyDefaultNs are the predictor's figures
 	// until the first calibration (and for good without SO_TIMESTAMPING):
 	// about what a Raspberry Pi 4 takes.
@@ -70,7 +76,16 @@ type txPredictor struct {
 	firstNs, perReplyNs int64
 	calibrated          bool
 	budgetNs            int64
-	nextCalNs           int64 // served time of the next calibration
+	lastCalNs           int64 // served time of the last calibration
+}
+
+// calibrationDue reports whether the chunk of k replies read at nowNs
+// should measure the send path.
+func (p *txPredictor) calibrationDue(nowNs int64, k int) bool {
+	if k >= 2 {
+		return nowNs-p.lastCalNs >= calibrateEveryNs
+	}
+	return nowNs-p.lastCalNs >= calibrateSinglesEveryNs
 }
 
 // chunk is how many of the count replies to send in the next sendmmsg.

@@ -104,9 +104,9 @@ func TestTransmitTimestampPerReply(t *testing.T) {
 	srv := startServer(t, Config{Workers: 1, Batch: 32})
 	c := newStampClient(t, srv.port)
 	off := int64(servedOffset)
-	for range 1000 { // calibrate, at the rate a busy pool server sees
-		c.burst(t, 1, off)
-		time.Sleep(200 * time.Microsecond)
+	for range 300 { // calibrate (a chunk of two or more every 10 ms)
+		c.burst(t, 4, off)
+		time.Sleep(time.Millisecond)
 	}
 	const n = 24
 	byPos := make([][]int64, n)

@@ -97,6 +97,7 @@ type worker struct {
 	re                 unix.Errno
 	sendFrom, sendTo   int
 	asked              bool // a reply of this batch asked for its transmit timestamp
+	pfd                [1]unix.PollFd
 }
 
 // newWorker makes the worker of fd (set up by listenUDP, which it then
@@ -400,11 +401,10 @@ func (w *worker) sendNow(from, to int) (int, unix.Errno) {
 func (w *worker) stampAndSend(from, to int) (int, unix.Errno) {
 	k := w.tx.chunk(to - from)
 	nowNs := w.h.clock.Now()
-	calibrate := w.txOK && nowNs >= w.tx.nextCalNs
+	calibrate := w.txOK && w.tx.calibrationDue(nowNs, k)
 	first, last := -1, -1
 	for j := range k {
 		m := from + j
-		ask := w.record[m]
 		if w.stamp[m] {
 			putTransmit(w.wbuf[m*HeaderLen:], TimestampFromUnixNs(w.tx.at(nowNs, j)))
 			if calibrate {
@@ -417,10 +417,7 @@ func (w *worker) stampAndSend(from, to int) (int, unix.Errno) {
 		wh := &w.whdr[m].Hdr
 		cl := w.ctlLen[m]
 		c := w.wctrl[m*ctrlLen : (m+1)*ctrlLen]
-		if calibrate && w.stamp[m] {
-			ask = true
-		}
-		if ask {
+		if w.record[m] || calibrate && w.stamp[m] {
 			cl += putTxRequest(c[cl:])
 			w.asked = true
 		}
@@ -432,7 +429,7 @@ func (w *worker) stampAndSend(from, to int) (int, unix.Errno) {
 		wh.SetControllen(cl)
 	}
 	if calibrate && first >= 0 {
-		w.tx.nextCalNs = nowNs + calibrateEveryNs
+		w.tx.lastCalNs = nowNs
 		w.cal.start(nowNs, first, receiveField(w.wbuf[(from+first)*HeaderLen:]),
 			last, receiveField(w.wbuf[(from+last)*HeaderLen:]))
 	}
@@ -472,8 +469,8 @@ func (w *worker) send(count int, blocking bool) unix.Errno {
 // sendWait sends replies [from, to), waiting for room in the send buffer.
 func (w *worker) sendWait(from, to int, blocking bool) (int, unix.Errno) {
 	if blocking {
-		pfd := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLOUT}}
-		if _, err := unix.Poll(pfd, int(busyWait.Milliseconds())+1); err != nil && err != unix.EINTR {
+		w.pfd[0] = unix.PollFd{Fd: int32(w.fd), Events: unix.POLLOUT}
+		if _, err := unix.Poll(w.pfd[:], int(busyWait.Milliseconds())+1); err != nil && err != unix.EINTR {
 			return 0, err.(unix.Errno)
 		}
 		return w.stampAndSend(from, to)

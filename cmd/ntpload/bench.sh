@@ -6,6 +6,11 @@
 #   go build -o /tmp/ntpload ./cmd/ntpload
 #   cmd/ntpload/bench.sh [runs] [seconds] [rate...]
 #
+# Environment: BEFORE=path adds an older ntpload build's server ("before")
+# to every run, measured by this build's load tool and probe; SERVE_FLAGS
+# are extra -serve flags for this build's server; GPORT and CPORT the
+# ports; WORKERS the server's -workers.
+#
 # chronyd runs as a stratum-1 local clock (`local stratum 1`), -x (never
 # touches the clock) and without CAP_SYS_TIME, as root (-u root: a build
 # machine may have no chrony user). Loopback only, bounded in time.
@@ -29,10 +34,15 @@ cmdport 0
 pidfile $dir/chronyd.pid
 EOF
 nocap="setpriv --bounding-set -sys_time --inh-caps -sys_time"
-total=$((RUNS * (2 + $(echo $RATES | wc -w)) * (SECS + 1) + 10))
+nsrv=2
+[ -z "${BEFORE:-}" ] || nsrv=3
+total=$((RUNS * nsrv * (1 + $(echo $RATES | wc -w)) * (SECS + 2) + 10))
 
-start() { # $1: gpsntp|chronyd; sets pid and port
+start() { # $1: gpsntp|before|chronyd; sets pid and port
 	case $1 in
+	before) # the same harness with an older build's server (BEFORE=path)
+		$nocap "$BEFORE" -serve 127.0.0.1:$GPORT -workers "${WORKERS:-0}" -duration 100s >"$dir/b.log" 2>&1 &
+		pid=$! port=$GPORT ;;
 	gpsntp)
 		$nocap "$NTPLOAD" -serve 127.0.0.1:$GPORT -workers "${WORKERS:-0}" ${SERVE_FLAGS:-} -duration 100s >"$dir/g.log" 2>&1 &
 		pid=$! port=$GPORT ;;
@@ -63,7 +73,7 @@ measure() { # $1 server, $2 mode label, rest: ntpload flags
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), nproc $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg), runs $RUNS x ${SECS}s (about ${total}s)"
 for r in $(seq 1 "$RUNS"); do
-	for srv in gpsntp chronyd; do
+	for srv in ${BEFORE:+before} gpsntp chronyd; do
 		start $srv
 		"$NTPLOAD" -addr 127.0.0.1:$port -duration 1s >/dev/null # warm up
 		measure $srv capacity
