@@ -21,11 +21,12 @@ import (
 // So the worker predicts each reply's departure, and bounds how far it
 // predicts:
 //
-//	T3[j] = clock reading just before sendmmsg + firstNs + j·perReplyNs
+//	T3[j] = clock reading just before sendmmsg + firstNs[path] + j·perReplyNs
 //
 // for reply j (from 0) of a chunk, and a chunk holds as many replies as
 // fit in txBudgetNs of predicted send time (at least one). firstNs (the
-// time from the reading to the first reply's departure) and perReplyNs
+// time from the reading to the first reply's departure, hot or cold: see
+// txPath) and perReplyNs
 // (each further reply's cost) are measured continuously: now and then
 // (calibrationDue), the replies of a chunk ask for their kernel software
 // transmit timestamps (SOF_TIMESTAMPING_TX_SOFTWARE, taken by the driver
@@ -41,14 +42,16 @@ const (
 	// so a prediction error grows over a few replies at most. Set from
 	// Config.TxBudget.
 	txBudgetDefaultNs = 12_000
-	// calibrateEveryNs is how often a worker measures its send path on a
-	// chunk of two replies or more, calibrateSinglesEveryNs on a single
-	// reply. Asking costs little (a copy of the datagram queued, one
-	// error-queue read), but at a pool server's few requests a second
-	// the error queue's wakeup of the poller is a good part of a reply's
-	// cost, so singles are measured rarely.
-	calibrateEveryNs        = 10_000_000
-	calibrateSinglesEveryNs = 1_000_000_000
+	// calibrateEveryNs is how often a worker measures its send path,
+	// per path (hot or cold), while it blocks in recvmmsg;
+	// calibratePolledEveryNs while it waits in the poller, where the
+	// error queue's wakeup of the poller is a good part of a reply's cost
+	// at a pool server's few requests a second.
+	calibrateEveryNs       = 10_000_000
+	calibratePolledEveryNs = 1_000_000_000
+	// coldWaitNs: a receive that waited longer than this leaves the send
+	// path cold (see txPath).
+	coldWaitNs = 50_000
 	// firstDefaultNs and perReplyDefaultNs are the predictor's figures
 	// until the first calibration (and for good without SO_TIMESTAMPING):
 	// about what a Raspberry Pi 4 takes.
@@ -58,11 +61,9 @@ const (
 	// per-reply figure: a send preempted by an interrupt says nothing
 	// about the next one.
 	calClampNs = 20_000
-	// firstQuantile (percent) and firstStepNs: firstNs follows the
-	// firstQuantile-th percentile of the first reply's delay, moving by
-	// at most firstStepNs per sample (see learn).
-	firstQuantile = 10
-	firstStepNs   = 500
+	// firstStepNs: a first-reply figure moves by at most half of this per
+	// sample, towards the sample (a running median; see learn).
+	firstStepNs = 500
 	// errBufLen holds an error queue message: the datagram as the driver
 	// saw it (link, IP and UDP headers, then the 48-byte reply).
 	errBufLen = 160
@@ -71,21 +72,40 @@ const (
 	errCtrlLen = 256
 )
 
+// txPath is how warm the send path is for a chunk. The first reply's
+// delay is 2–5 µs when the worker goes from one send to the next (hot)
+// and several times that after it waited for requests (cold: caches,
+// branch predictors and the core's frequency have moved on), so each has
+// its own figure. Only a batch's first chunk can be cold.
+type txPath uint8
+
+const (
+	pathHot txPath = iota
+	pathCold
+	numPaths
+)
+
 // txPredictor holds a worker's measured send path.
 type txPredictor struct {
-	firstNs, perReplyNs int64
-	calibrated          bool
-	budgetNs            int64
-	lastCalNs           int64 // served time of the last calibration
+	firstNs    [numPaths]int64 // the first reply's delay after the reading
+	calibrated [numPaths]bool
+	perReplyNs int64
+	budgetNs   int64
+	lastCalNs  [numPaths]int64 // served time of the last calibration
 }
 
-// calibrationDue reports whether the chunk of k replies read at nowNs
-// should measure the send path.
-func (p *txPredictor) calibrationDue(nowNs int64, k int) bool {
-	if k >= 2 {
-		return nowNs-p.lastCalNs >= calibrateEveryNs
+func newTxPredictor(budgetNs int64) txPredictor {
+	return txPredictor{firstNs: [numPaths]int64{firstDefaultNs, firstDefaultNs}, perReplyNs: perReplyDefaultNs, budgetNs: budgetNs}
+}
+
+// calibrationDue reports whether a chunk on path, read at nowNs, should
+// measure the send path.
+func (p *txPredictor) calibrationDue(nowNs int64, path txPath, polled bool) bool {
+	every := int64(calibrateEveryNs)
+	if polled {
+		every = calibratePolledEveryNs
 	}
-	return nowNs-p.lastCalNs >= calibrateSinglesEveryNs
+	return nowNs-p.lastCalNs[path] >= every
 }
 
 // chunk is how many of the count replies to send in the next sendmmsg.
@@ -97,35 +117,35 @@ func (p *txPredictor) chunk(count int) int {
 	return min(k, count)
 }
 
-// at is the predicted departure of reply j of a chunk read at nowNs.
-func (p *txPredictor) at(nowNs int64, j int) int64 {
-	return nowNs + p.firstNs + int64(j)*p.perReplyNs
+// at is the predicted departure of reply j of a chunk on path read at
+// nowNs.
+func (p *txPredictor) at(nowNs int64, path txPath, j int) int64 {
+	return nowNs + p.firstNs[path] + int64(j)*p.perReplyNs
 }
 
-// learn updates the figures from a calibrated chunk: reply p1 left d1
-// after the reading and reply p2 (> p1; -1 if only one was asked) d2
-// after it.
+// learn updates the figures from a calibrated chunk on path: reply p1
+// left d1 after the reading and reply p2 (> p1; -1 if only one was asked)
+// d2 after it.
 //
-// firstNs tracks a low quantile (firstQuantile) of the first reply's
-// delay, not its mean: the delay is short when the send path is hot
-// (caches warm, the worker busy) and several times longer after an idle
-// wait, and the two mix in the samples. Predicting the mean would stamp
-// every hot reply late by the difference; predicting the hot figure
-// leaves a cold reply early, as every server that reads its clock before
-// sending is (chronyd, ntpd), but never late. perReplyNs is measured
-// between two replies of one sendmmsg, where the path is hot, and moves
-// 1/8 of the way to each sample.
-func (p *txPredictor) learn(p1 int, d1 int64, p2 int, d2 int64) {
+// A first-reply figure follows the median of its samples (the first
+// sample sets it; then it moves towards each by at most firstStepNs/2): a
+// send preempted by an interrupt moves it by no more than any other.
+// perReplyNs is measured between two replies of one sendmmsg, where the
+// path is hot, and moves 1/8 of the way to each sample.
+func (p *txPredictor) learn(path txPath, p1 int, d1 int64, p2 int, d2 int64) {
 	per := p.perReplyNs
 	if p2 > p1 {
 		per = max((d2-d1)/int64(p2-p1), 0)
 	}
 	first := max(d1-int64(p1)*per, 0)
-	p.calibrated = true
-	if first < p.firstNs {
-		p.firstNs -= min(firstStepNs*(100-firstQuantile)/100, p.firstNs-first)
-	} else {
-		p.firstNs += firstStepNs * firstQuantile / 100
+	f := &p.firstNs[path]
+	switch {
+	case !p.calibrated[path]:
+		*f, p.calibrated[path] = first, true
+	case first < *f:
+		*f -= min(firstStepNs/2, *f-first)
+	default:
+		*f += min(firstStepNs/2, first-*f)
 	}
 	if p2 > p1 {
 		p.perReplyNs = max(p.perReplyNs+clampNs(per-p.perReplyNs, calClampNs/int64(p2-p1))/8, 0)
@@ -138,6 +158,7 @@ func clampNs(d, lim int64) int64 { return min(max(d, -lim), lim) }
 // first and last of its replies that asked for transmit timestamps, by
 // position and receive timestamp (the key the error queue returns).
 type calSample struct {
+	path         txPath
 	readNs       int64
 	p1, p2       int // p2 -1: one reply only
 	rx1, rx2     uint64
@@ -145,8 +166,8 @@ type calSample struct {
 	have1, have2 bool
 }
 
-func (c *calSample) start(readNs int64, p1 int, rx1 uint64, p2 int, rx2 uint64) {
-	*c = calSample{readNs: readNs, p1: p1, rx1: rx1, p2: -1}
+func (c *calSample) start(path txPath, readNs int64, p1 int, rx1 uint64, p2 int, rx2 uint64) {
+	*c = calSample{path: path, readNs: readNs, p1: p1, rx1: rx1, p2: -1}
 	if p2 > p1 {
 		c.p2, c.rx2 = p2, rx2
 	}
@@ -228,7 +249,7 @@ func (w *worker) txStamped(reply []byte, txNs int64) {
 	rx := receiveField(reply)
 	w.h.xl.put(rx, uint64(TimestampFromUnixNs(txNs)))
 	if w.cal.took(rx, txNs) {
-		w.tx.learn(w.cal.p1, w.cal.d1, w.cal.p2, w.cal.d2)
+		w.tx.learn(w.cal.path, w.cal.p1, w.cal.d1, w.cal.p2, w.cal.d2)
 		w.cal.rx1, w.cal.rx2 = 0, 0
 	}
 }

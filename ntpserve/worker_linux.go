@@ -97,6 +97,7 @@ type worker struct {
 	re                 unix.Errno
 	sendFrom, sendTo   int
 	asked              bool // a reply of this batch asked for its transmit timestamp
+	blockingNow        bool // the batch being sent was read by a blocking recvmmsg
 	pfd                [1]unix.PollFd
 }
 
@@ -106,7 +107,7 @@ type worker struct {
 func newWorker(h *handler, fd int, v6, wildcard, txOK bool, batch, busyRate int, txBudgetNs int64) *worker {
 	w := &worker{
 		h: h, fd: fd, v6: v6, pktinfo: wildcard, busyRate: busyRate, txOK: txOK && h.xl != nil,
-		tx:     txPredictor{firstNs: firstDefaultNs, perReplyNs: perReplyDefaultNs, budgetNs: txBudgetNs},
+		tx:     newTxPredictor(txBudgetNs),
 		rbuf:   make([]byte, batch*rxBufLen),
 		names:  make([]unix.RawSockaddrInet6, batch),
 		rctrl:  make([]byte, batch*ctrlLen),
@@ -149,7 +150,7 @@ func newWorker(h *handler, fd int, v6, wildcard, txOK bool, batch, busyRate int,
 		return w.re != unix.EAGAIN
 	}
 	w.pollSend = func(uintptr) bool {
-		w.rn, w.re = w.stampAndSend(w.sendFrom, w.sendTo)
+		w.rn, w.re = w.stampAndSend(w.sendFrom, w.sendTo, pathCold)
 		return w.re != unix.EAGAIN
 	}
 	return w
@@ -279,6 +280,7 @@ func (w *worker) run() error {
 	for {
 		var n int
 		var err unix.Errno
+		waitStart := time.Now()
 		if blocking {
 			n, err = w.recvBlocking()
 		} else {
@@ -288,6 +290,10 @@ func (w *worker) run() error {
 			return nil
 		}
 		now = time.Now()
+		path := pathHot
+		if now.Sub(waitStart) > coldWaitNs {
+			path = pathCold
+		}
 		switch err {
 		case 0:
 			windowPackets += n
@@ -301,7 +307,7 @@ func (w *worker) run() error {
 			n = 0
 		}
 		if n > 0 {
-			if err := w.serveBatch(n, blocking); err != 0 {
+			if err := w.serveBatch(n, blocking, path); err != 0 {
 				if w.stopping.Load() {
 					return nil
 				}
@@ -398,15 +404,15 @@ func (w *worker) sendNow(from, to int) (int, unix.Errno) {
 // [from, to) with their predicted departures (txstamp_linux.go) and sends
 // it without waiting. A reply that was sent after a wait or a partial send
 // is stamped again here, so no stamp is older than its chunk's reading.
-func (w *worker) stampAndSend(from, to int) (int, unix.Errno) {
+func (w *worker) stampAndSend(from, to int, path txPath) (int, unix.Errno) {
 	k := w.tx.chunk(to - from)
 	nowNs := w.h.clock.Now()
-	calibrate := w.txOK && w.tx.calibrationDue(nowNs, k)
+	calibrate := w.txOK && w.tx.calibrationDue(nowNs, path, !w.blockingNow)
 	first, last := -1, -1
 	for j := range k {
 		m := from + j
 		if w.stamp[m] {
-			putTransmit(w.wbuf[m*HeaderLen:], TimestampFromUnixNs(w.tx.at(nowNs, j)))
+			putTransmit(w.wbuf[m*HeaderLen:], TimestampFromUnixNs(w.tx.at(nowNs, path, j)))
 			if calibrate {
 				if first < 0 {
 					first = j
@@ -429,8 +435,8 @@ func (w *worker) stampAndSend(from, to int) (int, unix.Errno) {
 		wh.SetControllen(cl)
 	}
 	if calibrate && first >= 0 {
-		w.tx.lastCalNs = nowNs
-		w.cal.start(nowNs, first, receiveField(w.wbuf[(from+first)*HeaderLen:]),
+		w.tx.lastCalNs[path] = nowNs
+		w.cal.start(path, nowNs, first, receiveField(w.wbuf[(from+first)*HeaderLen:]),
 			last, receiveField(w.wbuf[(from+last)*HeaderLen:]))
 	}
 	return w.sendNow(from, from+k)
@@ -441,10 +447,12 @@ func (w *worker) stampAndSend(from, to int) (int, unix.Errno) {
 // is counted and skipped. A full send buffer is waited out: in the poller
 // when polled, in poll(2) when blocking; the replies are stamped again
 // after the wait.
-func (w *worker) send(count int, blocking bool) unix.Errno {
+func (w *worker) send(count int, blocking bool, path txPath) unix.Errno {
 	w.asked = false
+	w.blockingNow = blocking
 	for sent := 0; sent < count; {
-		n, e := w.stampAndSend(sent, count)
+		n, e := w.stampAndSend(sent, count, path)
+		path = pathHot
 		if e == unix.EAGAIN {
 			n, e = w.sendWait(sent, count, blocking)
 		}
@@ -473,7 +481,7 @@ func (w *worker) sendWait(from, to int, blocking bool) (int, unix.Errno) {
 		if _, err := unix.Poll(w.pfd[:], int(busyWait.Milliseconds())+1); err != nil && err != unix.EINTR {
 			return 0, err.(unix.Errno)
 		}
-		return w.stampAndSend(from, to)
+		return w.stampAndSend(from, to, pathCold)
 	}
 	w.mu.Lock()
 	rc := w.rc
@@ -512,7 +520,7 @@ func (w *worker) sendOne(b []byte, i int, dst [16]byte, ifindex uint32, haveDst 
 
 // serveBatch answers the n packets just read, then stamps and sends the
 // replies in one sendmmsg.
-func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
+func (w *worker) serveBatch(n int, blocking bool, path txPath) unix.Errno {
 	w.c.received.Add(uint64(n))
 	nw := 0
 	for i := range n {
@@ -561,5 +569,5 @@ func (w *worker) serveBatch(n int, blocking bool) unix.Errno {
 	}
 	// Transmit timestamps last, chunk by chunk, immediately before each
 	// sendmmsg (stampAndSend).
-	return w.send(nw, blocking)
+	return w.send(nw, blocking, path)
 }

@@ -53,8 +53,9 @@ func (p probeResult) String() string {
 	q := func(f float64) float64 { return abs[min(len(abs)-1, int(f*float64(len(abs))))] / 1e3 }
 	signed := append([]float64(nil), p.offsetsNs...)
 	sort.Float64s(signed)
-	return fmt.Sprintf("probe error p50 %.1f µs  p99 %.1f µs  max %.1f µs  (%d replies, %d lost)  median offset %+.1f µs\n",
-		q(0.50), q(0.99), abs[len(abs)-1]/1e3, len(abs), p.lost, signed[len(signed)/2]/1e3)
+	sq := func(f float64) float64 { return signed[min(len(signed)-1, int(f*float64(len(signed))))] / 1e3 }
+	return fmt.Sprintf("probe error p50 %.1f µs  p99 %.1f µs  max %.1f µs  (%d replies, %d lost)  median offset %+.1f µs  (signed p1 %+.1f p99 %+.1f)\n",
+		q(0.50), q(0.99), abs[len(abs)-1]/1e3, len(abs), p.lost, sq(0.5), sq(0.01), sq(0.99))
 }
 
 // probe sends n queries to to, every interval, one at a time. T1 and T4
