@@ -408,22 +408,30 @@ func (w *worker) stampAndSend(from, to int, path txPath) (int, unix.Errno) {
 	k := w.tx.chunk(to - from)
 	nowNs := w.h.clock.Now()
 	calibrate := w.txOK && w.tx.calibrationDue(nowNs, path, !w.blockingNow)
+	// A calibration asks for the transmit timestamps of the chunk's first
+	// and last stamped replies only: each one asked costs the kernel a copy
+	// of the datagram, which would slow the replies after it and so
+	// inflate the per-reply figure it measures.
 	first, last := -1, -1
-	for j := range k {
-		m := from + j
-		if w.stamp[m] {
-			putTransmit(w.wbuf[m*HeaderLen:], TimestampFromUnixNs(w.tx.at(nowNs, path, j)))
-			if calibrate {
+	if calibrate {
+		for j := range k {
+			if w.stamp[from+j] {
 				if first < 0 {
 					first = j
 				}
 				last = j
 			}
 		}
+	}
+	for j := range k {
+		m := from + j
+		if w.stamp[m] {
+			putTransmit(w.wbuf[m*HeaderLen:], TimestampFromUnixNs(w.tx.at(nowNs, path, j)))
+		}
 		wh := &w.whdr[m].Hdr
 		cl := w.ctlLen[m]
 		c := w.wctrl[m*ctrlLen : (m+1)*ctrlLen]
-		if w.record[m] || calibrate && w.stamp[m] {
+		if w.record[m] || calibrate && (j == first || j == last) {
 			cl += putTxRequest(c[cl:])
 			w.asked = true
 		}
