@@ -4,6 +4,7 @@ package ntpserve
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"unsafe"
 
@@ -35,10 +36,30 @@ func sockaddrAddr(sa *unix.RawSockaddrInet6, namelen uint32) (netip.Addr, bool) 
 	return netip.Addr{}, false
 }
 
+// EnableRxTimestamps asks the kernel to stamp every datagram c receives:
+// SO_TIMESTAMPNS_NEW (64-bit seconds on 32-bit ARM too; Linux 5.1), else
+// the old struct timespec. false: neither (qemu-user); receive times must
+// then be read in user space. For the NTP clients (package upstream,
+// poolcheck), which read replies as the server reads requests; read the
+// time with RxTimestamp.
+func EnableRxTimestamps(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	_ = rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, 1) == nil ||
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_OLD, 1) == nil {
+			ok = true
+		}
+	})
+	return ok
+}
+
 // RxTimestamp returns the kernel receive time (CLOCK_REALTIME ns) in a
-// datagram's control messages from a socket with SO_TIMESTAMPNS, 0 if
-// absent: for package upstream's client, which reads its replies as the
-// server reads requests.
+// datagram's control messages from a socket with SO_TIMESTAMPNS or
+// SO_TIMESTAMPING, 0 if absent.
 func RxTimestamp(oob []byte) int64 {
 	rxNs, _, _, _ := parseControl(oob)
 	return rxNs

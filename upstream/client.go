@@ -253,7 +253,7 @@ func (c *Client) read(ctx context.Context, cn *conn) error {
 			continue
 		}
 		fails = 0
-		rx := rxTimestamp(oob[:oobn])
+		rx := ntpserve.RxTimestamp(oob[:oobn])
 		if rx == 0 {
 			rx = time.Now().UnixNano()
 		}

@@ -3,6 +3,8 @@ package upstream
 import (
 	"fmt"
 	"net"
+
+	"github.com/gpsntp/gpsntp/ntpserve"
 )
 
 // conn is one of the client's UDP sockets.
@@ -28,6 +30,6 @@ func listen(family string) (*conn, error) {
 		return nil, fmt.Errorf("upstream: listen %s: %w", addr, err)
 	}
 	cn := &conn{c: c, v6: family == "udp6"}
-	cn.kernelStamps = enableTimestamps(c)
+	cn.kernelStamps = ntpserve.EnableRxTimestamps(c)
 	return cn, nil
 }

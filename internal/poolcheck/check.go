@@ -165,7 +165,7 @@ func query(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (Que
 		return q, fmt.Errorf("poolcheck: dial %s: %w", addr, err)
 	}
 	defer conn.Close()
-	enableTimestamps(conn)
+	ntpserve.EnableRxTimestamps(conn)
 
 	// The transmit timestamp is a random nonce, not our clock (as
 	// package upstream and chrony do): the reply's origin must echo it,
@@ -213,7 +213,7 @@ func query(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (Que
 		if rh.Decode(buf[:n]) != nil || rh.Mode != ntpserve.ModeServer || rh.Origin != nonce {
 			continue // not the answer to this request
 		}
-		if rx := rxTimestamp(oob[:oobn]); rx != 0 {
+		if rx := ntpserve.RxTimestamp(oob[:oobn]); rx != 0 {
 			t4, q.KernelStamp = rx, true
 		}
 		classify(&q, rh, t1, t4)
