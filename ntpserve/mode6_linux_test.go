@@ -34,9 +34,6 @@ func controlTable(t testing.TB) *restrict.Table {
 // Over real UDP: 127.0.0.1 gets the answer, 127.0.0.2 (noquery) gets
 // nothing and is counted dropped_query, and a write gets 12 bytes at most.
 func TestControlOverUDP(t *testing.T) {
-	if !shortControlAccepted(t) {
-		t.Skip("handle drops mode 6 requests shorter than 48 bytes (ntpq sends 12): waiting for the handle.go change")
-	}
 	srv := startServer(t, Config{Restrict: controlTable(t), Control: newFakeControl(time.Now().UnixNano())})
 	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), srv.port)
 	dial := func(from string) *net.UDPConn {
@@ -172,9 +169,6 @@ func sections(out string) map[string]struct {
 func TestNtpqAndCheckNtpPeer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs ntpq in a network namespace (about 15 s)")
-	}
-	if !shortControlAccepted(t) {
-		t.Skip("handle drops mode 6 requests shorter than 48 bytes (ntpq sends 12): waiting for the handle.go change")
 	}
 	findTool(t, "ntpq")
 	check := findTool(t, "check_ntp_peer", "/usr/lib/nagios/plugins/check_ntp_peer", "/usr/lib/monitoring-plugins/check_ntp_peer")

@@ -408,6 +408,12 @@ func (w *worker) stampAndSend(from, to int, path txPath) (int, unix.Errno) {
 	k := w.tx.chunk(to - from)
 	nowNs := w.h.clock.Now()
 	calibrate := w.txOK && w.tx.calibrationDue(nowNs, path, !w.blockingNow)
+	if calibrate && k == 1 && to-from > 1 {
+		// Measure the per-reply cost even when it is thought too high for
+		// two replies to share a chunk: else a high figure, once learnt,
+		// could never be corrected.
+		k = 2
+	}
 	// A calibration asks for the transmit timestamps of the chunk's first
 	// and last stamped replies only: each one asked costs the kernel a copy
 	// of the datagram, which would slow the replies after it and so
