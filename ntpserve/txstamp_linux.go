@@ -4,6 +4,7 @@ package ntpserve
 
 import (
 	"encoding/binary"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -57,9 +58,8 @@ const (
 	// about what a Raspberry Pi 4 takes.
 	firstDefaultNs    = 2_000
 	perReplyDefaultNs = 3_000
-	// stepNs: a figure moves by at most half of this per sample, towards
-	// the sample (a running median; see learn).
-	stepNs = 500
+	// chunkQuantile (percent) of the per-reply cost sizes the chunks.
+	chunkQuantile = 75
 	// errBufLen holds an error queue message: the datagram as the driver
 	// saw it (link, IP and UDP headers, then the 48-byte reply).
 	errBufLen = 160
@@ -83,16 +83,18 @@ const (
 
 // txPredictor holds a worker's measured send path.
 type txPredictor struct {
-	firstNs       [numPaths]int64 // the first reply's delay after the reading
-	calibrated    [numPaths]bool
-	perReplyNs    int64
-	perCalibrated bool
-	budgetNs      int64
-	lastCalNs     [numPaths]int64 // served time of the last calibration
+	first      [numPaths]window // the first reply's delay after the reading
+	per        window           // each further reply's cost
+	firstNs    [numPaths]int64  // first's median
+	perReplyNs int64            // per's median, for the stamps
+	perHighNs  int64            // per's chunkQuantile-th percentile, for the chunk size
+	budgetNs   int64
+	lastCalNs  [numPaths]int64 // served time of the last calibration
 }
 
 func newTxPredictor(budgetNs int64) txPredictor {
-	return txPredictor{firstNs: [numPaths]int64{firstDefaultNs, firstDefaultNs}, perReplyNs: perReplyDefaultNs, budgetNs: budgetNs}
+	return txPredictor{firstNs: [numPaths]int64{firstDefaultNs, firstDefaultNs},
+		perReplyNs: perReplyDefaultNs, perHighNs: perReplyDefaultNs, budgetNs: budgetNs}
 }
 
 // calibrationDue reports whether a chunk on path, read at nowNs, should
@@ -105,11 +107,17 @@ func (p *txPredictor) calibrationDue(nowNs int64, path txPath, polled bool) bool
 	return nowNs-p.lastCalNs[path] >= every
 }
 
-// chunk is how many of the count replies to send in the next sendmmsg.
+// chunk is how many of the count replies to send in the next sendmmsg:
+// as many as a slow send (the per-reply cost's chunkQuantile-th
+// percentile) fits in the budget. A prediction's error grows with the
+// replies before it in its chunk, and mostly from their slow sends (a
+// datagram that wakes its client costs several times the median); sizing
+// chunks by the median instead would leave the tail of errors at
+// capacity twice as long (BENCHMARKS.md).
 func (p *txPredictor) chunk(count int) int {
 	k := 1
-	if p.perReplyNs > 0 {
-		k += int(p.budgetNs / p.perReplyNs)
+	if p.perHighNs > 0 {
+		k += int(p.budgetNs / p.perHighNs)
 	}
 	return min(k, count)
 }
@@ -124,30 +132,50 @@ func (p *txPredictor) at(nowNs int64, path txPath, j int) int64 {
 // left d1 after the reading and reply p2 (> p1; -1 if only one was asked)
 // d2 after it.
 //
-// Each figure follows the median of its samples: the first sample sets
-// it, then it moves towards each sample by at most stepNs/2. The delays
-// have a long tail (a datagram that wakes a client, an interrupt: per-reply
-// costs of 4 µs at the 10th percentile, 6 µs at the median and 24 µs at
-// the 90th on loopback at capacity), which would drag a mean up and stamp
-// every ordinary reply late.
+// Each figure is a percentile of its last windowLen samples: the stamps
+// use medians, the chunk size a higher percentile of the per-reply cost
+// (see chunk). The delays have a long tail (a datagram that wakes a
+// client, an interrupt: per-reply costs of 4 µs at the 10th percentile,
+// 6 µs at the median and 24 µs at the 90th on loopback at capacity),
+// which would drag a mean up and stamp every ordinary reply late; and a
+// window forgets the very cold first sends after start within
+// windowLen calibrations.
 func (p *txPredictor) learn(path txPath, p1 int, d1 int64, p2 int, d2 int64) {
 	if p2 > p1 {
-		towardsMedian(&p.perReplyNs, max((d2-d1)/int64(p2-p1), 0), &p.perCalibrated)
+		p.per.add(max((d2-d1)/int64(p2-p1), 0))
+		p.perReplyNs = p.per.quantile(50)
+		p.perHighNs = p.per.quantile(chunkQuantile)
 	}
-	towardsMedian(&p.firstNs[path], max(d1-int64(p1)*p.perReplyNs, 0), &p.calibrated[path])
+	p.first[path].add(max(d1-int64(p1)*p.perReplyNs, 0))
+	p.firstNs[path] = p.first[path].quantile(50)
 }
 
-// towardsMedian moves *est one step towards sample (see learn); the first
-// sample (calibrated false) sets it.
-func towardsMedian(est *int64, sample int64, calibrated *bool) {
-	switch {
-	case !*calibrated:
-		*est, *calibrated = sample, true
-	case sample < *est:
-		*est -= min(stepNs/2, *est-sample)
-	default:
-		*est += min(stepNs/2, sample-*est)
+// windowLen is how many calibrations a figure remembers.
+const windowLen = 15
+
+// window holds a figure's last windowLen samples.
+type window struct {
+	s    [windowLen]int64
+	n, i int
+}
+
+func (w *window) add(x int64) {
+	w.s[w.i] = x
+	w.i = (w.i + 1) % windowLen
+	w.n = min(w.n+1, windowLen)
+}
+
+// quantile is the q-th percentile (0..100) of the samples (0 if none),
+// by sorting a copy: at most windowLen values, at most 200 times a second.
+func (w *window) quantile(q int) int64 {
+	if w.n == 0 {
+		return 0
 	}
+	var c [windowLen]int64
+	v := c[:w.n]
+	copy(v, w.s[:w.n])
+	slices.Sort(v)
+	return v[min(w.n-1, w.n*q/100)]
 }
 
 // calSample is the calibration in flight: a chunk's clock reading and the

@@ -4,6 +4,7 @@ package ntpserve
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -138,4 +139,51 @@ func abs(x int64) int64 {
 		return -x
 	}
 	return x
+}
+
+// TestWindowQuantile: a figure is the percentile of its last windowLen
+// samples, so a burst of cold samples at start is forgotten after
+// windowLen more.
+func TestWindowQuantile(t *testing.T) {
+	var w window
+	if w.quantile(50) != 0 {
+		t.Fatal("empty window")
+	}
+	for range 3 {
+		w.add(40_000) // the very first sends after start: cold
+	}
+	if got := w.quantile(50); got != 40_000 {
+		t.Errorf("median of three cold samples = %d", got)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var last []int64
+	for i := range windowLen {
+		x := 4_000 + rng.Int64N(4_000)
+		if i%5 == 0 {
+			x = 8_000 + rng.Int64N(52_000)
+		}
+		w.add(x)
+		last = append(last, x)
+	}
+	for _, q := range []int{50, 75} {
+		if got, want := w.quantile(q), quantileNs(last, float64(q)/100); got != want {
+			t.Errorf("q%d of the last %d = %d, want %d", q, windowLen, got, want)
+		}
+	}
+}
+
+// TestChunkSize: chunks hold as many replies as a slow send fits in the
+// budget, at least one, at most what is left.
+func TestChunkSize(t *testing.T) {
+	p := newTxPredictor(12_000)
+	for _, tt := range []struct {
+		highNs int64
+		count  int
+		want   int
+	}{{3_000, 32, 5}, {6_000, 32, 3}, {12_001, 32, 1}, {50_000, 32, 1}, {3_000, 2, 2}, {0, 32, 1}} {
+		p.perHighNs = tt.highNs
+		if got := p.chunk(tt.count); got != tt.want {
+			t.Errorf("perHigh %d ns, %d replies: chunk %d, want %d", tt.highNs, tt.count, got, tt.want)
+		}
+	}
 }
