@@ -58,8 +58,6 @@ const (
 	// about what a Raspberry Pi 4 takes.
 	firstDefaultNs    = 2_000
 	perReplyDefaultNs = 3_000
-	// chunkQuantile (percent) of the per-reply cost sizes the chunks.
-	chunkQuantile = 75
 	// errBufLen holds an error queue message: the datagram as the driver
 	// saw it (link, IP and UDP headers, then the 48-byte reply).
 	errBufLen = 160
@@ -86,15 +84,14 @@ type txPredictor struct {
 	first      [numPaths]window // the first reply's delay after the reading
 	per        window           // each further reply's cost
 	firstNs    [numPaths]int64  // first's median
-	perReplyNs int64            // per's median, for the stamps
-	perHighNs  int64            // per's chunkQuantile-th percentile, for the chunk size
+	perReplyNs int64            // per's median
 	budgetNs   int64
 	lastCalNs  [numPaths]int64 // served time of the last calibration
 }
 
 func newTxPredictor(budgetNs int64) txPredictor {
 	return txPredictor{firstNs: [numPaths]int64{firstDefaultNs, firstDefaultNs},
-		perReplyNs: perReplyDefaultNs, perHighNs: perReplyDefaultNs, budgetNs: budgetNs}
+		perReplyNs: perReplyDefaultNs, budgetNs: budgetNs}
 }
 
 // calibrationDue reports whether a chunk on path, read at nowNs, should
@@ -108,16 +105,15 @@ func (p *txPredictor) calibrationDue(nowNs int64, path txPath, polled bool) bool
 }
 
 // chunk is how many of the count replies to send in the next sendmmsg:
-// as many as a slow send (the per-reply cost's chunkQuantile-th
-// percentile) fits in the budget. A prediction's error grows with the
-// replies before it in its chunk, and mostly from their slow sends (a
-// datagram that wakes its client costs several times the median); sizing
-// chunks by the median instead would leave the tail of errors at
-// capacity twice as long (BENCHMARKS.md).
+// as many as fit in the budget at the median per-reply cost. Smaller
+// chunks would shorten the tail of errors at capacity (a reply's error
+// grows with the slow sends before it in its chunk: a datagram that wakes
+// its client costs several times the median) at the cost of the
+// throughput lead; BENCHMARKS.md has both.
 func (p *txPredictor) chunk(count int) int {
 	k := 1
-	if p.perHighNs > 0 {
-		k += int(p.budgetNs / p.perHighNs)
+	if p.perReplyNs > 0 {
+		k += int(p.budgetNs / p.perReplyNs)
 	}
 	return min(k, count)
 }
@@ -132,19 +128,16 @@ func (p *txPredictor) at(nowNs int64, path txPath, j int) int64 {
 // left d1 after the reading and reply p2 (> p1; -1 if only one was asked)
 // d2 after it.
 //
-// Each figure is a percentile of its last windowLen samples: the stamps
-// use medians, the chunk size a higher percentile of the per-reply cost
-// (see chunk). The delays have a long tail (a datagram that wakes a
-// client, an interrupt: per-reply costs of 4 µs at the 10th percentile,
-// 6 µs at the median and 24 µs at the 90th on loopback at capacity),
-// which would drag a mean up and stamp every ordinary reply late; and a
-// window forgets the very cold first sends after start within
-// windowLen calibrations.
+// Each figure is the median of its last windowLen samples. The delays
+// have a long tail (a datagram that wakes a client, an interrupt:
+// per-reply costs of 4 µs at the 10th percentile, 6 µs at the median and
+// 24 µs at the 90th on loopback at capacity), which would drag a mean up
+// and stamp every ordinary reply late; and a window forgets the very
+// cold first sends after start within windowLen calibrations.
 func (p *txPredictor) learn(path txPath, p1 int, d1 int64, p2 int, d2 int64) {
 	if p2 > p1 {
 		p.per.add(max((d2-d1)/int64(p2-p1), 0))
 		p.perReplyNs = p.per.quantile(50)
-		p.perHighNs = p.per.quantile(chunkQuantile)
 	}
 	p.first[path].add(max(d1-int64(p1)*p.perReplyNs, 0))
 	p.firstNs[path] = p.first[path].quantile(50)

@@ -172,18 +172,18 @@ func TestWindowQuantile(t *testing.T) {
 	}
 }
 
-// TestChunkSize: chunks hold as many replies as a slow send fits in the
-// budget, at least one, at most what is left.
+// TestChunkSize: chunks hold as many replies as fit in the budget at the
+// median per-reply cost, at least one, at most what is left.
 func TestChunkSize(t *testing.T) {
 	p := newTxPredictor(12_000)
 	for _, tt := range []struct {
-		highNs int64
-		count  int
-		want   int
+		perNs int64
+		count int
+		want  int
 	}{{3_000, 32, 5}, {6_000, 32, 3}, {12_001, 32, 1}, {50_000, 32, 1}, {3_000, 2, 2}, {0, 32, 1}} {
-		p.perHighNs = tt.highNs
+		p.perReplyNs = tt.perNs
 		if got := p.chunk(tt.count); got != tt.want {
-			t.Errorf("perHigh %d ns, %d replies: chunk %d, want %d", tt.highNs, tt.count, got, tt.want)
+			t.Errorf("per-reply %d ns, %d replies: chunk %d, want %d", tt.perNs, tt.count, got, tt.want)
 		}
 	}
 }
