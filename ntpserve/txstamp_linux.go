@@ -83,15 +83,34 @@ const (
 type txPredictor struct {
 	first      [numPaths]window // the first reply's delay after the reading
 	per        window           // each further reply's cost
-	firstNs    [numPaths]int64  // first's median
-	perReplyNs int64            // per's median
+	firstNs    [numPaths]int64  // first's stampQuantile
+	perStampNs int64            // per's stampQuantile: the stamps' step
+	perReplyNs int64            // per's median: sizes chunks
 	budgetNs   int64
 	lastCalNs  [numPaths]int64 // served time of the last calibration
 }
 
+// stampQuantile is the percentile of the measured delays a reply is
+// stamped with: with windowLen 15, the second fastest of the last 15
+// calibrations (one freak reading can not pull it down).
+//
+// Not the median: a stamp must not be later than the reply's departure.
+// A late T3 shortens the client's measured delay by as much as it moves
+// its offset, and clients keep their lowest-delay samples (RFC 5905
+// section 10's clock filter, chronyd's likewise): the late replies are
+// the ones they would select. An early T3 lengthens the delay and is
+// filtered out. And the delays have a long tail that comes and goes with
+// the host's load (a preempted send takes tens to hundreds of µs): a
+// median taken over a busy spell stamps every quick reply after it late
+// by the spell's delays. On a loaded CI machine, the end-to-end tests'
+// kernel-timestamping client saw replies to single queries with delays
+// of −11 and −13 µs, when the true loopback round trip is 1–3 µs
+// (TestPredictorStampsNoLaterThanFastSends).
+const stampQuantile = 10
+
 func newTxPredictor(budgetNs int64) txPredictor {
 	return txPredictor{firstNs: [numPaths]int64{firstDefaultNs, firstDefaultNs},
-		perReplyNs: perReplyDefaultNs, budgetNs: budgetNs}
+		perStampNs: perReplyDefaultNs, perReplyNs: perReplyDefaultNs, budgetNs: budgetNs}
 }
 
 // calibrationDue reports whether a chunk on path, read at nowNs, should
@@ -121,26 +140,28 @@ func (p *txPredictor) chunk(count int) int {
 // at is the predicted departure of reply j of a chunk on path read at
 // nowNs.
 func (p *txPredictor) at(nowNs int64, path txPath, j int) int64 {
-	return nowNs + p.firstNs[path] + int64(j)*p.perReplyNs
+	return nowNs + p.firstNs[path] + int64(j)*p.perStampNs
 }
 
 // learn updates the figures from a calibrated chunk on path: reply p1
 // left d1 after the reading and reply p2 (> p1; -1 if only one was asked)
 // d2 after it.
 //
-// Each figure is the median of its last windowLen samples. The delays
-// have a long tail (a datagram that wakes a client, an interrupt:
-// per-reply costs of 4 µs at the 10th percentile, 6 µs at the median and
-// 24 µs at the 90th on loopback at capacity), which would drag a mean up
-// and stamp every ordinary reply late; and a window forgets the very
-// cold first sends after start within windowLen calibrations.
+// Each figure is a percentile of its last windowLen samples (stamps:
+// stampQuantile; chunk size: the median). The delays have a long tail (a
+// datagram that wakes a client, an interrupt, a preemption: per-reply
+// costs of 4 µs at the 10th percentile, 6 µs at the median and 24 µs at
+// the 90th on loopback at capacity), which would drag a mean up and stamp
+// every ordinary reply late; and a window forgets the very cold first
+// sends after start within windowLen calibrations.
 func (p *txPredictor) learn(path txPath, p1 int, d1 int64, p2 int, d2 int64) {
 	if p2 > p1 {
 		p.per.add(max((d2-d1)/int64(p2-p1), 0))
+		p.perStampNs = p.per.quantile(stampQuantile)
 		p.perReplyNs = p.per.quantile(50)
 	}
-	p.first[path].add(max(d1-int64(p1)*p.perReplyNs, 0))
-	p.firstNs[path] = p.first[path].quantile(50)
+	p.first[path].add(max(d1-int64(p1)*p.perStampNs, 0))
+	p.firstNs[path] = p.first[path].quantile(stampQuantile)
 }
 
 // windowLen is how many calibrations a figure remembers.

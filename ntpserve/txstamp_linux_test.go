@@ -187,3 +187,34 @@ func TestChunkSize(t *testing.T) {
 		}
 	}
 }
+
+// TestPredictorStampsNoLaterThanFastSends: after a busy spell in which
+// most calibrations were slow (preempted sends), a quick send must not be
+// stamped after it left: stamps follow the fast end of the measured
+// delays (stampQuantile), never the middle of a tail. With medians, the
+// cold first delay below was predicted at 60 µs for sends that take 8.
+func TestPredictorStampsNoLaterThanFastSends(t *testing.T) {
+	p := newTxPredictor(12_000)
+	for i := range windowLen {
+		d := int64(8_000) // an unhurried cold send
+		if i%5 != 0 {
+			d = 60_000 // preempted between the clock reading and the send
+		}
+		p.learn(pathCold, 0, d, -1, 0)
+		per := int64(4_000)
+		if i%3 != 0 {
+			per = 25_000
+		}
+		p.learn(pathHot, 0, 2_000, 3, 2_000+3*per)
+	}
+	if got := p.at(0, pathCold, 0); got > 8_000 {
+		t.Errorf("cold first reply stamped %.1f µs after the reading, after fast sends of 8 µs", float64(got)/1e3)
+	}
+	if got := p.at(0, pathHot, 3); got > 2_000+3*4_000 {
+		t.Errorf("hot reply 3 stamped %.1f µs after the reading, after fast chunks that sent it at 14 µs", float64(got)/1e3)
+	}
+	// Chunks are still sized by the median cost.
+	if p.perReplyNs != 25_000 {
+		t.Errorf("per-reply median %d ns, want 25000", p.perReplyNs)
+	}
+}
