@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gpsntp/gpsntp/board"
@@ -60,6 +61,9 @@ type appliance struct {
 	// drop (a serial port is root's or dialout's); Run hands it to the
 	// console, which reopens it by name only after a failure.
 	consoleDev *os.File
+	// webDown is the "web" alarm's text while the status page cannot be
+	// served (web.go), nil otherwise.
+	webDown atomic.Pointer[string]
 
 	// tasks run for the daemon's lifetime (Run); any that ends before the
 	// daemon stops is a failure that stops it.

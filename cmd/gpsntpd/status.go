@@ -265,6 +265,9 @@ func (c *collector) alarms(nowNs, servedNs int64, a *appliance, rs gps.Stats, st
 	case gps.DeviceLost:
 		cur = append(cur, alarm{"gps-device", fmt.Sprintf("GPS device %s not available (%s): check the cable and the gps line; retrying", c.gpsDevice, rs.DeviceErr)})
 	}
+	if t := a.webDown.Load(); t != nil {
+		cur = append(cur, alarm{"web", *t})
+	}
 	for _, al := range a.panel.Alarms() { // nil-safe
 		cur = append(cur, alarm{al.Key, al.Text})
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/gpsntp/gpsntp/web"
@@ -17,8 +18,10 @@ import (
 // The LAN status page (`web ADDR:PORT [showposition]`, or -web ADDR):
 // package web, sampled once a second, its day of history kept next to the
 // drift file. Unlike the metrics port, a page that cannot be served is not
-// fatal: the daemon keeps serving NTP, logs why, and tries to bind again
-// every webRetry (another program may hold the port for a while).
+// fatal: the daemon keeps serving NTP, logs why, raises the "web" alarm
+// (gpsntpctl status, the console, the page itself once it is back) and
+// tries to bind again every webRetry (another program may hold the port
+// for a while).
 
 // webRetry is how long to wait before binding the page's address again.
 var webRetry = 30 * time.Second
@@ -63,12 +66,20 @@ func (a *appliance) openWeb() error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		a.log.Error("web: status page not served; the daemon goes on, binding again every 30 s", "addr", addr, "err", err)
+		a.webDown.Store(webDownText(addr, err))
 	} else {
 		a.onClose(ignoreClosed(ln))
 		logWebURL(a.log, ln.Addr())
 	}
-	a.tasks = append(a.tasks, task{"web", func(ctx context.Context) error { return serveWeb(ctx, ln, addr, page, a.log) }})
+	a.tasks = append(a.tasks, task{"web", func(ctx context.Context) error { return serveWeb(ctx, ln, addr, page, a.log, &a.webDown) }})
 	return nil
+}
+
+// webDownText is the "web" alarm's text: the page at addr is not served
+// because of err.
+func webDownText(addr string, err error) *string {
+	s := fmt.Sprintf("status page on %s not served (%v): binding again every %v", addr, err, webRetry)
+	return &s
 }
 
 // logWebURL says where the page is.
@@ -82,10 +93,12 @@ func logWebURL(log *slog.Logger, ad net.Addr) {
 }
 
 // serveWeb serves the page on ln until ctx is done. A listener that could
-// not be had (nil), or one that fails, is bound again after webRetry.
-func serveWeb(ctx context.Context, ln net.Listener, addr string, h http.Handler, log *slog.Logger) error {
+// not be had (nil), or one that fails, is bound again after webRetry;
+// down holds the "web" alarm's text meanwhile (nil while served).
+func serveWeb(ctx context.Context, ln net.Listener, addr string, h http.Handler, log *slog.Logger, down *atomic.Pointer[string]) error {
 	for {
 		if ln != nil {
+			down.Store(nil)
 			srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10,
 				IdleTimeout: time.Minute,
 				// The live streams end with the daemon: their requests'
@@ -104,6 +117,7 @@ func serveWeb(ctx context.Context, ln net.Listener, addr string, h http.Handler,
 				return nil
 			}
 			log.Error("web: status page stopped; binding again in 30 s", "addr", addr, "err", err)
+			down.Store(webDownText(addr, err))
 		}
 		select {
 		case <-ctx.Done():
@@ -113,7 +127,8 @@ func serveWeb(ctx context.Context, ln net.Listener, addr string, h http.Handler,
 		var err error
 		if ln, err = net.Listen("tcp", addr); err != nil {
 			ln = nil
-			continue // logged once, when it first failed
+			down.Store(webDownText(addr, err)) // logged once, when it first failed
+			continue
 		}
 		logWebURL(log, ln.Addr())
 	}
