@@ -158,6 +158,9 @@ type Engine struct {
 	// steers from it in state Upstream; the receiver's veto.
 	up                 UpstreamEstimate
 	upServo            *Servo
+	// upSteered: upServo has steered the clock since the receiver's
+	// servo last did (takeOverFromUpstream).
+	upSteered bool
 	upWaitNs           int64
 	upEverOK, upSet    bool
 	vetoed, gpsWaiting bool
@@ -386,6 +389,7 @@ func (e *Engine) nmeaFix(f gps.Fix, labelNs int64) {
 	}
 	e.nmeaBad = 0
 	at := e.cfg.Clock.Map(f.ArrivalNs)
+	e.takeOverFromUpstream()
 	a := e.servo.Sample(nmeaOff, at, at)
 	e.apply(a, f.ArrivalNs, "NMEA", nmeaOff)
 	if math.Abs(a.FreqPPB) >= e.servo.cfg.MaxFreqPPB {
@@ -495,6 +499,7 @@ func (e *Engine) ppsFix(f gps.Fix, labelNs int64, m edgeRec) {
 	e.ppsSample = Sample{AtNs: m.realNs, OffsetNs: off}
 	e.lastPair = m.realNs
 	e.lastFix = f.ArrivalNs
+	e.takeOverFromUpstream()
 	a := e.servo.Sample(off, m.servedNs, e.cfg.Clock.Map(f.ArrivalNs))
 	e.apply(a, f.ArrivalNs, "PPS-labelled", off)
 	if !a.Accepted {

@@ -101,6 +101,7 @@ func (e *Engine) upstreamSample(realNs int64) {
 	at := e.cfg.Clock.Map(realNs)
 	a := e.upServo.Sample(e.up.OffsetNs, at, at)
 	e.apply(a, realNs, "upstream", e.up.OffsetNs)
+	e.upSteered = true
 	if a.StepNs != 0 {
 		e.up.OffsetNs += float64(a.StepNs)
 	}
@@ -111,6 +112,21 @@ func (e *Engine) upstreamSample(realNs int64) {
 		why = "receiver vetoed: " + why
 	}
 	e.setState(Upstream, realNs, why)
+}
+
+// takeOverFromUpstream hands the clock back to the receiver's servo, at
+// its first sample after the upstreams steered: it starts its phase
+// estimate again from the clock as they left it, keeping their frequency.
+// Its old estimate knew nothing of their steering: with it, the engine
+// served the receiver's time again at once, claiming a few µs, while the
+// clock was still as far off as the upstreams had put it (30 µs in
+// TestUpstreamBackToReceiverKeepsItsBound).
+func (e *Engine) takeOverFromUpstream() {
+	if !e.upSteered {
+		return
+	}
+	e.upSteered = false
+	e.servo.handover(e.upServo.HoldFrequencyPPB(), e.upServo.FreqSigmaPPB())
 }
 
 // upstreamFresh: an estimate that counts at CLOCK_REALTIME realNs.

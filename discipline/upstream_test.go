@@ -103,3 +103,57 @@ func TestUpstreamStale(t *testing.T) {
 		t.Errorf("state %v after the upstreams went quiet for %v s, want unsync", s, upstreamStaleNs/1e9)
 	}
 }
+
+// The receiver goes silent, the upstreams' time (30 µs off the truth,
+// well within what they claim) is served after holdover, and the receiver
+// comes back: from its first synchronised reply on, the bound the engine
+// claims covers the clock's real error. The receiver's servo must not
+// take its old phase estimate for the clock the upstreams steered: it had
+// the clock 30 µs off while claiming a few µs.
+func TestUpstreamBackToReceiverKeepsItsBound(t *testing.T) {
+	w := newWorld(t, Config{PPS: true, NMEADelayNs: 120e6, Upstreams: true, Fallback: true, HoldoverMaxNs: 10e9}, 0, 3)
+	upstream := func() {
+		served := w.soft.Map(w.nowNs)
+		w.eng.SetUpstream(UpstreamEstimate{OK: true, OffsetNs: float64(served-w.tl.GPSAt(w.nowNs)) - 30e3, ErrorNs: 1e6, AtNs: w.nowNs,
+			Stratum: 2, RefID: [4]byte{192, 0, 2, 1}, RootDelayNs: 2e6, RootDispersionNs: 1e6, Truechimers: 3, Sources: "192.0.2.1"})
+		w.drain()
+	}
+	var seen []State
+	check := func(phase string) {
+		r := w.eng.Ref().Load()
+		if len(seen) == 0 || seen[len(seen)-1] != r.State {
+			seen = append(seen, r.State)
+		}
+		if !r.Synchronised {
+			return
+		}
+		at := w.soft.Map(w.nowNs)
+		if e, b := math.Abs(w.errNs()), float64(r.RootDelayNs)/2+float64(r.RootDispersionAt(at)); e > b {
+			t.Fatalf("%s, second %d, state %v: clock %.1f µs off, claims %.1f µs", phase, w.second, r.State, e/1e3, b/1e3)
+		}
+	}
+	for k := range 300 {
+		if k%16 == 2 {
+			upstream()
+		}
+		w.step(1000, 120e6, true, true)
+		check("locked")
+	}
+	for k := range 120 { // silent: holdover, then the upstreams
+		if k%16 == 2 {
+			upstream()
+		}
+		w.step(1000, 120e6, false, false)
+		check("silent")
+	}
+	for k := range 300 {
+		if k%16 == 2 {
+			upstream()
+		}
+		w.step(1000, 120e6, true, true)
+		check("back")
+	}
+	if want := []State{Unsynchronised, Upstream, PPS, Holdover, Upstream, PPS}; !statesEqual(seen, want) {
+		t.Errorf("states %v, want %v", seen, want)
+	}
+}
