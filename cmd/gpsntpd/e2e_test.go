@@ -189,7 +189,7 @@ func refidString(id uint32) string {
 	return strings.TrimRight(string(b), "\x00")
 }
 
-// ntpSample is one beevik/ntp reply judged against the simulated truth.
+// ntpSample is one reply (query) judged against the simulated truth.
 // A reply's offset assumes the request and the reply took equal time;
 // whatever the path and the scheduling of either side did, at worst all of
 // the delay was on one leg, so the offset is within delayNs/2 of what the

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beevik/ntp"
-
 	"github.com/gpsntp/gpsntp/internal/ctl"
+	"github.com/gpsntp/gpsntp/internal/ntpprobe"
 )
 
 // upstreams starts n gpsntpd -sim servers at the given simulated offsets
@@ -48,29 +48,40 @@ func launchWithConfig(t *testing.T, lines string, args ...string) (*daemon, stri
 // reply is one NTP reply judged against host time, the truth when the
 // upstreams run at -sim-offset 0.
 type reply struct {
-	stratum  uint8
-	refid    string
-	synced   bool
-	errNs    float64 // served − host time, at the exchange's midpoint
-	boundNs  float64 // what the reply claims: root delay/2 + root dispersion, plus half the round trip
-	received time.Time
+	stratum uint8
+	refid   string
+	synced  bool
+	errNs   float64 // served − host time, at the exchange's midpoint
+	boundNs float64 // what the reply claims: root delay/2 + root dispersion, plus half the round trip
 }
 
+// queryReply asks addr once through internal/ntpprobe (kernel T1 and T4:
+// a client's own send and wakeup latency, 5–30 µs through beevik/ntp on
+// a loaded machine and up to 100 µs on CI, is not the server's error).
+// Half the round trip is added to the claimed bound: the offset is within
+// that of the truth whatever the path did.
 func queryReply(addr string) (reply, error) {
-	r, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: time.Second})
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{stratum: r.Stratum, refid: refidOf(r), synced: r.Leap != ntp.LeapNotInSync && r.Stratum > 0 && r.Stratum < 16,
-		errNs:   float64(r.ClockOffset),
-		boundNs: float64(r.RootDelay/2+r.RootDispersion) + float64(r.RTT)/2, received: time.Now()}, nil
-}
-
-func refidOf(r *ntp.Response) string {
-	if r.Stratum == 1 {
-		return refidString(r.ReferenceID)
+	c, err := ntpprobe.New(netip.IPv4Unspecified())
+	if err != nil {
+		return reply{}, err
 	}
-	return fmt.Sprintf("%d.%d.%d.%d", byte(r.ReferenceID>>24), byte(r.ReferenceID>>16), byte(r.ReferenceID>>8), byte(r.ReferenceID))
+	defer c.Close()
+	s, err := c.Query(ap, time.Second)
+	if err != nil {
+		return reply{}, err
+	}
+	h := s.Reply
+	refid := strings.TrimRight(string(h.RefID[:]), "\x00")
+	if h.Stratum > 1 {
+		refid = netip.AddrFrom4(h.RefID).String()
+	}
+	return reply{stratum: h.Stratum, refid: refid, synced: h.Leap != 3 && h.Stratum > 0 && h.Stratum < 16,
+		errNs:   s.OffsetNs(),
+		boundNs: float64(h.RootDelay.Ns())/2 + float64(h.RootDispersion.Ns()) + max(s.DelayNs(), 0)/2}, nil
 }
 
 // Done-when 1 of issue 13: a receiver that labels every second 1 s wrong
