@@ -156,11 +156,11 @@ type Engine struct {
 	holdStartErr                   float64 // error bound (ns) when holdover began
 	// Upstream servers (upstream.go): their latest estimate; upServo
 	// steers from it in state Upstream; the receiver's veto.
-	up                 UpstreamEstimate
-	upServo            *Servo
+	up      UpstreamEstimate
+	upServo *Servo
 	// upSteered: upServo has steered the clock since the receiver's
 	// servo last did (takeOverFromUpstream).
-	upSteered bool
+	upSteered          bool
 	upWaitNs           int64
 	upEverOK, upSet    bool
 	vetoed, gpsWaiting bool
