@@ -239,13 +239,26 @@ func TestEndToEndUpstreamVetoWhileLocked(t *testing.T) {
 	if time.Since(start) > after-5*time.Second {
 		t.Skipf("locked to PPS only after %v, too close to the jump at %v on this machine", time.Since(start), after)
 	}
+	// The veto is the state going from pps to upstream. The status is a
+	// snapshot taken once a second, so right after the daemon's first lock
+	// it can still say upstream (it served their time until then): that
+	// is not the veto.
 	var vetoedAt time.Duration
+	var sawPPS bool
 	for time.Since(start) < after+60*time.Second {
 		r, err := queryReply(d.addr)
 		if err == nil && r.synced && math.Abs(r.errNs) > 500e6 {
 			t.Fatalf("served the wrong second as synchronised %v after start: stratum %d refid %s, error %+.3f s", time.Since(start), r.stratum, r.refid, r.errNs/1e9)
 		}
-		if s, err := ctl.Fetch(sock, 2*time.Second); err == nil && s.State == "upstream" && vetoedAt == 0 {
+		s, err := ctl.Fetch(sock, 2*time.Second)
+		if err == nil && s.State == "pps" {
+			sawPPS = true
+		}
+		if err == nil && s.State == "upstream" && sawPPS && vetoedAt == 0 {
+			// The daemon's timeline starts up to a second before start.
+			if elapsed := time.Since(start); elapsed < after-5*time.Second {
+				t.Fatalf("left PPS for the upstreams %v after start, before the receiver's jump at %v (alarms %q)", elapsed, after, s.Alarms)
+			}
 			vetoedAt = time.Since(start)
 			t.Logf("BENCH upstream-veto-latency-while-locked %.1fs after the jump (state upstream, stratum %d refid %s; alarms %q)",
 				(vetoedAt - after).Seconds(), s.Stratum, s.RefID, s.Alarms)
