@@ -8,9 +8,13 @@ import (
 
 // upstream passes the engine an estimate from upstream servers that serve
 // the simulated truth (GPS time), as the daemon does after a poll.
-func (w *world) upstream(ok bool) {
+func (w *world) upstream(ok bool) { w.upstreamOff(ok, 0) }
+
+// upstreamOff is upstream with servers whose time is offNs ahead of the
+// truth.
+func (w *world) upstreamOff(ok bool, offNs float64) {
 	served := w.soft.Map(w.nowNs)
-	w.eng.SetUpstream(UpstreamEstimate{OK: ok, OffsetNs: float64(served - w.tl.GPSAt(w.nowNs)), ErrorNs: 1e6, AtNs: w.nowNs,
+	w.eng.SetUpstream(UpstreamEstimate{OK: ok, OffsetNs: float64(served-w.tl.GPSAt(w.nowNs)) - offNs, ErrorNs: 1e6, AtNs: w.nowNs,
 		Stratum: 2, RefID: [4]byte{192, 0, 2, 1}, RootDelayNs: 2e6, RootDispersionNs: 1e6, Truechimers: 3, Sources: "192.0.2.1, 192.0.2.2, 192.0.2.3"})
 	w.drain()
 }
@@ -112,12 +116,7 @@ func TestUpstreamStale(t *testing.T) {
 // the clock 30 µs off while claiming a few µs.
 func TestUpstreamBackToReceiverKeepsItsBound(t *testing.T) {
 	w := newWorld(t, Config{PPS: true, NMEADelayNs: 120e6, Upstreams: true, Fallback: true, HoldoverMaxNs: 10e9}, 0, 3)
-	upstream := func() {
-		served := w.soft.Map(w.nowNs)
-		w.eng.SetUpstream(UpstreamEstimate{OK: true, OffsetNs: float64(served-w.tl.GPSAt(w.nowNs)) - 30e3, ErrorNs: 1e6, AtNs: w.nowNs,
-			Stratum: 2, RefID: [4]byte{192, 0, 2, 1}, RootDelayNs: 2e6, RootDispersionNs: 1e6, Truechimers: 3, Sources: "192.0.2.1"})
-		w.drain()
-	}
+	upstream := func() { w.upstreamOff(true, 30e3) }
 	var seen []State
 	check := func(phase string) {
 		r := w.eng.Ref().Load()

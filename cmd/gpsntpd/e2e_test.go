@@ -209,16 +209,7 @@ func (s ntpSample) provenNs() float64 { return max(0, math.Abs(s.errNs)-s.delayN
 // the error measured); the reply must pass Validate.
 func query(t *testing.T, d *daemon, expectNs func(hostNs int64) float64) ntpSample {
 	t.Helper()
-	ap, err := netip.ParseAddrPort(d.addr)
-	if err != nil {
-		t.Fatalf("daemon address %q: %v", d.addr, err)
-	}
-	c, err := ntpprobe.New(netip.IPv4Unspecified())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.Query(ap, time.Second)
+	s, err := probeOnce(d.addr)
 	if err != nil {
 		t.Fatalf("query %s: %v", d.addr, err)
 	}
@@ -226,6 +217,21 @@ func query(t *testing.T, d *daemon, expectNs func(hostNs int64) float64) ntpSamp
 		t.Fatalf("query %s: Validate() = %v, want nil", d.addr, err)
 	}
 	return ntpSample{errNs: s.OffsetNs() - expectNs((s.T1+s.T4)/2), delayNs: s.DelayNs()}
+}
+
+// probeOnce makes one exchange with the server at addr (ADDR:PORT, IPv4)
+// through internal/ntpprobe, waiting up to a second.
+func probeOnce(addr string) (ntpprobe.Sample, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return ntpprobe.Sample{}, err
+	}
+	c, err := ntpprobe.New(netip.IPv4Unspecified())
+	if err != nil {
+		return ntpprobe.Sample{}, err
+	}
+	defer c.Close()
+	return c.Query(ap, time.Second)
 }
 
 // burstQueries is how many queries a burst makes, 20 ms apart.

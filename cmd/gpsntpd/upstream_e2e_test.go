@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gpsntp/gpsntp/internal/ctl"
-	"github.com/gpsntp/gpsntp/internal/ntpprobe"
 )
 
 // upstreams starts n gpsntpd -sim servers at the given simulated offsets
@@ -61,16 +60,7 @@ type reply struct {
 // Half the round trip is added to the claimed bound: the offset is within
 // that of the truth whatever the path did.
 func queryReply(addr string) (reply, error) {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return reply{}, err
-	}
-	c, err := ntpprobe.New(netip.IPv4Unspecified())
-	if err != nil {
-		return reply{}, err
-	}
-	defer c.Close()
-	s, err := c.Query(ap, time.Second)
+	s, err := probeOnce(addr)
 	if err != nil {
 		return reply{}, err
 	}
