@@ -65,7 +65,7 @@ func (a *appliance) openWeb() error {
 	a.tasks = append(a.tasks, task{"web history", page.Run})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		a.log.Error("web: status page not served; the daemon goes on, binding again every 30 s", "addr", addr, "err", err)
+		a.log.Error("web: status page not served; the daemon goes on, binding again", "every", webRetry, "addr", addr, "err", err)
 		a.webDown.Store(webDownText(addr, err))
 	} else {
 		a.onClose(ignoreClosed(ln))
@@ -116,7 +116,7 @@ func serveWeb(ctx context.Context, ln net.Listener, addr string, h http.Handler,
 			if ctx.Err() != nil {
 				return nil
 			}
-			log.Error("web: status page stopped; binding again in 30 s", "addr", addr, "err", err)
+			log.Error("web: status page stopped; binding again", "in", webRetry, "addr", addr, "err", err)
 			down.Store(webDownText(addr, err))
 		}
 		select {
