@@ -75,6 +75,10 @@ type Stats struct {
 	// Interleaved counts the OutReply replies sent in interleaved mode
 	// (xleave.go): with the kernel transmit time of the previous reply.
 	Interleaved uint64
+	// BusyNiceRefused counts the workers whose thread could not take
+	// Config.BusyNice (no CAP_SYS_NICE, RLIMIT_NICE too low): they serve
+	// at the priority they have (priority_linux.go).
+	BusyNiceRefused uint64
 }
 
 // Dropped is the number of packets that got no reply.
@@ -89,11 +93,12 @@ func (s Stats) Dropped() uint64 {
 }
 
 // MarshalJSON writes the counters as one object keyed by name: received,
-// each outcome's String, send_errors, recv_errors, interleaved.
+// each outcome's String, send_errors, recv_errors, interleaved,
+// busy_nice_refused.
 func (s Stats) MarshalJSON() ([]byte, error) {
-	m := make(map[string]uint64, NumOutcomes+4)
+	m := make(map[string]uint64, NumOutcomes+5)
 	m["received"], m["send_errors"], m["recv_errors"] = s.Received, s.SendErrors, s.RecvErrors
-	m["interleaved"] = s.Interleaved
+	m["interleaved"], m["busy_nice_refused"] = s.Interleaved, s.BusyNiceRefused
 	for o, c := range s.Outcomes {
 		m[Outcome(o).String()] = c
 	}
@@ -108,7 +113,7 @@ func (s *Stats) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*s = Stats{Received: m["received"], SendErrors: m["send_errors"], RecvErrors: m["recv_errors"],
-		Interleaved: m["interleaved"]}
+		Interleaved: m["interleaved"], BusyNiceRefused: m["busy_nice_refused"]}
 	for o := range s.Outcomes {
 		s.Outcomes[o] = m[Outcome(o).String()]
 	}

@@ -48,10 +48,19 @@ type Config struct {
 	// txstamp_linux.go): smaller gives truer transmit timestamps under
 	// load and more system calls. 0 means 12 µs.
 	TxBudget time.Duration
+	// BusyNice is the nice value (−20…19) of a worker's thread while the
+	// worker is busy: serving at or above its busy rate, blocking in
+	// recvmmsg (see priority_linux.go). 0 means DefaultBusyNice; a value
+	// no higher in priority than the thread already has leaves it alone.
+	BusyNice int
 	// Control answers mode 6 reads (ntpq) from addresses whose restrict
 	// rule lifts noquery; nil drops all of mode 6.
 	Control ControlSource
 }
+
+// DefaultBusyNice is Config.BusyNice's default. gpsntpd raises
+// RLIMIT_NICE to allow it before it drops root.
+const DefaultBusyNice = -10
 
 const (
 	defaultClients      = 32768
@@ -62,12 +71,13 @@ const (
 // counters are one worker's; summed by Stats. Each worker owns its own
 // allocation, so workers do not share cache lines.
 type counters struct {
-	received   atomic.Uint64
-	out        [NumOutcomes]atomic.Uint64
-	sendErrors atomic.Uint64
-	recvErrors atomic.Uint64
-	xleave     atomic.Uint64
-	_          [64]byte
+	received    atomic.Uint64
+	out         [NumOutcomes]atomic.Uint64
+	sendErrors  atomic.Uint64
+	recvErrors  atomic.Uint64
+	xleave      atomic.Uint64
+	niceRefused atomic.Bool
+	_           [64]byte
 }
 
 func (c *counters) addTo(s *Stats) {
@@ -78,6 +88,9 @@ func (c *counters) addTo(s *Stats) {
 	s.SendErrors += c.sendErrors.Load()
 	s.RecvErrors += c.recvErrors.Load()
 	s.Interleaved += c.xleave.Load()
+	if c.niceRefused.Load() {
+		s.BusyNiceRefused++
+	}
 }
 
 // Server answers NTP requests. Create it with New, run it with Serve.

@@ -34,6 +34,10 @@ func (s *Server) open(cfg Config) error {
 	if txBudget <= 0 {
 		txBudget = txBudgetDefaultNs
 	}
+	busyNice := cfg.BusyNice
+	if busyNice == 0 {
+		busyNice = DefaultBusyNice
+	}
 	s.addrs = make([]netip.AddrPort, len(aps))
 	order := bindOrder(aps)
 	for n, k := range order {
@@ -58,7 +62,7 @@ func (s *Server) open(cfg Config) error {
 			if sock.userStamps {
 				s.h.userStamps.Store(true)
 			}
-			s.workers = append(s.workers, newWorker(&s.h, sock.fd, ap.Addr().Is6(), ap.Addr().IsUnspecified(), sock.txStamps, s.batch, br, txBudget))
+			s.workers = append(s.workers, newWorker(&s.h, sock.fd, ap.Addr().Is6(), ap.Addr().IsUnspecified(), sock.txStamps, s.batch, br, txBudget, busyNice))
 		}
 	}
 	return nil

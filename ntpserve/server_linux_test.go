@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/beevik/ntp"
+	"golang.org/x/sys/unix"
 
 	"github.com/gpsntp/gpsntp/discipline"
 	"github.com/gpsntp/gpsntp/ntpserve/restrict"
@@ -280,9 +282,12 @@ func TestServerAllocs(t *testing.T) {
 
 // TestWorkerSwitchesWaiting: a worker starts parked in the poller, blocks
 // in recvmmsg while requests come faster than busyRate, and goes back to
-// the poller when they stop, answering every request on the way.
+// the poller when they stop, answering every request on the way. While it
+// blocks, its thread runs SCHED_BATCH at BusyNice (priority_linux.go), and
+// no thread does before or after.
 func TestWorkerSwitchesWaiting(t *testing.T) {
-	s := startServer(t, Config{Workers: 1}, 500)
+	const busyNice = -3
+	s := startServer(t, Config{Workers: 1, BusyNice: busyNice}, 500)
 	w := s.workers[0]
 	to := s.Addrs()[0]
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -307,7 +312,20 @@ func TestWorkerSwitchesWaiting(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	raised := func(what string, want int) {
+		t.Helper()
+		if s.Stats().BusyNiceRefused > 0 && want > 0 {
+			if unix.Geteuid() == 0 {
+				t.Errorf("%s: setting nice %d refused to root", what, busyNice)
+			}
+			return // not root and no RLIMIT_NICE: refused, and counted
+		}
+		if got := threadsAt(t, busyNice, unix.SCHED_BATCH); got != want {
+			t.Errorf("%s: %d threads SCHED_BATCH at nice %d, want %d", what, got, busyNice, want)
+		}
+	}
 	waitFor(false, "at start")
+	raised("at start", 0)
 	ask(1)
 	if w.blocking.Load() {
 		t.Errorf("after one request: blocking, want polled")
@@ -318,7 +336,11 @@ func TestWorkerSwitchesWaiting(t *testing.T) {
 		ask(50)
 	}
 	waitFor(true, "after a burst")
+	ask(1) // the worker raises its thread just after it starts blocking
+	raised("while blocking", 1)
 	waitFor(false, "after the burst") // within a rate window or two
+	ask(1)
+	raised("polled again", 0)
 	ask(3)
 	if st := s.Stats(); st.Received != st.Outcomes[OutReply] {
 		t.Errorf("Stats = %+v: not every request answered", st)
@@ -742,4 +764,32 @@ func exchanger(t *testing.T, c *net.UDPConn, to netip.AddrPort) func() {
 			t.Fatal(err)
 		}
 	}
+}
+
+// threadsAt counts this process's threads whose nice value and scheduling
+// policy are nice and policy (proc(5): /proc/self/task/*/stat, fields 19
+// and 41).
+func threadsAt(t *testing.T, nice, policy int) int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/self/task/*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // the thread has exited
+		}
+		// The command name, field 2, is in parentheses and may hold
+		// spaces: count from the last ')', which is followed by field 3.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 39 {
+			t.Fatalf("%s: %d fields after the name", p, len(f))
+		}
+		if f[19-3] == strconv.Itoa(nice) && f[41-3] == strconv.Itoa(policy) {
+			n++
+		}
+	}
+	return n
 }

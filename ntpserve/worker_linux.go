@@ -54,6 +54,12 @@ type worker struct {
 
 	busyRate int // requests/s from which the worker blocks in recvmmsg; see busyRateFor
 
+	// The thread's priority while busy (priority_linux.go).
+	busyNice    int
+	saved       unix.SchedAttr // the thread's policy and nice before it was raised
+	raised      bool           // locked to its thread at busyNice
+	niceRefused bool           // setpriority refused: not tried again
+
 	// mu guards fd's life and the poller registration: stop shuts the
 	// socket down (waking a blocked recvmmsg) and closes poll (waking a
 	// parked goroutine) unless run has already closed them, so a reused
@@ -104,9 +110,9 @@ type worker struct {
 // newWorker makes the worker of fd (set up by listenUDP, which it then
 // owns), with batch-sized buffers and the busy rate from which it blocks
 // in recvmmsg (see busyRateFor).
-func newWorker(h *handler, fd int, v6, wildcard, txOK bool, batch, busyRate int, txBudgetNs int64) *worker {
+func newWorker(h *handler, fd int, v6, wildcard, txOK bool, batch, busyRate int, txBudgetNs int64, busyNice int) *worker {
 	w := &worker{
-		h: h, fd: fd, v6: v6, pktinfo: wildcard, busyRate: busyRate, txOK: txOK && h.xl != nil,
+		h: h, fd: fd, v6: v6, pktinfo: wildcard, busyRate: busyRate, txOK: txOK && h.xl != nil, busyNice: busyNice,
 		tx:     newTxPredictor(txBudgetNs),
 		rbuf:   make([]byte, batch*rxBufLen),
 		names:  make([]unix.RawSockaddrInet6, batch),
@@ -263,6 +269,7 @@ const busyWait = 2 * time.Millisecond
 // run serves until stop (nil) or a socket error that is not transient.
 func (w *worker) run() error {
 	defer w.closeFD()
+	defer w.restorePriority()
 	blocking := true // the socket starts blocking, out of the poller
 	w.blocking.Store(true)
 	now := time.Now()
@@ -276,6 +283,8 @@ func (w *worker) run() error {
 		}
 		blocking = false
 		w.blocking.Store(false)
+	} else {
+		w.raisePriority()
 	}
 	for {
 		var n int
@@ -328,8 +337,10 @@ func (w *worker) run() error {
 				}
 				blocking = true
 				w.blocking.Store(true)
+				w.raisePriority()
 				lastYield = now
 			case blocking && rate < float64(w.busyRate)/2:
+				w.restorePriority()
 				ok, err := w.toPolled()
 				if err != nil || !ok {
 					return err

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,15 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gpsntp/gpsntp/gps/sim"
+	"github.com/gpsntp/gpsntp/ntpserve"
 )
 
 // TestEndToEndDropsPrivileges starts the real daemon as root on a real
 // receiver device (a root-owned pty the simulated receiver writes into),
 // with the soft clock and `user nobody`, and checks in /proc that every
-// thread ended up as nobody with only CAP_NET_BIND_SERVICE left, while the
-// daemon goes on reading the receiver (opened before the drop) and serving
-// synchronised time. (With `clock system`
+// thread ended up as nobody with only CAP_NET_BIND_SERVICE left (and
+// CAP_SYS_NICE where RLIMIT_NICE could not be raised), while the daemon
+// goes on reading the receiver (opened before the drop), serving
+// synchronised time, and raising a busy worker's thread. (With `clock system`
 // the same code also keeps CAP_SYS_TIME; that backend runs only in the VM
 // test, never on this machine.)
 func TestEndToEndDropsPrivileges(t *testing.T) {
@@ -47,6 +53,13 @@ func TestEndToEndDropsPrivileges(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := uint64(1) << capNetBindService
+	// The busy workers' priority: RLIMIT_NICE raised before the drop, or,
+	// where root has no CAP_SYS_RESOURCE to raise it (this project's
+	// build machine), CAP_SYS_NICE kept instead.
+	if lim := niceLimit(t, d.cmd.Process.Pid); lim < 20-ntpserve.DefaultBusyNice {
+		t.Logf("RLIMIT_NICE %d (not raised): CAP_SYS_NICE must be kept", lim)
+		want |= 1 << capSysNice
+	}
 	for _, task := range tasks {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", d.cmd.Process.Pid, task.Name()))
 		if err != nil {
@@ -59,17 +72,80 @@ func TestEndToEndDropsPrivileges(t *testing.T) {
 		for _, set := range []string{"CapEff:", "CapPrm:"} {
 			v, err := strconv.ParseUint(field(st, set), 16, 64)
 			if err != nil || v != want {
-				t.Errorf("thread %s: %s %s, want %016x (CAP_NET_BIND_SERVICE only)", task.Name(), set, field(st, set), want)
+				t.Errorf("thread %s: %s %s, want %016x", task.Name(), set, field(st, set), want)
 			}
 		}
 	}
 	// Still working as nobody: synchronised replies keep coming.
 	time.Sleep(3 * time.Second)
 	waitSynced(t, d, "GPS", 5*time.Second)
+	// And a busy worker still raises its thread (ntpserve's
+	// priority_linux.go): the RLIMIT_NICE raised before the drop allows
+	// it without CAP_SYS_NICE.
+	if err := busyUntilRaised(d, 5*time.Second); err != nil {
+		t.Error(err)
+	}
 	if screen := string(term.drawn()); !strings.Contains(screen, "refid GPS") {
 		t.Errorf("console on a root-only terminal drew no status screen as nobody:\n%q", tail(screen, 5))
 	}
 	t.Logf("synchronised (refid GPS) after %v; %d threads, all uid %s with CapEff %016x", took, len(tasks), nobody.Uid, want)
+}
+
+// busyUntilRaised sends d back-to-back queries (thousands a second, above
+// the busy rate) until one of its threads runs SCHED_BATCH at
+// ntpserve.DefaultBusyNice, or for at most wait.
+func busyUntilRaised(d *daemon, wait time.Duration) error {
+	c, err := net.Dial("udp", d.addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	req := make([]byte, ntpserve.HeaderLen)
+	req[0] = 4<<3 | ntpserve.ModeClient
+	reply := make([]byte, 2*ntpserve.HeaderLen)
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); {
+		for range 200 {
+			c.SetDeadline(time.Now().Add(time.Second))
+			if _, err := c.Write(req); err != nil {
+				return err
+			}
+			if _, err := c.Read(reply); err != nil {
+				return fmt.Errorf("busy worker: %w", err)
+			}
+		}
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", d.cmd.Process.Pid))
+		for _, p := range tasks {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue // the thread exited
+			}
+			// proc(5): fields 19 (nice) and 41 (policy), counted after the
+			// parenthesised name, which is field 2.
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+			if len(f) > 38 && f[19-3] == strconv.Itoa(ntpserve.DefaultBusyNice) && f[41-3] == strconv.Itoa(unix.SCHED_BATCH) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no thread at nice %d, SCHED_BATCH, after %v of back-to-back queries", ntpserve.DefaultBusyNice, wait)
+}
+
+// niceLimit is pid's RLIMIT_NICE (soft), from /proc/PID/limits.
+func niceLimit(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Max nice priority"); ok {
+			if n, err := strconv.Atoi(strings.Fields(v)[0]); err == nil {
+				return n
+			}
+		}
+	}
+	t.Fatalf("/proc/%d/limits: no Max nice priority line", pid)
+	return 0
 }
 
 // field returns the whitespace-normalised value of a /proc status line.

@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/gpsntp/gpsntp/config"
+	"github.com/gpsntp/gpsntp/ntpserve"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,6 +23,7 @@ import (
 const (
 	capSysTime         = unix.CAP_SYS_TIME         // clock_adjtime on CLOCK_REALTIME
 	capNetBindService  = unix.CAP_NET_BIND_SERVICE // rebinding port 123
+	capSysNice         = unix.CAP_SYS_NICE         // busy NTP workers' priority, when RLIMIT_NICE can not be raised
 	defaultServiceUser = "gpsntp"
 )
 
@@ -137,7 +139,8 @@ func controlGroup(cfg config.Config, sim bool) int {
 
 // dropPrivileges: started as root with the System clock, become the
 // configured user (default gpsntp) keeping CAP_SYS_TIME and
-// CAP_NET_BIND_SERVICE. The NTP sockets, the PPS device and the control
+// CAP_NET_BIND_SERVICE, and RLIMIT_NICE raised for the busy NTP workers
+// (allowBusyNice; CAP_SYS_NICE instead where it can not be raised). The NTP sockets, the PPS device and the control
 // socket are open by now; the receiver's serial device is opened (and
 // reopened after a loss) as the user, which needs its group (dialout on
 // Raspberry Pi OS). Not root, or a simulation: nothing to do. The control
@@ -161,10 +164,36 @@ func dropPrivileges(cfg config.Config, sim bool, log *slog.Logger) error {
 	if cfg.Clock == config.ClockSystem {
 		keep = append(keep, capSysTime)
 	}
+	if err := allowBusyNice(); err != nil {
+		// No CAP_SYS_RESOURCE to raise the limit (a container may hold
+		// root without it): keep the capability the limit stands for.
+		log.Info("keeping CAP_SYS_NICE for the busy NTP workers' priority", "reason", err)
+		keep = append(keep, capSysNice)
+	}
 	if err := becomeUser(t, keep); err != nil {
 		return fmt.Errorf("drop privileges to %s: %w", t.name, err)
 	}
 	log.Info("dropped privileges", "user", t.name, "uid", t.uid, "gid", t.gid, "kept", capNames(keep))
+	return nil
+}
+
+// allowBusyNice raises RLIMIT_NICE so that the NTP workers' threads may
+// still take ntpserve.DefaultBusyNice once root is gone: an rlimit rather
+// than CAP_SYS_NICE, which would let the daemon raise any thread to any
+// priority. The limit counts 20 − nice (setrlimit(2)).
+func allowBusyNice() error {
+	want := uint64(20 - ntpserve.DefaultBusyNice)
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NICE, &r); err != nil {
+		return fmt.Errorf("getrlimit(RLIMIT_NICE): %w", err)
+	}
+	if r.Cur >= want {
+		return nil
+	}
+	r.Cur, r.Max = want, max(r.Max, want)
+	if err := unix.Setrlimit(unix.RLIMIT_NICE, &r); err != nil {
+		return fmt.Errorf("setrlimit(RLIMIT_NICE): %w", err)
+	}
 	return nil
 }
 
@@ -176,6 +205,8 @@ func capNames(caps []int) string {
 			n = append(n, "CAP_SYS_TIME")
 		case capNetBindService:
 			n = append(n, "CAP_NET_BIND_SERVICE")
+		case capSysNice:
+			n = append(n, "CAP_SYS_NICE")
 		}
 	}
 	return strings.Join(n, ",")

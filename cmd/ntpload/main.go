@@ -36,6 +36,7 @@ func main() {
 		restrictLine = flag.String("restrict", "", `with -serve: one restrict rule for every source, e.g. "default kod limited"`)
 		workers      = flag.Int("workers", 0, "with -serve: sockets per address (0: GOMAXPROCS)")
 		txBudget     = flag.Duration("tx-budget", 0, "with -serve: ntpserve.Config.TxBudget, the predicted send time one sendmmsg may span (0: the default)")
+		busyNice     = flag.Int("busy-nice", 0, "with -serve: ntpserve.Config.BusyNice, the nice value of a busy worker's thread (0: the default, 19: leave it)")
 		addr         = flag.String("addr", "", "server to load, loopback host:port")
 		duration     = flag.Duration("duration", 5*time.Second, "how long to run (at most 2 min)")
 		rate         = flag.Int("rate", 0, "requests per second; 0: as fast as the server answers (capacity)")
@@ -53,7 +54,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if *serve != "" {
-		if err := runServer(ctx, *serve, *restrictLine, *workers, *txBudget, *duration); err != nil {
+		if err := runServer(ctx, *serve, *restrictLine,
+			ntpserve.Config{Workers: *workers, TxBudget: *txBudget, BusyNice: *busyNice}, *duration); err != nil {
 			fatalf("%v", err)
 		}
 		return
@@ -111,7 +113,9 @@ type hostClock struct{}
 func (hostClock) Now() int64         { return time.Now().UnixNano() }
 func (hostClock) Map(rt int64) int64 { return rt }
 
-func runServer(ctx context.Context, listen, restrictLine string, workers int, txBudget, d time.Duration) error {
+// runServer serves on listen for d with cfg's Workers, TxBudget and
+// BusyNice.
+func runServer(ctx context.Context, listen, restrictLine string, cfg ntpserve.Config, d time.Duration) error {
 	ap, err := loopback(listen)
 	if err != nil {
 		return err
@@ -130,8 +134,8 @@ func runServer(ctx context.Context, listen, restrictLine string, workers int, tx
 		State: discipline.PPS, Synchronised: true, Stratum: 1, RefID: [4]byte{'P', 'P', 'S', 0},
 		RefTimeNs: now, RootDispersionNs: 1000, DispersionRateNsPerS: 15000, Precision: -20,
 	})
-	s, err := ntpserve.New(ntpserve.Config{Listen: []string{ap.String()}, Clock: hostClock{}, Ref: ref,
-		Restrict: table, Workers: workers, TxBudget: txBudget})
+	cfg.Listen, cfg.Clock, cfg.Ref, cfg.Restrict = []string{ap.String()}, hostClock{}, ref, table
+	s, err := ntpserve.New(cfg)
 	if err != nil {
 		return err
 	}
