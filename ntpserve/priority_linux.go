@@ -35,12 +35,11 @@ import (
 //
 // ntpd's -N and chronyd's -P raise the whole daemon to a real-time
 // priority for the same reason. This raises less: only the threads that
-// send replies, only while a worker is busy (blocking in recvmmsg, where
-// it keeps its thread: a polled worker parks, and its goroutine may run
-// on any thread), and within the fair scheduler, so a flood can not
-// starve the discipline, the console or the softirq thread as SCHED_FIFO
-// would. Below the busy rate a core is seldom contended, and the thread
-// is left as it was.
+// send replies, within the fair scheduler, so a flood can not starve the
+// discipline, the console or the softirq thread as SCHED_FIFO would; and
+// only while a worker blocks in recvmmsg (where it keeps its thread: a
+// polled worker parks, and its goroutine may run on any thread) at
+// raiseFactor times its busy rate or more (see raiseFactor).
 //
 // Nice is per thread on Linux: the worker's goroutine is locked to its
 // thread (runtime.LockOSThread) while raised, so no other goroutine runs
@@ -49,6 +48,15 @@ import (
 // RLIMIT_NICE; gpsntpd raises RLIMIT_NICE before it drops root, and the
 // .deb's unit sets LimitNICE. Refused, the worker carries on at the
 // priority it has (Stats.BusyNiceRefused).
+
+// raiseFactor times the busy rate is the request rate from which a
+// blocking worker raises its thread, and it is put back below half of
+// that. Lower, replies seldom share a chunk, so there is little to
+// protect, and a locked thread costs a handoff between threads whenever
+// a blocking recvmmsg waits long enough for sysmon to take its P: raised
+// from the busy rate itself, CPU per reply at 1,000/s went up 15 %
+// (BENCHMARKS.md, "Not preempted mid-chunk").
+const raiseFactor = 10
 
 // raisePriority locks the worker's goroutine to its thread and makes the
 // thread SCHED_BATCH at w.busyNice, if it is a fair-scheduler thread of

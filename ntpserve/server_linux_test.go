@@ -283,8 +283,8 @@ func TestServerAllocs(t *testing.T) {
 // TestWorkerSwitchesWaiting: a worker starts parked in the poller, blocks
 // in recvmmsg while requests come faster than busyRate, and goes back to
 // the poller when they stop, answering every request on the way. While it
-// blocks, its thread runs SCHED_BATCH at BusyNice (priority_linux.go), and
-// no thread does before or after.
+// blocks at 10 times the busy rate, its thread runs SCHED_BATCH at
+// BusyNice (priority_linux.go), and no thread does before or after.
 func TestWorkerSwitchesWaiting(t *testing.T) {
 	const busyNice = -3
 	s := startServer(t, Config{Workers: 1, BusyNice: busyNice}, 500)
@@ -336,7 +336,11 @@ func TestWorkerSwitchesWaiting(t *testing.T) {
 		ask(50)
 	}
 	waitFor(true, "after a burst")
-	ask(1) // the worker raises its thread just after it starts blocking
+	// From raiseFactor times the busy rate, the thread is raised.
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) &&
+		threadsAt(t, busyNice, unix.SCHED_BATCH) == 0 && s.Stats().BusyNiceRefused == 0; {
+		ask(50)
+	}
 	raised("while blocking", 1)
 	waitFor(false, "after the burst") // within a rate window or two
 	ask(1)

@@ -337,7 +337,6 @@ func (w *worker) run() error {
 				}
 				blocking = true
 				w.blocking.Store(true)
-				w.raisePriority()
 				lastYield = now
 			case blocking && rate < float64(w.busyRate)/2:
 				w.restorePriority()
@@ -347,6 +346,12 @@ func (w *worker) run() error {
 				}
 				blocking = false
 				w.blocking.Store(false)
+			}
+			switch hot := float64(w.busyRate) * raiseFactor; {
+			case blocking && rate >= hot:
+				w.raisePriority()
+			case rate < hot/2:
+				w.restorePriority()
 			}
 		}
 	}
