@@ -124,11 +124,12 @@ func (p *txPredictor) calibrationDue(nowNs int64, path txPath, polled bool) bool
 }
 
 // chunk is how many of the count replies to send in the next sendmmsg:
-// as many as fit in the budget at the median per-reply cost. Smaller
-// chunks would shorten the tail of errors at capacity (a reply's error
-// grows with the slow sends before it in its chunk: a datagram that wakes
-// its client costs several times the median) at the cost of the
-// throughput lead; BENCHMARKS.md has both.
+// as many as fit in the budget at the median per-reply cost. A reply's
+// error grows with the slow sends before it in its chunk: a datagram that
+// wakes its client costs several times the median, and a worker switched
+// out inside sendmmsg tens of µs (which priority_linux.go prevents).
+// Smaller chunks shorten that tail at the cost of the throughput lead;
+// BENCHMARKS.md has both.
 func (p *txPredictor) chunk(count int) int {
 	k := 1
 	if p.perReplyNs > 0 {
