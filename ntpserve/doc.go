@@ -41,9 +41,11 @@
 // disciplined system clock. The transmit timestamp is predicted per reply:
 // the clock read just before each sendmmsg plus the send path's measured
 // delay to that reply's departure, with as few replies per sendmmsg as
-// keep the prediction short (txstamp_linux.go). Clients in interleaved
-// mode (chronyd `xleave`) get the kernel's transmit timestamp of their
-// previous reply instead (xleave.go). Root dispersion is
+// keep the prediction short (txstamp_linux.go), and a busy worker's
+// thread raised so that it is not switched out inside a chunk
+// (priority_linux.go). Clients in interleaved mode (chronyd `xleave`)
+// get the kernel's transmit timestamp of their previous reply instead
+// (xleave.go). Root dispersion is
 // Reference.RootDispersionAt(receive time): it grows in holdover.
 //
 // When the snapshot is nil or not synchronised the server answers as
