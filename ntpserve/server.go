@@ -48,10 +48,11 @@ type Config struct {
 	// txstamp_linux.go): smaller gives truer transmit timestamps under
 	// load and more system calls. 0 means 12 µs.
 	TxBudget time.Duration
-	// BusyNice is the nice value (−20…19) of a worker's thread while the
-	// worker is busy: serving at or above its busy rate, blocking in
-	// recvmmsg (see priority_linux.go). 0 means DefaultBusyNice; a value
-	// no higher in priority than the thread already has leaves it alone.
+	// BusyNice is the nice value (−20…19) of a worker's thread, made
+	// SCHED_BATCH, while the worker is busy: blocking in recvmmsg at 10
+	// times its busy rate or more (see priority_linux.go). 0 means
+	// DefaultBusyNice; a value no higher in priority than the thread
+	// already has leaves it alone.
 	BusyNice int
 	// Control answers mode 6 reads (ntpq) from addresses whose restrict
 	// rule lifts noquery; nil drops all of mode 6.

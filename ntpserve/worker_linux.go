@@ -58,7 +58,7 @@ type worker struct {
 	busyNice    int
 	saved       unix.SchedAttr // the thread's policy and nice before it was raised
 	raised      bool           // locked to its thread at busyNice
-	niceRefused bool           // setpriority refused: not tried again
+	niceRefused bool           // sched_setattr refused: not tried again
 
 	// mu guards fd's life and the poller registration: stop shuts the
 	// socket down (waking a blocked recvmmsg) and closes poll (waking a

@@ -139,12 +139,13 @@ func controlGroup(cfg config.Config, sim bool) int {
 
 // dropPrivileges: started as root with the System clock, become the
 // configured user (default gpsntp) keeping CAP_SYS_TIME and
-// CAP_NET_BIND_SERVICE, and RLIMIT_NICE raised for the busy NTP workers
-// (allowBusyNice; CAP_SYS_NICE instead where it can not be raised). The NTP sockets, the PPS device and the control
-// socket are open by now; the receiver's serial device is opened (and
-// reopened after a loss) as the user, which needs its group (dialout on
-// Raspberry Pi OS). Not root, or a simulation: nothing to do. The control
-// socket was created for the user's group (controlGroup).
+// CAP_NET_BIND_SERVICE, with RLIMIT_NICE raised for the busy NTP workers
+// (allowBusyNice; CAP_SYS_NICE kept instead where it can not be raised).
+// The NTP sockets, the PPS device and the control socket are open by now;
+// the receiver's serial device is opened (and reopened after a loss) as
+// the user, which needs its group (dialout on Raspberry Pi OS). Not root,
+// or a simulation: nothing to do. The control socket was created for the
+// user's group (controlGroup).
 func dropPrivileges(cfg config.Config, sim bool, log *slog.Logger) error {
 	if os.Geteuid() != 0 || sim {
 		return nil
