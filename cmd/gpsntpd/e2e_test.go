@@ -120,13 +120,21 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 // (exit status 0 required) when the test ends.
 func launch(t *testing.T, args []string) *daemon {
 	t.Helper()
+	return launchVia(t, nil, args)
+}
+
+// launchVia is launch through a command that execs the rest of its
+// arguments (setpriv …  --), so the daemon keeps its PID.
+func launchVia(t *testing.T, prefix, args []string) *daemon {
+	t.Helper()
 	d := &daemon{timeline: make(chan int64, 1)}
 	for i, a := range args[:len(args)-1] {
 		if a == "-listen" {
 			d.addr = args[i+1]
 		}
 	}
-	d.cmd = exec.Command(daemonBinary(t), args...)
+	argv := append(append(append([]string(nil), prefix...), daemonBinary(t)), args...)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	stderr, _ := d.cmd.StderrPipe()
 	stdout, _ := d.cmd.StdoutPipe()
 	if err := d.cmd.Start(); err != nil {

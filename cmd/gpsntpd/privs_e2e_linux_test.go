@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,9 +28,35 @@ import (
 // synchronised time, and raising a busy worker's thread. (With `clock system`
 // the same code also keeps CAP_SYS_TIME; that backend runs only in the VM
 // test, never on this machine.)
+//
+// Again as a root without CAP_SYS_NICE and CAP_SYS_RESOURCE (Docker's
+// default set, through setpriv): the daemon must still start and serve,
+// keep no capability it did not have, and say that its workers stay at
+// their priority.
 func TestEndToEndDropsPrivileges(t *testing.T) {
 	nobody := needRootAndNobody(t)
 	t.Parallel()
+	eff, err := ownEffectiveCaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("root", func(t *testing.T) {
+		t.Parallel()
+		dropsPrivileges(t, nobody, nil, eff&(1<<capSysNice) != 0)
+	})
+	t.Run("without CAP_SYS_NICE", func(t *testing.T) {
+		t.Parallel()
+		if _, err := exec.LookPath("setpriv"); err != nil {
+			t.Fatalf("setpriv (util-linux) is needed: %v", err)
+		}
+		dropsPrivileges(t, nobody, []string{"setpriv", "--bounding-set", "-sys_nice,-sys_resource",
+			"--inh-caps", "-sys_nice,-sys_resource", "--"}, false)
+	})
+}
+
+// dropsPrivileges runs TestEndToEndDropsPrivileges's checks on the daemon
+// started through prefix (nil: directly), with CAP_SYS_NICE or not.
+func dropsPrivileges(t *testing.T, nobody *user.User, prefix []string, sysNice bool) {
 	slave := simReceiver(t, 250e6, 3)
 	// The receiver's device stays root's, mode 0620: the daemon opens it
 	// before it drops privileges.
@@ -45,7 +73,7 @@ func TestEndToEndDropsPrivileges(t *testing.T) {
 	conf := filepath.Join(dir, "gpsntp.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("gps %s baud 9600\npps none\nclock soft\nnmeadelay %v\nuser nobody\ncontrol none\nconsole %s\n",
 		slave, sim.DefaultDelay, term.slave.Name())), 0o644)
-	d := launch(t, []string{"-config", conf, "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	d := launchVia(t, prefix, []string{"-config", conf, "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))})
 	took := waitSynced(t, d, "GPS", 60*time.Second)
 
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", d.cmd.Process.Pid))
@@ -55,10 +83,15 @@ func TestEndToEndDropsPrivileges(t *testing.T) {
 	want := uint64(1) << capNetBindService
 	// The busy workers' priority: RLIMIT_NICE raised before the drop, or,
 	// where root has no CAP_SYS_RESOURCE to raise it (this project's
-	// build machine), CAP_SYS_NICE kept instead.
+	// build machine), CAP_SYS_NICE kept instead, if root had it.
+	canRaise := true
 	if lim := niceLimit(t, d.cmd.Process.Pid); lim < 20-ntpserve.DefaultBusyNice {
-		t.Logf("RLIMIT_NICE %d (not raised): CAP_SYS_NICE must be kept", lim)
-		want |= 1 << capSysNice
+		if sysNice {
+			t.Logf("RLIMIT_NICE %d (not raised): CAP_SYS_NICE must be kept", lim)
+			want |= 1 << capSysNice
+		} else {
+			canRaise = false
+		}
 	}
 	for _, task := range tasks {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", d.cmd.Process.Pid, task.Name()))
@@ -80,10 +113,22 @@ func TestEndToEndDropsPrivileges(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	waitSynced(t, d, "GPS", 5*time.Second)
 	// And a busy worker still raises its thread (ntpserve's
-	// priority_linux.go): the RLIMIT_NICE raised before the drop allows
-	// it without CAP_SYS_NICE.
-	if err := busyUntilRaised(d, 5*time.Second); err != nil {
+	// priority_linux.go) as nobody, if anything allows it.
+	err = busyUntilRaised(d, 5*time.Second)
+	switch {
+	case canRaise && err != nil:
 		t.Error(err)
+	case !canRaise && err == nil:
+		t.Error("a worker's thread was raised with neither CAP_SYS_NICE nor RLIMIT_NICE")
+	case !canRaise && !strings.Contains(err.Error(), "no thread at nice"):
+		t.Errorf("serving under load at normal priority: %v", err)
+	case !canRaise:
+		d.mu.Lock()
+		said := strings.Contains(d.log.String(), "will not raise their priority")
+		d.mu.Unlock()
+		if !said {
+			t.Error("no log line saying the workers will not raise their priority")
+		}
 	}
 	if screen := string(term.drawn()); !strings.Contains(screen, "refid GPS") {
 		t.Errorf("console on a root-only terminal drew no status screen as nobody:\n%q", tail(screen, 5))

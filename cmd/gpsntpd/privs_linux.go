@@ -51,18 +51,27 @@ func effectiveCaps(status io.Reader) (uint64, error) {
 	return 0, errors.New("no CapEff line")
 }
 
-// checkClockCapability refuses the System clock backend without
-// CAP_SYS_TIME, before anything is opened, with a message that says what
-// to do.
-func checkClockCapability() error {
+// ownEffectiveCaps is this process's effective capability set.
+func ownEffectiveCaps() (uint64, error) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		return fmt.Errorf("clock system: cannot check capabilities: %w", err)
+		return 0, err
 	}
 	defer f.Close()
 	eff, err := effectiveCaps(f)
 	if err != nil {
-		return fmt.Errorf("clock system: cannot check capabilities: /proc/self/status: %w", err)
+		return 0, fmt.Errorf("/proc/self/status: %w", err)
+	}
+	return eff, nil
+}
+
+// checkClockCapability refuses the System clock backend without
+// CAP_SYS_TIME, before anything is opened, with a message that says what
+// to do.
+func checkClockCapability() error {
+	eff, err := ownEffectiveCaps()
+	if err != nil {
+		return fmt.Errorf("clock system: cannot check capabilities: %w", err)
 	}
 	if eff&(1<<capSysTime) == 0 {
 		return errors.New("clock system: gpsntpd needs CAP_SYS_TIME to steer the system clock: " +
@@ -167,9 +176,15 @@ func dropPrivileges(cfg config.Config, sim bool, log *slog.Logger) error {
 	}
 	if err := allowBusyNice(); err != nil {
 		// No CAP_SYS_RESOURCE to raise the limit (a container may hold
-		// root without it): keep the capability the limit stands for.
-		log.Info("keeping CAP_SYS_NICE for the busy NTP workers' priority", "reason", err)
-		keep = append(keep, capSysNice)
+		// root without it): keep the capability the limit stands for, if
+		// root has that.
+		if eff, cerr := ownEffectiveCaps(); cerr == nil && eff&(1<<capSysNice) != 0 {
+			log.Info("keeping CAP_SYS_NICE for the busy NTP workers' priority", "reason", err)
+			keep = append(keep, capSysNice)
+		} else {
+			log.Warn("the NTP workers will not raise their priority under load "+
+				"(ntpserve.Stats busy_nice_refused)", "reason", err)
+		}
 	}
 	if err := becomeUser(t, keep); err != nil {
 		return fmt.Errorf("drop privileges to %s: %w", t.name, err)
