@@ -336,10 +336,29 @@ func TestWorkerSwitchesWaiting(t *testing.T) {
 		ask(50)
 	}
 	waitFor(true, "after a burst")
-	// From raiseFactor times the busy rate, the thread is raised.
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) &&
+	// From raiseFactor times the busy rate, the thread is raised: 16
+	// requests in flight at a time, for a rate well above that even on a
+	// loaded machine.
+	burst := func() {
+		t.Helper()
+		for i := range 16 {
+			if _, err := c.WriteToUDPAddrPort(request(4, ModeClient, 6, Timestamp(i+1)), to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		buf := make([]byte, 1024)
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		for range 16 {
+			if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+				t.Fatalf("burst: %v", err)
+			}
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) &&
 		threadsAt(t, busyNice, unix.SCHED_BATCH) == 0 && s.Stats().BusyNiceRefused == 0; {
-		ask(50)
+		for range 10 {
+			burst()
+		}
 	}
 	raised("while blocking", 1)
 	waitFor(false, "after the burst") // within a rate window or two
