@@ -76,11 +76,7 @@ type Client struct {
 	sources []*source
 	byAddr  map[netip.AddrPort]*assoc
 	strays  uint64 // datagrams from no association's address
-	// freqPPB is the served clock's frequency correction as last told
-	// (FrequencySet); haveFreq once it has been.
-	freqPPB  float64
-	haveFreq bool
-	wg       sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 // source is one `server` or `pool` line.
@@ -580,26 +576,6 @@ func (c *Client) Stepped(deltaNs int64) {
 			}
 		}
 	}
-}
-
-// FrequencySet tells the client that the served clock's frequency
-// correction became freqPPB (absolute, as discipline.Clock.SetFrequency)
-// at served time nowNs. The samples kept were measured on the clock's
-// course before; each is re-expressed on the new one (the filter's
-// frequencyChanged), as Stepped does for a step. The engine slews by
-// frequency, so this keeps samples taken during a slew comparable. The
-// first call only sets the course.
-func (c *Client) FrequencySet(freqPPB float64, nowNs int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if d := freqPPB - c.freqPPB; c.haveFreq && d != 0 {
-		for _, s := range c.sources {
-			for _, a := range s.assocs {
-				a.f.frequencyChanged(d, nowNs)
-			}
-		}
-	}
-	c.freqPPB, c.haveFreq = freqPPB, true
 }
 
 // Estimate returns the upstreams' estimate now; ok is false when fewer

@@ -36,22 +36,6 @@ func (f *filter) stepped(deltaNs int64) {
 	}
 }
 
-// frequencyChanged re-expresses every stage on our clock's new course: from
-// nowNs (served) on, the clock runs deltaPPB faster than before
-// (discipline.Clock.SetFrequency's sign). A stage measured at atNs against
-// the old course differs from the new course extended back to atNs by
-// deltaPPB·(nowNs − atNs), which its offset gains. The engine turns its
-// phase corrections into frequency, so this is how slews reach the
-// samples as steps do through stepped: a 50 ms slew at 500 ppm takes 100
-// s, and without it two upstreams polled 64 s apart during it disagree by
-// up to 32 ms and the selection finds none agree (chronyd slews its
-// samples likewise).
-func (f *filter) frequencyChanged(deltaPPB float64, nowNs int64) {
-	for i := 0; i < f.n; i++ {
-		f.s[i].offsetNs += deltaPPB * 1e-9 * float64(nowNs-f.s[i].atNs)
-	}
-}
-
 // filtered is what the clock filter says at a given time.
 type filtered struct {
 	offsetNs, delayNs float64

@@ -254,12 +254,8 @@ func (a *appliance) openEngine() error {
 		a.onClose(c.Close)
 		a.tasks = append(a.tasks, task{"upstream servers", c.Run})
 	}
-	engineClock := a.clock
-	if a.upstream != nil {
-		engineClock = steeredClock{a.clock, a.upstream}
-	}
 	a.engine = discipline.NewEngine(discipline.Config{
-		Clock:         engineClock,
+		Clock:         a.clock,
 		PPS:           a.ppsSrc != nil,
 		NMEADelayNs:   int64(a.nmeaDelay),
 		MaxErrorNs:    int64(a.cfg.MaxError),
@@ -460,23 +456,3 @@ func (a *appliance) dropPrivileges() error {
 // errComponentStopped is the failure of a component that returned while
 // the daemon was running.
 var errComponentStopped = fmt.Errorf("stopped unexpectedly")
-
-// steeredClock is the engine's clock when there are upstreams: each step
-// and frequency change the engine makes is also told to the upstream
-// client, whose samples were measured against the clock before
-// (upstream.Client.Stepped and FrequencySet), at once and in order with
-// the samples it takes.
-type steeredClock struct {
-	discipline.Clock
-	up *upstream.Client
-}
-
-func (c steeredClock) Step(deltaNs int64) {
-	c.Clock.Step(deltaNs)
-	c.up.Stepped(deltaNs)
-}
-
-func (c steeredClock) SetFrequency(freqPPB float64) {
-	c.Clock.SetFrequency(freqPPB)
-	c.up.FrequencySet(freqPPB, c.Clock.Now())
-}

@@ -219,6 +219,10 @@ func (a *appliance) logEngineEvents() {
 		case discipline.EventStep:
 			a.log.Warn("clock stepped", "step_s", float64(ev.StepNs)/1e9,
 				"from", fmtServed(ev.BeforeNs), "to", fmtServed(ev.AfterNs), "reason", ev.Reason)
+			if a.upstream != nil {
+				// Its samples were measured against the clock before.
+				a.upstream.Stepped(ev.StepNs)
+			}
 		case discipline.EventState:
 			a.log.Info("state change", "from", ev.From.String(), "to", ev.To.String(), "reason", ev.Reason)
 		case discipline.EventAlarm:
