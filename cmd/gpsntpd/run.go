@@ -143,6 +143,7 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 	}
 	devState := gps.DeviceConnecting
 	var clockFailures uint64 // System clock changes the kernel refused, as logged
+	var niceRefused uint64   // NTP workers refused their busy priority, as logged
 	a.col.tick(time.Now().UnixNano(), a)
 	for {
 		select {
@@ -163,6 +164,7 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 			a.persist.tick(a.clock.Now(), a.engine.Ref().Load())
 			devState = logDevice(a.log, a.gpsCfg.Device, a.receiver.Stats(), devState)
 			clockFailures = logClockFailures(a.log, a.clock, clockFailures)
+			niceRefused = logNiceRefused(a.log, a.server.Stats().BusyNiceRefused, niceRefused)
 			a.col.tick(now.UnixNano(), a)
 		case <-status:
 			fmt.Fprintln(os.Stdout, a.statusLine())
@@ -258,6 +260,17 @@ func logClockFailures(log *slog.Logger, c discipline.Clock, seen uint64) uint64 
 	n, err := c.Failures()
 	if n > seen {
 		log.Error("the kernel refused to steer the clock", "times", n-seen, "err", err)
+	}
+	return n
+}
+
+// logNiceRefused logs the NTP workers that could not raise their threads'
+// priority when they became busy (ntpserve.Stats.BusyNiceRefused, n), as
+// they are refused: they keep serving, with stamps less true under load.
+func logNiceRefused(log *slog.Logger, n, seen uint64) uint64 {
+	if n > seen {
+		log.Warn("busy NTP workers could not raise their priority: transmit timestamps under load are less true; "+
+			"grant RLIMIT_NICE (systemd LimitNICE=-10) or CAP_SYS_NICE", "workers", n-seen, "nice", ntpserve.DefaultBusyNice)
 	}
 	return n
 }
