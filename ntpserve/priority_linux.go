@@ -62,7 +62,7 @@ const raiseFactor = 10
 // thread SCHED_BATCH at w.busyNice, if it is a fair-scheduler thread of
 // lower priority than that.
 func (w *worker) raisePriority() {
-	if w.raised || w.niceRefused {
+	if w.raised || w.c.niceRefused.Load() { // refused once: not tried again
 		return
 	}
 	runtime.LockOSThread()
@@ -73,7 +73,6 @@ func (w *worker) raisePriority() {
 	}
 	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_BATCH, Nice: int32(w.busyNice)}, 0); err != nil {
 		runtime.UnlockOSThread()
-		w.niceRefused = true
 		w.c.niceRefused.Store(true)
 		return
 	}

@@ -55,10 +55,9 @@ type worker struct {
 	busyRate int // requests/s from which the worker blocks in recvmmsg; see busyRateFor
 
 	// The thread's priority while busy (priority_linux.go).
-	busyNice    int
-	saved       unix.SchedAttr // the thread's policy and nice before it was raised
-	raised      bool           // locked to its thread at busyNice
-	niceRefused bool           // sched_setattr refused: not tried again
+	busyNice int
+	saved    unix.SchedAttr // the thread's policy and nice before it was raised
+	raised   bool           // locked to its thread at busyNice
 
 	// mu guards fd's life and the poller registration: stop shuts the
 	// socket down (waking a blocked recvmmsg) and closes poll (waking a
@@ -339,7 +338,6 @@ func (w *worker) run() error {
 				w.blocking.Store(true)
 				lastYield = now
 			case blocking && rate < float64(w.busyRate)/2:
-				w.restorePriority()
 				ok, err := w.toPolled()
 				if err != nil || !ok {
 					return err
@@ -347,6 +345,7 @@ func (w *worker) run() error {
 				blocking = false
 				w.blocking.Store(false)
 			}
+			// Below half the busy rate (just polled) is below half of hot.
 			switch hot := float64(w.busyRate) * raiseFactor; {
 			case blocking && rate >= hot:
 				w.raisePriority()
