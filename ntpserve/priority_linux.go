@@ -47,7 +47,7 @@ import (
 // it is unlocked. Lowering a nice value needs CAP_SYS_NICE or
 // RLIMIT_NICE; gpsntpd raises RLIMIT_NICE before it drops root, and the
 // .deb's unit sets LimitNICE. Refused, the worker carries on at the
-// priority it has (Stats.BusyNiceRefused).
+// priority it has (Stats.BusyNiceRefused, which gpsntpd logs).
 
 // raiseFactor times the busy rate is the request rate from which a
 // blocking worker raises its thread, and it is put back below half of
