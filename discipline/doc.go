@@ -11,6 +11,7 @@
 //	Engine.Tick: loss of PPS/GPS, holdover expiry
 //	every change ──▶ atomic *Reference ──▶ ntpserve
 //	Engine.Events, Engine.Status ──▶ the daemon's log and status screens
+//	Engine.SlewedNs (any goroutine) ──▶ package upstream's filters
 //
 // Signs: an offset is our served time minus UTC (positive: we are ahead).
 // A frequency correction is positive when it makes the served clock run
@@ -63,6 +64,11 @@
 // Leap seconds come from Config.Leaps (a leap-seconds.list) while it is
 // current, else from the receiver's announcement (gps.LeapNotice); the
 // clock backend carries the leap out.
+//
+// Slew ledger (slew.go): the phase the servos have slewed the clock by,
+// their Action.SlewPPB integrated, so that measurements kept for minutes
+// (package upstream's clock filters) can be re-expressed on the clock as
+// it is now. Steps are not in it: the daemon passes them on.
 //
 // The servo (Servo) is pure: samples and times in, steering out. It is a
 // two-state Kalman filter (phase, frequency) that learns its measurement

@@ -166,6 +166,8 @@ type Engine struct {
 	vetoed, gpsWaiting bool
 	vetoAlarm          string
 	agreeSince         int64
+	// slews: the phase slewed since start (slew.go), for package upstream.
+	slews slewLedger
 }
 
 // NewEngine returns an engine in state Unsynchronised, with its Reference
@@ -534,6 +536,7 @@ func (e *Engine) apply(a Action, realNs int64, src string, offNs float64) {
 		e.step(a.StepNs, realNs, why)
 	}
 	e.cfg.Clock.SetFrequency(a.FreqPPB)
+	e.slews.setRate(e.cfg.Clock.Now(), a.SlewPPB)
 }
 
 // clockWas words an offset (served minus reference time): "2.5 s behind".
@@ -549,6 +552,7 @@ func clockWas(offNs float64) string {
 func (e *Engine) step(deltaNs, realNs int64, why string) {
 	before := e.cfg.Clock.Map(realNs)
 	e.cfg.Clock.Step(deltaNs)
+	e.slews.stepped(deltaNs)
 	e.up.OffsetNs += float64(deltaNs) // measured against the clock before
 	e.cnt.Steps++
 	e.nEdges = 0
@@ -606,6 +610,7 @@ func (e *Engine) enterHoldover(realNs int64, why string) {
 	e.holdStartErr = e.errorAt(e.cfg.Clock.Map(realNs))
 	e.holdFrom = e.state
 	e.cfg.Clock.SetFrequency(e.servo.Hold())
+	e.slews.setRate(e.cfg.Clock.Now(), 0)
 	e.setState(Holdover, realNs, why)
 }
 

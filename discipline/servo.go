@@ -95,6 +95,11 @@ type Action struct {
 	// FreqPPB is the absolute frequency correction to apply
 	// (Clock.SetFrequency).
 	FreqPPB float64
+	// SlewPPB is the part of FreqPPB that slews the phase estimate away
+	// (FreqPPB minus the frequency estimate): on the servo's model, the
+	// rate at which the served clock gains on the reference from now on
+	// (positive: it runs ahead). The engine's slew ledger integrates it.
+	SlewPPB float64
 	// Accepted: the sample was used; false for an outlier.
 	Accepted bool
 	// Locked: the servo's estimate is good enough to serve from.
@@ -464,7 +469,7 @@ func (s *Servo) start(offsetNs float64, atNs, nowNs int64) Action {
 		atNs += a.StepNs
 	}
 	c := s.control(atNs, nowNs, true)
-	a.FreqPPB = c.FreqPPB
+	a.FreqPPB, a.SlewPPB = c.FreqPPB, c.SlewPPB
 	return a
 }
 
@@ -480,7 +485,8 @@ func (s *Servo) control(atNs, nowNs int64, accepted bool) Action {
 	newF = clamp(newF, s.cfg.MaxFreqPPB)
 	s.phiPPB += newF - s.freqPPB
 	s.freqPPB = newF
-	return Action{FreqPPB: newF, Accepted: accepted, Locked: s.locked}
+	// φ is now the rate θ grows at under the new frequency: the slew.
+	return Action{FreqPPB: newF, SlewPPB: s.phiPPB, Accepted: accepted, Locked: s.locked}
 }
 
 func clamp(v, lim float64) float64 {

@@ -27,6 +27,13 @@ type Clock interface {
 	Map(realtimeNs int64) int64
 }
 
+// Slews is the phase, ns, the clock's steering has slewed it by since
+// start, at served time servedNs (positive: moved ahead; steps not
+// included, Client.Stepped carries them). Safe for concurrent use.
+type Slews interface {
+	SlewedNs(servedNs int64) float64
+}
+
 // Resolver looks up a host's addresses (*net.Resolver is one; tests give
 // a fake).
 type Resolver interface {
@@ -41,6 +48,10 @@ type Config struct {
 	MinSane int
 	// Resolver resolves host names (nil: net.DefaultResolver).
 	Resolver Resolver
+	// Slews says how far the clock has been slewed on purpose (nil: never;
+	// a *discipline.Engine is one). The filters re-express each sample on
+	// the clock as it is when they are evaluated.
+	Slews Slews
 
 	// pollUnit is how long "one second" of a poll interval, the iburst
 	// spacing and the resolver's backoff lasts (0: a second). Only tests
@@ -469,6 +480,7 @@ func (c *Client) handle(b []byte, from netip.AddrPort, rxNs int64) {
 		return
 	}
 	m := measure(h, a.t1Ns, t4)
+	m.slewedNs = c.slewedNs(t4)
 	a.f.add(m)
 	a.reach |= 1
 	a.polls = 0
@@ -578,6 +590,14 @@ func (c *Client) Stepped(deltaNs int64) {
 	}
 }
 
+// slewedNs is Config.Slews at served time servedNs, 0 without one.
+func (c *Client) slewedNs(servedNs int64) float64 {
+	if c.cfg.Slews == nil {
+		return 0
+	}
+	return c.cfg.Slews.SlewedNs(servedNs)
+}
+
 // Estimate returns the upstreams' estimate now; ok is false when fewer
 // than MinSane truechimers agree.
 func (c *Client) Estimate() (Estimate, bool) {
@@ -595,7 +615,7 @@ func (c *Client) selectLocked(nowNs int64) (Estimate, bool) {
 	for _, s := range c.sources {
 		for _, a := range s.assocs {
 			a.tally = TallyNotUsed
-			f, ok := a.f.eval(nowNs)
+			f, ok := a.f.eval(nowNs, c.slewedNs(nowNs))
 			if !ok || a.reach == 0 || a.stopped || s.up.NoSelect || a.stratum >= 16 {
 				continue
 			}
@@ -711,7 +731,7 @@ func (c *Client) Status() []SourceStatus {
 				st.WhenS = max(now-a.lastNs, 0) / 1e9
 				st.RefID = refIDString(a.stratum, a.refid)
 			}
-			if f, ok := a.f.eval(now); ok {
+			if f, ok := a.f.eval(now, c.slewedNs(now)); ok {
 				st.DelayNs, st.OffsetNs, st.JitterNs, st.DispersionNs = f.delayNs, f.offsetNs, f.jitterNs, f.dispNs
 			}
 			out = append(out, st)

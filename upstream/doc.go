@@ -22,6 +22,10 @@
 // timestamps, root distance < 1.5 s); a failing reply is dropped and
 // counted per association.
 //
+// The clock is steered while samples wait in the filters: Stepped shifts
+// them by a step, and each keeps Config.Slews at its T4, so that the
+// filter re-expresses it for what has been slewed since.
+//
 // # Polling
 //
 // iburst: 6 packets 2 s apart at start and after an association that had

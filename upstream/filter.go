@@ -45,23 +45,27 @@ type filtered struct {
 }
 
 // eval returns the filter's output at nowNs (served clock), ok false when
-// empty. Each stage's dispersion grows at PHI since its sample; the
-// filter dispersion is Σ ε_i / 2^(i+1) over the stages sorted by delay.
-// RFC 5905 counts missing stages as MAXDISP, which keeps a new source
-// out of selection for four or five polls; here only real samples count,
-// so the boot-time estimate comes from the first burst (its
+// empty. slewedNowNs is Config.Slews now: each stage's offset is
+// re-expressed on the clock as it is now, which has been slewed by
+// slewedNowNs − the stage's slewedNs since, so the upstream is that much
+// less ahead of it. Each stage's dispersion grows at PHI since its
+// sample; the filter dispersion is Σ ε_i / 2^(i+1) over the stages sorted
+// by delay. RFC 5905 counts missing stages as MAXDISP, which keeps a new
+// source out of selection for four or five polls; here only real samples
+// count, so the boot-time estimate comes from the first burst (its
 // intersection, not one sample's word, decides).
-func (f *filter) eval(nowNs int64) (filtered, bool) {
+func (f *filter) eval(nowNs int64, slewedNowNs float64) (filtered, bool) {
 	if f.n == 0 {
 		return filtered{}, false
 	}
+	offNs := func(i int) float64 { return f.s[i].offsetNs - (slewedNowNs - f.s[i].slewedNs) }
 	idx := make([]int, f.n)
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return f.s[idx[a]].delayNs < f.s[idx[b]].delayNs })
 	best := f.s[idx[0]]
-	out := filtered{offsetNs: best.offsetNs, delayNs: best.delayNs, atNs: best.atNs}
+	out := filtered{offsetNs: offNs(idx[0]), delayNs: best.delayNs, atNs: best.atNs}
 	w := 0.5
 	for _, i := range idx {
 		age := float64(max(nowNs-f.s[i].atNs, 0))
@@ -71,7 +75,7 @@ func (f *filter) eval(nowNs int64) (filtered, bool) {
 	if f.n > 1 {
 		var sum float64
 		for _, i := range idx[1:] {
-			d := f.s[i].offsetNs - best.offsetNs
+			d := offNs(i) - out.offsetNs
 			sum += d * d
 		}
 		out.jitterNs = math.Sqrt(sum / float64(f.n-1))

@@ -122,6 +122,9 @@ func printable(id [4]byte) string {
 type measurement struct {
 	offsetNs, delayNs, dispNs float64
 	atNs                      int64
+	// slewedNs is Config.Slews at atNs: the offset holds for the clock as
+	// it was slewed then (filter.eval re-expresses it).
+	slewedNs float64
 }
 
 // measure computes a measurement from a checked reply and our send and

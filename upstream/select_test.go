@@ -68,14 +68,14 @@ func TestFilterLowestDelay(t *testing.T) {
 		_ = i
 		f.add(m)
 	}
-	got, ok := f.eval(3e9)
+	got, ok := f.eval(3e9, 0)
 	if !ok || got.offsetNs != 1e6 || got.delayNs != 1e6 || got.atNs != 2e9 {
 		t.Errorf("eval = %+v, %v; want the 1 ms delay sample", got, ok)
 	}
 	if got.jitterNs < 3e6 || got.jitterNs > 4e6 {
 		t.Errorf("jitter %v ns, want RMS of 4 and 3 ms ≈ 3.5 ms", got.jitterNs)
 	}
-	later, _ := f.eval(3e9 + 1000e9) // 1000 s on: +15 ppm = 15 ms, weighted ≤ 1
+	later, _ := f.eval(3e9+1000e9, 0) // 1000 s on: +15 ppm = 15 ms, weighted ≤ 1
 	if d := later.dispNs - got.dispNs; d < 10e6 || d > 15.1e6 {
 		t.Errorf("dispersion grew %v ns in 1000 s, want 15 ppm weighted (≈13 ms)", d)
 	}

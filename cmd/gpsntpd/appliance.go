@@ -245,15 +245,6 @@ func (a *appliance) openEngine() error {
 		return err
 	}
 	a.receiver = rcv
-	if len(a.cfg.Upstreams) > 0 {
-		c, err := upstream.New(upstream.Config{Sources: a.cfg.Upstreams, MinSane: a.cfg.MinSane}, a.clock, a.log)
-		if err != nil {
-			return err
-		}
-		a.upstream = c
-		a.onClose(c.Close)
-		a.tasks = append(a.tasks, task{"upstream servers", c.Run})
-	}
 	a.engine = discipline.NewEngine(discipline.Config{
 		Clock:         a.clock,
 		PPS:           a.ppsSrc != nil,
@@ -264,9 +255,18 @@ func (a *appliance) openEngine() error {
 		PanicNs:       int64(a.cfg.Panic),
 		Leaps:         a.leapTable(),
 		Servo:         servoCfg,
-		Upstreams:     a.upstream != nil,
+		Upstreams:     len(a.cfg.Upstreams) > 0,
 		Fallback:      a.cfg.Fallback,
 	})
+	if len(a.cfg.Upstreams) > 0 {
+		c, err := upstream.New(upstream.Config{Sources: a.cfg.Upstreams, MinSane: a.cfg.MinSane, Slews: a.engine}, a.clock, a.log)
+		if err != nil {
+			return err
+		}
+		a.upstream = c
+		a.onClose(c.Close)
+		a.tasks = append(a.tasks, task{"upstream servers", c.Run})
+	}
 	return nil
 }
 

@@ -173,11 +173,14 @@ func (a *appliance) loop(ctx context.Context, fixes <-chan gps.Fix, edges <-chan
 }
 
 // feedUpstream passes the upstream servers' estimate to the engine when
-// it changed: a new sample, another system peer, agreement gained or lost.
-// The same estimate twice would be one measurement counted twice (and,
-// after the engine steered, a stale one). Offsets change sign here:
-// package upstream says their time minus ours, the engine ours minus
-// theirs.
+// it changed, which is at nearly every tick: the error bound grows with
+// the samples' age, and the offset follows the clock as the engine slews
+// it (package upstream re-expresses its samples with Engine.SlewedNs). In
+// state Upstream each one is a sample for the upstream servo, which slews
+// by its control law between them; an estimate not re-expressed would
+// tell it, tick after tick, that the offset it slewed away is still there
+// (TestEndToEndUpstreamSlew). Offsets change sign here: package upstream
+// says their time minus ours, the engine ours minus theirs.
 func (a *appliance) feedUpstream(realNs int64) {
 	if a.upstream == nil {
 		return
